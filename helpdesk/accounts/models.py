@@ -1,0 +1,108 @@
+"""Companies, their employees, teams and roles."""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone as dj_timezone
+from django.utils.translation import gettext_lazy as _
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(_("%(tz)s is not a known time zone."), params={"tz": value})
+
+
+class Company(models.Model):
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    timezone = models.CharField(_("time zone"), max_length=64, default="UTC", validators=[validate_timezone])
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        verbose_name = _("company")
+        verbose_name_plural = _("companies")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Scope(models.TextChoices):
+    ALL = "all", _("All conversations")
+    TEAMS = "teams", _("Conversations of the employee's teams")
+    ASSIGNED = "assigned", _("Only conversations assigned to the employee")
+
+
+class BuiltinRole(models.TextChoices):
+    AGENT = "agent", _("Agent")
+    ADMIN = "admin", _("Admin")
+    SUPER_ADMIN = "super_admin", _("Super-admin")
+
+
+class Role(models.Model):
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="roles")
+    name = models.CharField(_("name"), max_length=100)
+    builtin = models.CharField(max_length=20, choices=BuiltinRole.choices, blank=True)
+    scope = models.CharField(_("conversation access"), max_length=10, choices=Scope.choices, default=Scope.ASSIGNED)
+    permissions = models.JSONField(default=list, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "name"], name="role_name_unique_per_company"),
+            models.UniqueConstraint(
+                fields=["company", "builtin"], condition=~models.Q(builtin=""), name="builtin_role_once_per_company"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def archived(self) -> bool:
+        return self.archived_at is not None
+
+    def allows(self, perm: str) -> bool:
+        return perm in self.permissions
+
+
+class Team(models.Model):
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="teams")
+    name = models.CharField(_("name"), max_length=100)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["company", "name"], name="team_name_unique_per_company")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Presence(models.TextChoices):
+    ONLINE = "online", _("Online")
+    AWAY = "away", _("Away")
+    OFFLINE = "offline", _("Offline")
+
+
+class Employee(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="employee")
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="employees")
+    role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="employees")
+    teams = models.ManyToManyField(Team, related_name="members", blank=True)
+    display_name = models.CharField(_("name"), max_length=150)
+    presence = models.CharField(max_length=10, choices=Presence.choices, default=Presence.OFFLINE)
+    # Refreshed by the inbox socket's heartbeat: "online" only counts while this is recent.
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    capacity = models.PositiveIntegerField(_("capacity"), default=10)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["company", "presence"])]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    def can(self, perm: str) -> bool:
+        return self.is_active and self.role.allows(perm)

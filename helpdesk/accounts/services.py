@@ -1,0 +1,71 @@
+"""Creating companies, their built-in roles, employees and channels."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from helpdesk.conversations.models import Channel, ChannelKind
+
+from .models import BuiltinRole, Company, Employee, Role, Scope, Team
+from .permissions import ADMIN_PERMS, AGENT_PERMS, SUPER_ADMIN_PERMS
+
+BUILTIN_ROLES = {
+    BuiltinRole.AGENT: ("Agent", Scope.TEAMS, AGENT_PERMS),
+    BuiltinRole.ADMIN: ("Admin", Scope.ALL, ADMIN_PERMS),
+    BuiltinRole.SUPER_ADMIN: ("Super-admin", Scope.ALL, SUPER_ADMIN_PERMS),
+}
+
+
+@transaction.atomic
+def create_company(*, name: str, timezone: str = "UTC", description: str = "") -> Company:
+    """A company with its three built-in roles."""
+    company = Company(name=name, timezone=timezone, description=description)
+    company.full_clean()
+    company.save()
+    for builtin, (role_name, scope, perms) in BUILTIN_ROLES.items():
+        Role.objects.create(
+            company=company, name=role_name, builtin=builtin, scope=scope, permissions=[str(p) for p in perms]
+        )
+    return company
+
+
+@transaction.atomic
+def create_employee(
+    *,
+    company: Company,
+    email: str,
+    name: str,
+    role: str | Role = BuiltinRole.AGENT,
+    password: str | None = None,
+    teams: list[Team] | None = None,
+    capacity: int = 10,
+) -> Employee:
+    """A person who works in the inbox; ``role`` is a built-in role's key or a Role."""
+    if isinstance(role, str):
+        role = Role.objects.get(company=company, builtin=role)
+    if role.company_id != company.pk:
+        raise ValueError("The role belongs to another company.")
+    user = get_user_model().objects.create_user(username=email.lower(), email=email.lower(), password=password)
+    employee = Employee.objects.create(user=user, company=company, role=role, display_name=name, capacity=capacity)
+    if teams:
+        employee.teams.set(teams)
+    return employee
+
+
+def create_team(*, company: Company, name: str, members: list[Employee] = ()) -> Team:
+    team = Team.objects.create(company=company, name=name)
+    team.members.set(members)
+    return team
+
+
+def create_widget_channel(
+    *, company: Company, name: str, allowed_origins: list[str], team: Team | None = None, **settings
+) -> Channel:
+    return Channel.objects.create(
+        company=company,
+        kind=ChannelKind.WIDGET,
+        name=name,
+        team=team,
+        settings={"allowed_origins": list(allowed_origins), **settings},
+    )

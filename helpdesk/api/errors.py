@@ -1,0 +1,24 @@
+"""One error shape for the whole API: {"error": {"code": ..., "message": ..., "fields": ...}}."""
+
+from __future__ import annotations
+
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from helpdesk.conversations.actions import ActionError
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, ActionError):
+        return Response({"error": {"code": exc.code, "message": exc.message}}, status=status.HTTP_400_BAD_REQUEST)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    detail = response.data
+    if isinstance(detail, dict) and set(detail) == {"detail"}:
+        code = getattr(detail["detail"], "code", "error")
+        response.data = {"error": {"code": code, "message": str(detail["detail"])}}
+    else:
+        response.data = {"error": {"code": "invalid", "message": "Some fields are not valid.", "fields": detail}}
+    return response

@@ -1,0 +1,18 @@
+from django.urls import path
+
+from . import views
+
+app_name = "api"
+urlpatterns = [
+    path("conversations/", views.ConversationListApi.as_view(), name="conversations"),
+    path("conversations/<int:conversation_id>/", views.ConversationDetailApi.as_view(), name="conversation"),
+    path("conversations/<int:conversation_id>/messages/", views.MessageListApi.as_view(), name="messages"),
+    path("conversations/<int:conversation_id>/reply", views.ReplyApi.as_view(), name="reply"),
+    path("conversations/<int:conversation_id>/notes", views.NoteApi.as_view(), name="notes"),
+    path("conversations/<int:conversation_id>/assign", views.AssignApi.as_view(), name="assign"),
+    path("conversations/<int:conversation_id>/snooze", views.SnoozeApi.as_view(), name="snooze"),
+    path("conversations/<int:conversation_id>/wake", views.WakeApi.as_view(), name="wake"),
+    path("conversations/<int:conversation_id>/resolve", views.ResolveApi.as_view(), name="resolve"),
+    path("conversations/<int:conversation_id>/reopen", views.ReopenApi.as_view(), name="reopen"),
+    path("conversations/<int:conversation_id>/read", views.ReadApi.as_view(), name="read"),
+]

@@ -1,0 +1,340 @@
+"""The one writer: every change to a conversation goes through a function here.
+
+Each action is one transaction and records what happened in the event log; side effects
+(sockets, outbound delivery) leave only after commit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from helpdesk.accounts.models import Employee, Team
+from helpdesk.accounts.permissions import Perm
+from helpdesk.events import log as events
+
+from . import access
+from .models import (
+    Channel,
+    Contact,
+    ContactIdentity,
+    Conversation,
+    Direction,
+    Message,
+    MessageKind,
+    ReadMarker,
+    Status,
+)
+from .snapshots import message_data, preview_of
+
+_UNSET: Any = object()
+
+
+class ActionError(Exception):
+    """The request makes sense but can't be done; the message is shown to the person."""
+
+    def __init__(self, message: str, *, code: str = "invalid"):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def _clean_body(body: str) -> str:
+    body = (body or "").strip()
+    if not body:
+        raise ActionError(_("A message can't be empty."), code="empty")
+    if len(body) > settings.MESSAGE_MAX_CHARS:
+        raise ActionError(
+            _("A message can be at most %(limit)s characters long.") % {"limit": settings.MESSAGE_MAX_CHARS},
+            code="too_long",
+        )
+    return body
+
+
+def _locked(conversation: Conversation) -> Conversation:
+    """Re-read the conversation under a row lock so concurrent actions serialise."""
+    locked = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("contact", "channel", "assignee", "team")
+        .get(pk=conversation.pk)
+    )
+    conversation.__dict__.update(locked.__dict__)
+    return conversation
+
+
+def _access_snapshot(conversation: Conversation) -> dict[str, Any]:
+    return {"team_id": conversation.team_id, "assignee_id": conversation.assignee_id, "status": conversation.status}
+
+
+# --- Inbound ------------------------------------------------------------------------------------
+
+
+@transaction.atomic(durable=True)
+def receive_message(
+    *,
+    channel: Channel,
+    external_contact_id: str,
+    body: str,
+    external_id: str | None = None,
+    contact_defaults: dict[str, Any] | None = None,
+) -> Message:
+    """Store a customer's message, opening or reopening their conversation as needed.
+
+    Idempotent: a message whose channel id (``external_id``) was already stored is returned
+    as it is, with no new events.
+    """
+    body = _clean_body(body)
+    if external_id:
+        existing = Message.objects.filter(channel=channel, external_id=external_id).first()
+        if existing:
+            return existing
+
+    contact = _contact_for(channel, external_contact_id, contact_defaults or {})
+    # One customer's messages arrive one at a time, so two first messages can't open two chats.
+    Contact.objects.select_for_update().filter(pk=contact.pk).first()
+    conversation = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("contact", "channel", "assignee", "team")
+        .filter(contact=contact, channel=channel, deleted_at__isnull=True)
+        .order_by("-pk")
+        .first()
+    )
+    now = timezone.now()
+    if conversation is None:
+        conversation = Conversation.objects.create(
+            company_id=channel.company_id,
+            channel=channel,
+            contact=contact,
+            team_id=channel.team_id,
+            last_activity_at=now,
+        )
+        conversation = Conversation.objects.select_related("contact", "channel", "assignee", "team").get(
+            pk=conversation.pk
+        )
+        events.record(conversation, "conversation.created")
+    elif conversation.status != Status.OPEN:
+        previous = _access_snapshot(conversation)
+        was = conversation.status
+        conversation.status, conversation.snoozed_until = Status.OPEN, None
+        events.record(
+            conversation, "conversation.woken" if was == Status.SNOOZED else "conversation.reopened", previous=previous
+        )
+
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                conversation=conversation,
+                channel=channel,
+                direction=Direction.INBOUND,
+                kind=MessageKind.MESSAGE,
+                author_contact=contact,
+                body=body,
+                external_id=external_id or None,
+                created_at=now,
+            )
+    except IntegrityError:
+        # A concurrent delivery of the same message won the race: it is stored once.
+        return Message.objects.get(channel=channel, external_id=external_id)
+
+    conversation.last_activity_at = now
+    conversation.waiting_since = conversation.waiting_since or now
+    conversation.last_message_preview = preview_of(body)
+    conversation.save(
+        update_fields=["status", "snoozed_until", "last_activity_at", "waiting_since", "last_message_preview", "updated_at"]
+    )
+    message.conversation = conversation
+    events.record(conversation, "message.created", message=message_data(message))
+    return message
+
+
+def _contact_for(channel: Channel, external_contact_id: str, defaults: dict[str, Any]) -> Contact:
+    identity = ContactIdentity.objects.select_related("contact").filter(
+        channel=channel, external_id=external_contact_id
+    ).first()
+    if identity:
+        return identity.contact
+    allowed = {key: value for key, value in defaults.items() if key in ("name", "email", "phone", "attributes")}
+    try:
+        with transaction.atomic():
+            contact = Contact.objects.create(company_id=channel.company_id, **allowed)
+            ContactIdentity.objects.create(channel=channel, contact=contact, external_id=external_contact_id)
+            return contact
+    except IntegrityError:
+        return ContactIdentity.objects.select_related("contact").get(
+            channel=channel, external_id=external_contact_id
+        ).contact
+
+
+# --- Agents' actions ---------------------------------------------------------------------------------
+
+
+@transaction.atomic(durable=True)
+def post_reply(conversation: Conversation, *, by: Employee, body: str) -> Message:
+    """An agent's answer to the customer; it leaves through the conversation's channel."""
+    access.require(by, Perm.REPLY)
+    body = _clean_body(body)
+    conversation = _locked(conversation)
+    now = timezone.now()
+    previous = None
+    # A teammate's reply wakes a snoozed chat; the assignee's own reply does not.
+    if conversation.status == Status.SNOOZED and conversation.assignee_id != by.pk:
+        previous = _access_snapshot(conversation)
+        conversation.status, conversation.snoozed_until = Status.OPEN, None
+    message = Message.objects.create(
+        conversation=conversation,
+        channel_id=conversation.channel_id,
+        direction=Direction.OUTBOUND,
+        kind=MessageKind.MESSAGE,
+        author_employee=by,
+        body=body,
+        created_at=now,
+    )
+    conversation.last_activity_at = now
+    conversation.waiting_since = None
+    conversation.last_message_preview = preview_of(body)
+    conversation.save(
+        update_fields=["status", "snoozed_until", "last_activity_at", "waiting_since", "last_message_preview", "updated_at"]
+    )
+    if previous:
+        events.record(conversation, "conversation.woken", actor=by, previous=previous)
+    events.record(conversation, "message.created", actor=by, message=message_data(message))
+    _mark_read(conversation, employee=by, message_id=message.pk)
+    return message
+
+
+@transaction.atomic(durable=True)
+def add_note(conversation: Conversation, *, by: Employee, body: str) -> Message:
+    """An internal note: seen by the team, never sent to the customer."""
+    access.require(by, Perm.ADD_NOTES)
+    body = _clean_body(body)
+    conversation = _locked(conversation)
+    now = timezone.now()
+    previous = None
+    if conversation.status == Status.SNOOZED and conversation.assignee_id != by.pk:
+        previous = _access_snapshot(conversation)
+        conversation.status, conversation.snoozed_until = Status.OPEN, None
+    message = Message.objects.create(
+        conversation=conversation,
+        channel_id=conversation.channel_id,
+        direction=Direction.INTERNAL,
+        kind=MessageKind.NOTE,
+        author_employee=by,
+        body=body,
+        created_at=now,
+    )
+    conversation.last_activity_at = now
+    conversation.save(update_fields=["status", "snoozed_until", "last_activity_at", "updated_at"])
+    if previous:
+        events.record(conversation, "conversation.woken", actor=by, previous=previous)
+    events.record(conversation, "message.created", actor=by, message=message_data(message))
+    _mark_read(conversation, employee=by, message_id=message.pk)
+    return message
+
+
+@transaction.atomic(durable=True)
+def assign(
+    conversation: Conversation, *, by: Employee, assignee: Employee | None = _UNSET, team: Team | None = _UNSET
+) -> Conversation:
+    """Give the conversation to an employee and/or a team (``None`` clears either)."""
+    if not (assignee is not _UNSET and assignee is not None and assignee.pk == by.pk and by.can(Perm.REPLY)):
+        access.require(by, Perm.ASSIGN)  # taking a chat for yourself only needs the right to answer it
+    conversation = _locked(conversation)
+    new_team = conversation.team if team is _UNSET else team
+    new_assignee = conversation.assignee if assignee is _UNSET else assignee
+    if new_team is not None and new_team.company_id != conversation.company_id:
+        raise ActionError(_("That team is not in this company."), code="foreign_team")
+    if new_assignee is not None:
+        if new_assignee.company_id != conversation.company_id:
+            raise ActionError(_("That employee is not in this company."), code="foreign_employee")
+        if not new_assignee.is_active:
+            raise ActionError(_("That employee is deactivated."), code="inactive_employee")
+        if team is not _UNSET and new_team is not None and not new_assignee.teams.filter(pk=new_team.pk).exists():
+            raise ActionError(_("%(name)s is not a member of that team.") % {"name": new_assignee}, code="not_in_team")
+    if new_team == conversation.team and new_assignee == conversation.assignee:
+        return conversation
+    previous = _access_snapshot(conversation)
+    conversation.team, conversation.assignee = new_team, new_assignee
+    conversation.save(update_fields=["team", "assignee", "updated_at"])
+    events.record(conversation, "conversation.assigned", actor=by, previous=previous)
+    return conversation
+
+
+@transaction.atomic(durable=True)
+def resolve(conversation: Conversation, *, by: Employee) -> Conversation:
+    access.require(by, Perm.RESOLVE)
+    return _set_status(conversation, by=by, status=Status.RESOLVED, event="conversation.resolved")
+
+
+@transaction.atomic(durable=True)
+def reopen(conversation: Conversation, *, by: Employee) -> Conversation:
+    access.require(by, Perm.RESOLVE)
+    return _set_status(conversation, by=by, status=Status.OPEN, event="conversation.reopened")
+
+
+@transaction.atomic(durable=True)
+def snooze(conversation: Conversation, *, by: Employee, until: datetime) -> Conversation:
+    """Hide the conversation from the open lists until ``until`` or the customer's next message."""
+    access.require(by, Perm.SNOOZE)
+    if until <= timezone.now():
+        raise ActionError(_("Snooze time must be in the future."), code="past")
+    conversation = _locked(conversation)
+    if conversation.status == Status.RESOLVED:
+        raise ActionError(_("A resolved conversation can't be snoozed."), code="resolved")
+    previous = _access_snapshot(conversation)
+    conversation.status, conversation.snoozed_until = Status.SNOOZED, until
+    conversation.save(update_fields=["status", "snoozed_until", "updated_at"])
+    events.record(conversation, "conversation.snoozed", actor=by, previous=previous, until=until.isoformat())
+    return conversation
+
+
+@transaction.atomic(durable=True)
+def wake(conversation: Conversation, *, by: Employee | None = None) -> Conversation:
+    """Bring a snoozed conversation back to the open list (its time came, or by hand)."""
+    if by is not None:
+        access.require(by, Perm.SNOOZE)
+    conversation = _locked(conversation)
+    if conversation.status != Status.SNOOZED:
+        return conversation
+    previous = _access_snapshot(conversation)
+    conversation.status, conversation.snoozed_until = Status.OPEN, None
+    conversation.save(update_fields=["status", "snoozed_until", "updated_at"])
+    events.record(conversation, "conversation.woken", actor=by, previous=previous)
+    return conversation
+
+
+def _set_status(conversation: Conversation, *, by: Employee, status: str, event: str) -> Conversation:
+    conversation = _locked(conversation)
+    if conversation.status == status:
+        return conversation
+    previous = _access_snapshot(conversation)
+    conversation.status, conversation.snoozed_until = status, None
+    if status == Status.RESOLVED:
+        conversation.waiting_since = None
+    conversation.save(update_fields=["status", "snoozed_until", "waiting_since", "updated_at"])
+    events.record(conversation, event, actor=by, previous=previous)
+    return conversation
+
+
+# --- Read state ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def mark_read(conversation: Conversation, *, employee: Employee) -> None:
+    """Everything in the conversation so far counts as read by this employee."""
+    last_id = conversation.messages.order_by("-pk").values_list("pk", flat=True).first() or 0
+    _mark_read(conversation, employee=employee, message_id=last_id)
+
+
+def _mark_read(conversation: Conversation, *, employee: Employee, message_id: int) -> None:
+    marker, created = ReadMarker.objects.get_or_create(
+        employee=employee, conversation=conversation, defaults={"last_read_message_id": message_id}
+    )
+    if not created and marker.last_read_message_id < message_id:
+        ReadMarker.objects.filter(pk=marker.pk, last_read_message_id__lt=message_id).update(
+            last_read_message_id=message_id
+        )

@@ -1,0 +1,187 @@
+"""Contacts, channels (inboxes), conversations and their messages.
+
+Only ``actions.py`` writes these models; only ``access.py`` decides who may read them.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from helpdesk.accounts.models import Company, Employee, Team
+
+
+def new_public_key() -> str:
+    return secrets.token_urlsafe(18)
+
+
+class Contact(models.Model):
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="contacts")
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    email = models.EmailField(_("e-mail"), blank=True)
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["company", "email"])]
+
+    def __str__(self) -> str:
+        return self.name or self.email or self.phone or _("Visitor #%(id)s") % {"id": self.pk}
+
+    @property
+    def display_name(self) -> str:
+        return str(self)
+
+
+class ChannelKind(models.TextChoices):
+    WIDGET = "widget", _("Website widget")
+    TELEGRAM = "telegram", "Telegram"
+    VK = "vk", "VK"
+    EMAIL = "email", _("E-mail")
+    API = "api", "API"
+
+
+class Channel(models.Model):
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="channels")
+    kind = models.CharField(max_length=20, choices=ChannelKind.choices)
+    name = models.CharField(_("name"), max_length=100)
+    # Identifies the channel in public URLs (widget snippet, webhooks); not a secret.
+    public_key = models.CharField(max_length=40, unique=True, default=new_public_key)
+    settings = models.JSONField(default=dict, blank=True)
+    team = models.ForeignKey(Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="channels")
+    created_at = models.DateTimeField(default=timezone.now)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ContactIdentity(models.Model):
+    """A contact's own id on one channel (widget visitor id, Telegram chat id, e-mail address)."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="identities")
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="identities")
+    external_id = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "external_id"], name="identity_unique_per_channel"),
+        ]
+
+
+class Status(models.TextChoices):
+    OPEN = "open", _("Open")
+    SNOOZED = "snoozed", _("Snoozed")
+    RESOLVED = "resolved", _("Resolved")
+
+
+class Priority(models.IntegerChoices):
+    NONE = 0, _("None")
+    LOW = 1, _("Low")
+    MEDIUM = 2, _("Medium")
+    HIGH = 3, _("High")
+    URGENT = 4, _("Urgent")
+
+
+class Conversation(models.Model):
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="conversations")
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="conversations")
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="conversations")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    assignee = models.ForeignKey(
+        Employee, on_delete=models.PROTECT, null=True, blank=True, related_name="assigned_conversations"
+    )
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, null=True, blank=True, related_name="conversations")
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NONE)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    last_activity_at = models.DateTimeField(default=timezone.now)
+    # Set while the customer's last message is unanswered; drives "waiting longest" ordering.
+    waiting_since = models.DateTimeField(null=True, blank=True)
+    last_message_preview = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(Employee, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta:
+        indexes = [
+            # The inbox lists: company + status (+ assignee / team), newest activity first.
+            models.Index(fields=["company", "status", "-last_activity_at"], name="conv_inbox_all"),
+            models.Index(fields=["company", "assignee", "status", "-last_activity_at"], name="conv_inbox_assignee"),
+            models.Index(fields=["company", "team", "status", "-last_activity_at"], name="conv_inbox_team"),
+            models.Index(fields=["contact", "channel", "status"], name="conv_by_contact"),
+            models.Index(
+                fields=["snoozed_until"], condition=Q(status="snoozed"), name="conv_snoozed_due"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.contact}"
+
+
+class Direction(models.TextChoices):
+    INBOUND = "in", _("From the customer")
+    OUTBOUND = "out", _("To the customer")
+    INTERNAL = "internal", _("Internal")
+
+
+class MessageKind(models.TextChoices):
+    MESSAGE = "message", _("Message")
+    NOTE = "note", _("Internal note")
+    SYSTEM = "system", _("System")
+
+
+class Message(models.Model):
+    conversation = models.ForeignKey(Conversation, on_delete=models.PROTECT, related_name="messages")
+    # Denormalised from the conversation so the channel's own ids can be unique per channel.
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+")
+    direction = models.CharField(max_length=10, choices=Direction.choices)
+    kind = models.CharField(max_length=10, choices=MessageKind.choices, default=MessageKind.MESSAGE)
+    author_employee = models.ForeignKey(Employee, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    author_contact = models.ForeignKey(Contact, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    body = models.TextField()
+    external_id = models.CharField(max_length=255, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(Employee, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "external_id"],
+                condition=Q(external_id__isnull=False),
+                name="message_external_id_unique_per_channel",
+            ),
+        ]
+        indexes = [models.Index(fields=["conversation", "id"], name="msg_thread")]
+
+    @property
+    def is_note(self) -> bool:
+        return self.kind == MessageKind.NOTE
+
+    @property
+    def author_name(self) -> str:
+        if self.author_employee_id:
+            return self.author_employee.display_name
+        if self.author_contact_id:
+            return self.author_contact.display_name
+        return ""
+
+
+class ReadMarker(models.Model):
+    """How far one employee has read one conversation; unread = customer messages after it."""
+
+    employee = models.ForeignKey(Employee, on_delete=models.CASCADE, related_name="read_markers")
+    conversation = models.ForeignKey(Conversation, on_delete=models.PROTECT, related_name="read_markers")
+    last_read_message_id = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["employee", "conversation"], name="one_read_marker_per_employee"),
+        ]

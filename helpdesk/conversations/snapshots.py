@@ -1,0 +1,53 @@
+"""Plain-dict pictures of conversations and messages, shared by events, the API and pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .models import Conversation, Message
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def conversation_summary(conversation: Conversation) -> dict[str, Any]:
+    """What a row of the inbox list needs; also the access snapshot (company, team, assignee)."""
+    return {
+        "id": conversation.pk,
+        "company_id": conversation.company_id,
+        "channel_id": conversation.channel_id,
+        "channel_kind": conversation.channel.kind,
+        "contact_id": conversation.contact_id,
+        "contact_name": conversation.contact.display_name,
+        "status": conversation.status,
+        "assignee_id": conversation.assignee_id,
+        "assignee_name": conversation.assignee.display_name if conversation.assignee_id else None,
+        "team_id": conversation.team_id,
+        "priority": conversation.priority,
+        "snoozed_until": _iso(conversation.snoozed_until),
+        "last_activity_at": _iso(conversation.last_activity_at),
+        "waiting_since": _iso(conversation.waiting_since),
+        "preview": conversation.last_message_preview,
+        "deleted": conversation.deleted_at is not None,
+    }
+
+
+def message_data(message: Message) -> dict[str, Any]:
+    """A message as agents see it (notes included)."""
+    return {
+        "id": message.pk,
+        "conversation_id": message.conversation_id,
+        "direction": message.direction,
+        "kind": message.kind,
+        "author_name": message.author_name,
+        "author_employee_id": message.author_employee_id,
+        "body": message.body,
+        "created_at": _iso(message.created_at),
+        "deleted": message.deleted_at is not None,
+    }
+
+
+def preview_of(body: str) -> str:
+    flat = " ".join(body.split())
+    return flat if len(flat) <= 140 else flat[:139] + "…"

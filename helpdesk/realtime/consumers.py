@@ -1,0 +1,76 @@
+"""The agent inbox socket: one per open tab, joined to the groups its employee may see."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from helpdesk.accounts import presence
+from helpdesk.accounts.models import Employee
+from helpdesk.conversations.access import Viewer
+
+from .catchup import audience_sees, events_after
+
+# Close codes: the 4000 range is ours; the browser shows the reason in the console.
+UNAUTHENTICATED = 4401
+FORBIDDEN = 4403
+
+
+@database_sync_to_async
+def _viewer_for(user) -> Viewer | None:
+    if not user.is_authenticated:
+        return None
+    employee = Employee.objects.select_related("role").filter(user=user, is_active=True).first()
+    return Viewer.of(employee) if employee else None
+
+
+class InboxConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        self.viewer = await _viewer_for(self.scope["user"])
+        self.joined: list[str] = []
+        # A socket can be in two groups that both get an event (team and own): send it once.
+        self.recent: deque[int] = deque(maxlen=1000)
+        if self.viewer is None:
+            await self.close(code=UNAUTHENTICATED)
+            return
+        self.joined = self.viewer.groups()
+        for group in self.joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+        await database_sync_to_async(presence.heartbeat)(self.viewer.employee_id)
+        await self.send_json({"type": "hello", "employee_id": self.viewer.employee_id})
+
+    async def disconnect(self, code: int) -> None:
+        for group in self.joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs) -> None:
+        if not isinstance(content, dict):
+            await self.send_json({"type": "error", "code": "bad_message", "message": "Expected a JSON object."})
+            return
+        kind = content.get("type")
+        if kind == "resume":
+            after = content.get("after")
+            if not isinstance(after, int) or after < 0:
+                await self.send_json({"type": "error", "code": "bad_resume", "message": "after must be an id >= 0."})
+                return
+            events, reset = await database_sync_to_async(events_after)(self.viewer, after)
+            for event in events:
+                self.recent.append(event["id"])
+            await self.send_json({"type": "catchup", "events": events, "reset": reset})
+        elif kind == "ping":
+            await database_sync_to_async(presence.heartbeat)(self.viewer.employee_id)
+            await self.send_json({"type": "pong"})
+        else:
+            await self.send_json({"type": "error", "code": "unknown_type", "message": f"Unknown type {kind!r}."})
+
+    async def inbox_event(self, message: dict[str, Any]) -> None:
+        event = message["event"]
+        if event["id"] in self.recent or not audience_sees(self.viewer, event):
+            return
+        self.recent.append(event["id"])
+        visible = self.viewer.sees(event["payload"]["conversation"])
+        await self.send_json({"type": "event", "event": {**event, "visible": visible}})

@@ -1,0 +1,28 @@
+"""Pushing committed events to the sockets allowed to see them, and to outbound delivery."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from helpdesk.conversations.access import event_groups
+
+
+def publish(event: dict[str, Any]) -> None:
+    """Send one committed event to every inbox group that may see it, then hand it to delivery."""
+    from integrations import outbound
+
+    message = {"type": "inbox.event", "event": event}
+    sends = [(group, message) for group in sorted(event_groups(event))]
+    sends += outbound.socket_sends(event)
+    if sends:
+        async_to_sync(_send_all)(sends)
+    outbound.enqueue(event)
+
+
+async def _send_all(sends: list[tuple[str, dict[str, Any]]]) -> None:
+    layer = get_channel_layer()
+    await asyncio.gather(*(layer.group_send(group, message) for group, message in sends))

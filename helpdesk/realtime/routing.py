@@ -1,0 +1,16 @@
+"""Websocket URLs."""
+
+from channels.auth import AuthMiddlewareStack
+from channels.security.websocket import AllowedHostsOriginValidator
+from django.urls import path
+
+from integrations.widget.consumers import VisitorConsumer
+
+from .consumers import InboxConsumer
+
+websocket_urlpatterns = [
+    # The inbox authenticates by session cookie, so only our own pages may open it.
+    path("ws/inbox/", AllowedHostsOriginValidator(AuthMiddlewareStack(InboxConsumer.as_asgi()))),
+    # The widget lives on customers' sites: it checks the channel's allowed origins itself.
+    path("ws/widget/<str:public_key>/", VisitorConsumer.as_asgi()),
+]

@@ -1,0 +1,17 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from . import views
+
+app_name = "web"
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(template_name="web/login.html", redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("inbox/", views.inbox, name="inbox"),
+    path("inbox/<int:conversation_id>/", views.inbox, name="conversation"),
+    path("settings/channels/", views.channel_list, name="channels"),
+    path("settings/channels/<int:channel_id>/", views.channel_detail, name="channel"),
+    path("demo/", views.demo, name="demo-default"),
+    path("demo/<str:public_key>/", views.demo, name="demo"),
+]

@@ -1,0 +1,181 @@
+"""The agents' and admins' pages. Reads go through access/queries, writes through actions."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages as flash
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from helpdesk.accounts.permissions import Perm
+from helpdesk.conversations import access, queries
+from helpdesk.conversations.models import Channel, ChannelKind, Status
+from helpdesk.conversations.snapshots import conversation_summary, message_data
+from helpdesk.events.models import Event
+from integrations.widget.visitors import normalise_origin
+
+from .decorators import employee_required
+
+VIEW_LABELS = {"mine": gettext_lazy("Mine"), "unassigned": gettext_lazy("Unassigned"), "all": gettext_lazy("All")}
+LIST_LIMIT = 100
+
+
+def inbox_strings() -> dict[str, str]:
+    """The words the inbox script shows, translated for the current language."""
+    return {
+        "open": _("Open"),
+        "snoozed": _("Snoozed"),
+        "resolved": _("Resolved"),
+        "unassigned": _("Unassigned"),
+        "assignedTo": _("Assigned to %(name)s"),
+        "note": _("Internal note"),
+        "notePlaceholder": _("Write a note for your team — the customer never sees it"),
+        "replyPlaceholder": _("Write a reply… (Enter to send, Shift+Enter for a new line)"),
+        "live": _("Live"),
+        "reconnecting": _("Reconnecting…"),
+        "deleted": _("Message deleted"),
+        "failed": _("Could not send: %(reason)s"),
+        "snoozedUntil": _("Snoozed until %(time)s"),
+        "gone": _("This conversation has moved out of your inbox."),
+        "newConversation": _("New conversation"),
+    }
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("web:inbox")
+
+
+@employee_required()
+def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpResponse:
+    employee = request.employee
+    view = request.GET.get("view", "mine")
+    status = request.GET.get("status", Status.OPEN)
+    if view not in queries.VIEWS or status not in queries.STATUSES:
+        raise Http404
+    # The newest event id before we read anything: the socket resumes from here.
+    last_event_id = Event.objects.filter(company_id=employee.company_id).order_by("-id").values_list("id", flat=True).first()
+    rows = list(queries.inbox(employee, view=view, status=status)[:LIST_LIMIT])
+    conversation = thread = None
+    if conversation_id is not None:
+        conversation = access.get_conversation(employee, conversation_id)
+        thread = [message_data(m) for m in queries.thread(conversation)]
+    sidebar = queries.counts(employee, status=status)
+    teammates = employee.company.employees.filter(is_active=True).order_by("display_name")
+    return render(
+        request,
+        "web/inbox.html",
+        {
+            "employee": employee,
+            "view": view,
+            "status": status,
+            "views": [(key, VIEW_LABELS[key], sidebar[key]) for key in queries.VIEWS],
+            "statuses": Status.choices,
+            "conversation": conversation,
+            "state": {
+                "me": employee.pk,
+                "view": view,
+                "status": status,
+                "lastEventId": last_event_id or 0,
+                "timezone": employee.company.timezone,
+                "conversations": [{**conversation_summary(c), "unread": c.unread} for c in rows],
+                "conversation": conversation_summary(conversation) if conversation else None,
+                "messages": thread or [],
+                "teammates": {t.pk: t.display_name for t in teammates},
+                "can": {
+                    "reply": employee.can(Perm.REPLY),
+                    "note": employee.can(Perm.ADD_NOTES),
+                    "assign": employee.can(Perm.ASSIGN),
+                    "resolve": employee.can(Perm.RESOLVE),
+                },
+                "maxChars": settings.MESSAGE_MAX_CHARS,
+                "i18n": inbox_strings(),
+            },
+        },
+    )
+
+
+@employee_required(Perm.MANAGE_CHANNELS)
+def channel_list(request: HttpRequest) -> HttpResponse:
+    channels = Channel.objects.filter(company_id=request.employee.company_id, archived_at__isnull=True).order_by("name")
+    return render(request, "web/channel_list.html", {"channels": channels})
+
+
+class WidgetSettingsForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=100)
+    title = forms.CharField(label=gettext_lazy("Widget title"), max_length=80, required=False)
+    greeting = forms.CharField(label=gettext_lazy("Greeting"), max_length=300, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    color = forms.RegexField(label=gettext_lazy("Brand colour"), regex=r"^#[0-9a-fA-F]{6}$", initial="#4f46e5")
+    allowed_origins = forms.CharField(
+        label=gettext_lazy("Allowed websites"),
+        help_text=gettext_lazy("One origin per line, for example https://www.example.com. The widget works only there."),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+    )
+
+    def clean_allowed_origins(self) -> list[str]:
+        origins = []
+        for line in self.cleaned_data["allowed_origins"].splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            if line == "*":
+                origins.append("*")
+                continue
+            origin = normalise_origin(line)
+            if not origin:
+                raise forms.ValidationError(_("%(line)s is not an origin like https://www.example.com.") % {"line": line})
+            origins.append(origin)
+        return origins
+
+
+@employee_required(Perm.MANAGE_CHANNELS)
+def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
+    channel = get_object_or_404(Channel, pk=channel_id, company_id=request.employee.company_id, archived_at__isnull=True)
+    form = None
+    if channel.kind == ChannelKind.WIDGET:
+        initial = {
+            "name": channel.name,
+            "title": channel.settings.get("title", ""),
+            "greeting": channel.settings.get("greeting", ""),
+            "color": channel.settings.get("color", "#4f46e5"),
+            "allowed_origins": "\n".join(channel.settings.get("allowed_origins", [])),
+        }
+        form = WidgetSettingsForm(request.POST or None, initial=initial)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            channel.name = data["name"]
+            channel.settings = {
+                **channel.settings,
+                "title": data["title"],
+                "greeting": data["greeting"],
+                "color": data["color"],
+                "allowed_origins": data["allowed_origins"],
+            }
+            channel.save(update_fields=["name", "settings"])
+            flash.success(request, _("Saved."))
+            return redirect("web:channel", channel_id=channel.pk)
+    base = settings.PUBLIC_URL or request.build_absolute_uri("/").rstrip("/")
+    snippet = (
+        f'<script src="{base}{settings.STATIC_URL if settings.STATIC_URL.startswith("/") else "/" + settings.STATIC_URL}'
+        f'widget/smartchat-widget.js" data-channel="{channel.public_key}" async></script>'
+    )
+    return render(
+        request,
+        "web/channel_detail.html",
+        {"channel": channel, "form": form, "snippet": snippet, "demo_url": reverse("web:demo", args=[channel.public_key])},
+    )
+
+
+def demo(request: HttpRequest, public_key: str | None = None) -> HttpResponse:
+    """A sample customer website with the widget on it, so anyone can try the chat."""
+    if public_key is None:
+        channel = Channel.objects.filter(kind=ChannelKind.WIDGET, archived_at__isnull=True).order_by("pk").first()
+        if channel is None:
+            raise Http404(_("There is no widget channel yet."))
+        return redirect("web:demo", public_key=channel.public_key)
+    channel = get_object_or_404(Channel, public_key=public_key, kind=ChannelKind.WIDGET, archived_at__isnull=True)
+    return render(request, "web/demo.html", {"channel": channel})

@@ -1,0 +1,100 @@
+"""The visitor's socket: messages in, agents' replies and team presence out."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.utils.translation import gettext as _
+
+from helpdesk.accounts.presence import team_online
+from helpdesk.conversations import actions
+
+from .visitors import WidgetError, check_origin, read_token, visitor_group, visitor_history, widget_channel
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+@database_sync_to_async
+def _admit(public_key: str, origin: str | None, token: str):
+    channel = widget_channel(public_key)
+    check_origin(channel, origin)
+    return channel, read_token(channel, token)
+
+
+class VisitorConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        self.group = None
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        try:
+            self.channel, self.visitor_id = await _admit(
+                self.scope["url_route"]["kwargs"]["public_key"],
+                _header(self.scope, b"origin"),
+                (query.get("token") or [""])[0],
+            )
+        except WidgetError as exc:
+            # Accept only to say why, so the widget can show it, then close.
+            await self.accept()
+            await self.send_json({"type": "error", "code": exc.code, "message": exc.message})
+            await self.close(code=4000 + exc.status)
+            return
+        self.group = visitor_group(self.channel.pk, self.visitor_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        online = await database_sync_to_async(team_online)(self.channel.company_id)
+        await self.send_json({"type": "hello", "online": online})
+
+    async def disconnect(self, code: int) -> None:
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs) -> None:
+        if not isinstance(content, dict):
+            await self._error("bad_message", _("Expected a JSON object."))
+            return
+        kind = content.get("type")
+        if kind == "message":
+            await self._receive_message(content)
+        elif kind == "resume":
+            after = content.get("after")
+            if not isinstance(after, int) or after < 0:
+                await self._error("bad_resume", _("after must be a message id."))
+                return
+            history = await database_sync_to_async(visitor_history)(self.channel, self.visitor_id, after=after)
+            await self.send_json({"type": "history", "messages": history})
+        elif kind == "ping":
+            online = await database_sync_to_async(team_online)(self.channel.company_id)
+            await self.send_json({"type": "pong", "online": online})
+        else:
+            await self._error("unknown_type", _("Unknown message type."))
+
+    async def _receive_message(self, content: dict[str, Any]) -> None:
+        body, client_id = content.get("body"), content.get("client_id")
+        if not isinstance(body, str) or not isinstance(client_id, str) or not 8 <= len(client_id) <= 64:
+            await self._error("bad_message", _("A message needs a text body and a client_id."), client_id)
+            return
+        try:
+            message = await database_sync_to_async(actions.receive_message)(
+                channel=self.channel,
+                external_contact_id=self.visitor_id,
+                body=body,
+                # Scoped by visitor so one visitor's ids can never collide with another's.
+                external_id=f"widget:{self.visitor_id}:{client_id}",
+            )
+        except actions.ActionError as exc:
+            await self._error(exc.code, exc.message, client_id)
+            return
+        await self.send_json({"type": "ack", "client_id": client_id, "message_id": message.pk})
+
+    async def _error(self, code: str, message: str, client_id: Any = None) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message, "client_id": client_id})
+
+    async def visitor_message(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "message", "message": event["message"]})

@@ -1,0 +1,21 @@
+"""Widget delivery: an agent's reply goes to the visitor's open sockets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from helpdesk.conversations.models import ContactIdentity
+
+from .visitors import public_message, visitor_group
+
+
+def visitor_send(conversation: dict[str, Any], message: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    external_id = (
+        ContactIdentity.objects.filter(channel_id=conversation["channel_id"], contact_id=conversation["contact_id"])
+        .values_list("external_id", flat=True)
+        .first()
+    )
+    return (
+        visitor_group(conversation["channel_id"], external_id or "none"),
+        {"type": "visitor.message", "message": public_message(message)},
+    )

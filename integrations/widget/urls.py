@@ -1,0 +1,6 @@
+from django.urls import path
+
+from . import views
+
+app_name = "widget"
+urlpatterns = [path("v1/<str:public_key>/session", views.session, name="session")]

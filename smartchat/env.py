@@ -1,0 +1,56 @@
+"""The one place that reads the environment: typed, with defaults, loud on bad values."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class ConfigError(RuntimeError):
+    """A setting in the environment has a value Smartchat cannot use."""
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _read(name: str, default: T, parse: Callable[[str], T]) -> T:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        return parse(raw.strip())
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name}={raw!r} is not valid: {exc}") from exc
+
+
+def string(name: str, default: str = "") -> str:
+    return _read(name, default, str)
+
+
+def boolean(name: str, default: bool = False) -> bool:
+    def parse(raw: str) -> bool:
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise ValueError("expected one of 1/0, true/false, yes/no, on/off")
+
+    return _read(name, default, parse)
+
+
+def integer(name: str, default: int, *, minimum: int | None = None) -> int:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if minimum is not None and value < minimum:
+            raise ValueError(f"must be at least {minimum}")
+        return value
+
+    return _read(name, default, parse)
+
+
+def string_list(name: str, default: list[str]) -> list[str]:
+    return _read(name, default, lambda raw: [part.strip() for part in raw.split(",") if part.strip()])

@@ -1,0 +1,326 @@
+// The agent inbox: renders the list and the open conversation from the page's state, then
+// keeps both live over one websocket. After a reconnect it asks for the events after the
+// last id it applied; the server re-sends a window before that id (late committers), so
+// every event is applied at most once by id.
+
+const state = JSON.parse(document.getElementById("inbox-state").textContent);
+const t = state.i18n;
+const $ = (selector, root = document) => root.querySelector(selector);
+
+const list = $("[data-list]");
+const listEmpty = $("[data-list-empty]");
+const thread = $("[data-thread]");
+const composer = $("[data-composer]");
+const liveStatus = $("[data-live-status]");
+
+const conversations = new Map(state.conversations.map((c) => [c.id, c]));
+const shownMessages = new Set();
+const appliedEvents = new Set();
+let lastEventId = state.lastEventId;
+let current = state.conversation; // the open conversation's snapshot, or null
+let mode = "reply";
+
+// --- Formatting -----------------------------------------------------------------------------
+
+const timeFormat = new Intl.DateTimeFormat(document.documentElement.lang, {
+  timeZone: state.timezone, hour: "2-digit", minute: "2-digit",
+});
+const dateFormat = new Intl.DateTimeFormat(document.documentElement.lang, {
+  timeZone: state.timezone, day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
+});
+const dayKey = new Intl.DateTimeFormat("en-CA", { timeZone: state.timezone, dateStyle: "short" });
+
+function when(iso) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  return dayKey.format(date) === dayKey.format(new Date()) ? timeFormat.format(date) : dateFormat.format(date);
+}
+
+function format(template, values) {
+  return template.replace(/%\((\w+)\)s/g, (_, key) => values[key] ?? "");
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined) node.append(child); // strings become text nodes: never HTML
+  }
+  return node;
+}
+
+function initials(name) {
+  return (name || "?").split(/\s+/).filter(Boolean).slice(0, 2).map((w) => w[0].toUpperCase()).join("");
+}
+
+// --- The list -------------------------------------------------------------------------------
+
+function belongsInList(c) {
+  if (c.deleted || c.visible === false || c.status !== state.status) return false;
+  if (state.view === "mine") return c.assignee_id === state.me;
+  if (state.view === "unassigned") return !c.assignee_id;
+  return true;
+}
+
+function conversationUrl(id) {
+  return `/inbox/${id}/?view=${state.view}&status=${state.status}`;
+}
+
+function renderRow(c) {
+  const unread = c.unread > 0 ? el("span", { class: "badge", "data-testid": "unread" }, String(c.unread)) : null;
+  const assignee = c.assignee_name ? c.assignee_name : t.unassigned;
+  return el("li", { dataset: { id: c.id }, class: current && current.id === c.id ? "selected" : "" },
+    el("a", { href: conversationUrl(c.id), "data-testid": "conversation-row" },
+      el("span", { class: "avatar", "aria-hidden": "true" }, initials(c.contact_name)),
+      el("span", { class: "row-main" },
+        el("span", { class: "row-top" },
+          el("strong", { class: "row-name" }, c.contact_name),
+          el("time", { datetime: c.last_activity_at }, when(c.last_activity_at))),
+        el("span", { class: "row-bottom" },
+          el("span", { class: "row-preview" }, c.preview || ""),
+          unread),
+        el("span", { class: "row-meta" }, `${c.channel_kind} · ${assignee}`)),
+    ));
+}
+
+function renderList() {
+  const rows = [...conversations.values()]
+    .filter(belongsInList)
+    .sort((a, b) => (b.last_activity_at || "").localeCompare(a.last_activity_at || "") || b.id - a.id);
+  list.replaceChildren(...rows.map(renderRow));
+  listEmpty.hidden = rows.length > 0;
+}
+
+function upsertConversation(snapshot, visible) {
+  const known = conversations.get(snapshot.id);
+  const merged = { unread: 0, ...known, ...snapshot, visible };
+  conversations.set(snapshot.id, merged);
+  return merged;
+}
+
+// --- The open conversation ------------------------------------------------------------------
+
+function renderMessage(m) {
+  const kind = m.kind === "note" ? "note" : m.kind === "system" ? "system" : m.direction === "in" ? "inbound" : "outbound";
+  const author = m.kind === "note" ? `${m.author_name} · ${t.note}` : m.author_name;
+  return el("li", { class: `message ${kind}${m.deleted ? " deleted" : ""}`, dataset: { id: m.id }, "data-testid": "message", "data-kind": kind },
+    el("div", { class: "bubble" },
+      el("div", { class: "message-head" },
+        el("span", { class: "author" }, author),
+        el("time", { datetime: m.created_at }, when(m.created_at))),
+      el("div", { class: "body" }, m.deleted ? t.deleted : m.body)));
+}
+
+function appendMessage(m) {
+  if (!thread || shownMessages.has(m.id)) return;
+  shownMessages.add(m.id);
+  thread.append(renderMessage(m));
+  thread.scrollTop = thread.scrollHeight;
+}
+
+function renderHeader() {
+  if (!current) return;
+  const status = current.status === "snoozed" && current.snoozed_until
+    ? format(t.snoozedUntil, { time: when(current.snoozed_until) })
+    : t[current.status];
+  $("[data-thread-status]").textContent = status;
+  $("[data-thread-assignee]").textContent = current.assignee_name
+    ? format(t.assignedTo, { name: current.assignee_name }) : t.unassigned;
+  $("[data-thread-title]").textContent = current.contact_name;
+  const can = state.can;
+  $('[data-action="assign-me"]').hidden = current.assignee_id === state.me || !can.reply;
+  $('[data-action="resolve"]').hidden = current.status === "resolved" || !can.resolve;
+  $('[data-action="reopen"]').hidden = current.status !== "resolved" || !can.resolve;
+  $("[data-gone]").hidden = current.visible !== false;
+  for (const row of list.children) row.classList.toggle("selected", Number(row.dataset.id) === current.id);
+}
+
+let readTimer = null;
+function markReadSoon() {
+  if (!current || document.hidden) return;
+  clearTimeout(readTimer);
+  readTimer = setTimeout(() => {
+    api(`/api/v1/conversations/${current.id}/read`, {}).catch(() => {});
+    const c = conversations.get(current.id);
+    if (c) { c.unread = 0; renderList(); }
+  }, 300);
+}
+
+// --- Events ---------------------------------------------------------------------------------
+
+function applyEvent(event) {
+  if (appliedEvents.has(event.id)) return;
+  appliedEvents.add(event.id);
+  lastEventId = Math.max(lastEventId, event.id);
+  const snapshot = event.payload.conversation;
+  const c = upsertConversation(snapshot, event.visible);
+  const isOpen = current && current.id === snapshot.id;
+  if (event.type === "message.created") {
+    const m = event.payload.message;
+    if (isOpen) {
+      appendMessage(m);
+      markReadSoon();
+    } else if (m.direction === "in") {
+      c.unread = (c.unread || 0) + 1;
+    }
+  }
+  if (isOpen) {
+    current = { ...current, ...snapshot, visible: event.visible };
+    renderHeader();
+  }
+}
+
+function applyAll(events) {
+  for (const event of events) applyEvent(event);
+  renderList();
+}
+
+// --- The socket -----------------------------------------------------------------------------
+
+let socket = null;
+let retry = 0;
+let pingTimer = null;
+
+function setLive(ok) {
+  if (!liveStatus) return;
+  liveStatus.hidden = false;
+  liveStatus.textContent = ok ? t.live : t.reconnecting;
+  liveStatus.classList.toggle("ok", ok);
+  document.body.dataset.live = ok ? "yes" : "no";
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  socket = new WebSocket(`${scheme}://${location.host}/ws/inbox/`);
+  socket.addEventListener("open", () => {
+    retry = 0;
+    socket.send(JSON.stringify({ type: "resume", after: lastEventId }));
+    clearInterval(pingTimer);
+    pingTimer = setInterval(() => socket.readyState === WebSocket.OPEN && socket.send('{"type":"ping"}'), 25000);
+  });
+  socket.addEventListener("message", (message) => {
+    const data = JSON.parse(message.data);
+    if (data.type === "event") applyAll([data.event]);
+    else if (data.type === "catchup") {
+      if (data.reset) location.reload(); // too much was missed: start from a fresh page
+      else { applyAll(data.events); setLive(true); }
+    } else if (data.type === "error") console.warn("inbox socket:", data.message);
+  });
+  socket.addEventListener("close", (event) => {
+    clearInterval(pingTimer);
+    setLive(false);
+    if (event.code === 4401) { location.href = `/login/?next=${encodeURIComponent(location.pathname + location.search)}`; return; }
+    const delay = Math.min(15000, 1000 * 2 ** retry++) * (0.75 + Math.random() / 2);
+    setTimeout(connect, delay);
+  });
+}
+
+// --- Talking to the API ----------------------------------------------------------------------
+
+function csrfToken() {
+  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+async function api(url, body) {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+    body: JSON.stringify(body),
+    credentials: "same-origin",
+  });
+  const data = response.status === 204 ? null : await response.json().catch(() => null);
+  if (!response.ok) throw new Error(data?.error?.message || response.statusText);
+  return data;
+}
+
+function setupComposer() {
+  if (!composer) return;
+  const textarea = composer.querySelector("textarea");
+  const hint = $("[data-composer-hint]");
+  const tabs = composer.querySelectorAll("[data-mode]");
+  const can = state.can;
+  for (const tab of tabs) {
+    tab.hidden = tab.dataset.mode === "reply" ? !can.reply : !can.note;
+    tab.addEventListener("click", () => {
+      mode = tab.dataset.mode;
+      for (const other of tabs) other.classList.toggle("active", other === tab);
+      composer.classList.toggle("note-mode", mode === "note");
+      textarea.placeholder = mode === "note" ? t.notePlaceholder : t.replyPlaceholder;
+      textarea.focus();
+    });
+  }
+  if (!can.reply && can.note) tabs[1].click();
+  textarea.addEventListener("input", () => {
+    const left = state.maxChars - textarea.value.length;
+    hint.textContent = left < 200 ? String(left) : "";
+    hint.classList.toggle("over", left < 0);
+  });
+  textarea.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      composer.requestSubmit();
+    }
+  });
+  composer.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = textarea.value.trim();
+    if (!body) return;
+    const path = mode === "note" ? "notes" : "reply";
+    composer.classList.add("sending");
+    try {
+      const message = await api(`/api/v1/conversations/${current.id}/${path}`, { body });
+      appendMessage(message); // the socket's copy of the same message is then ignored by id
+      textarea.value = "";
+      hint.textContent = "";
+    } catch (error) {
+      hint.textContent = format(t.failed, { reason: error.message });
+      hint.classList.add("over");
+    } finally {
+      composer.classList.remove("sending");
+    }
+  });
+}
+
+function setupActions() {
+  const actions = {
+    "assign-me": () => api(`/api/v1/conversations/${current.id}/assign`, { assignee_id: state.me }),
+    resolve: () => api(`/api/v1/conversations/${current.id}/resolve`, {}),
+    reopen: () => api(`/api/v1/conversations/${current.id}/reopen`, {}),
+  };
+  for (const button of document.querySelectorAll("[data-action]")) {
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        const snapshot = await actions[button.dataset.action]();
+        current = { ...current, ...snapshot };
+        upsertConversation(snapshot, true);
+        renderHeader();
+        renderList();
+      } catch (error) {
+        alert(error.message);
+      } finally {
+        button.disabled = false;
+      }
+    });
+  }
+}
+
+// --- Start ------------------------------------------------------------------------------------
+
+renderList();
+if (current) {
+  for (const m of state.messages) appendMessage(m);
+  renderHeader();
+  markReadSoon();
+  setupComposer();
+  setupActions();
+  document.addEventListener("visibilitychange", markReadSoon);
+}
+connect();
+window.smartchatInbox = { get lastEventId() { return lastEventId; }, get socket() { return socket; } };
