@@ -145,7 +145,14 @@ def receive_message(
     conversation.waiting_since = conversation.waiting_since or now
     conversation.last_message_preview = preview_of(body)
     conversation.save(
-        update_fields=["status", "snoozed_until", "last_activity_at", "waiting_since", "last_message_preview", "updated_at"]
+        update_fields=[
+            "status",
+            "snoozed_until",
+            "last_activity_at",
+            "waiting_since",
+            "last_message_preview",
+            "updated_at",
+        ]
     )
     message.conversation = conversation
     events.record(conversation, "message.created", message=message_data(message))
@@ -153,9 +160,11 @@ def receive_message(
 
 
 def _contact_for(channel: Channel, external_contact_id: str, defaults: dict[str, Any]) -> Contact:
-    identity = ContactIdentity.objects.select_related("contact").filter(
-        channel=channel, external_id=external_contact_id
-    ).first()
+    identity = (
+        ContactIdentity.objects.select_related("contact")
+        .filter(channel=channel, external_id=external_contact_id)
+        .first()
+    )
     if identity:
         return identity.contact
     allowed = {key: value for key, value in defaults.items() if key in ("name", "email", "phone", "attributes")}
@@ -165,9 +174,11 @@ def _contact_for(channel: Channel, external_contact_id: str, defaults: dict[str,
             ContactIdentity.objects.create(channel=channel, contact=contact, external_id=external_contact_id)
             return contact
     except IntegrityError:
-        return ContactIdentity.objects.select_related("contact").get(
-            channel=channel, external_id=external_contact_id
-        ).contact
+        return (
+            ContactIdentity.objects.select_related("contact")
+            .get(channel=channel, external_id=external_contact_id)
+            .contact
+        )
 
 
 # --- Agents' actions ---------------------------------------------------------------------------------
@@ -198,7 +209,14 @@ def post_reply(conversation: Conversation, *, by: Employee, body: str) -> Messag
     conversation.waiting_since = None
     conversation.last_message_preview = preview_of(body)
     conversation.save(
-        update_fields=["status", "snoozed_until", "last_activity_at", "waiting_since", "last_message_preview", "updated_at"]
+        update_fields=[
+            "status",
+            "snoozed_until",
+            "last_activity_at",
+            "waiting_since",
+            "last_message_preview",
+            "updated_at",
+        ]
     )
     if previous:
         events.record(conversation, "conversation.woken", actor=by, previous=previous)

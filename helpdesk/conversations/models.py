@@ -74,6 +74,9 @@ class ContactIdentity(models.Model):
             models.UniqueConstraint(fields=["channel", "external_id"], name="identity_unique_per_channel"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.channel_id}:{self.external_id}"
+
 
 class Status(models.TextChoices):
     OPEN = "open", _("Open")
@@ -116,9 +119,7 @@ class Conversation(models.Model):
             models.Index(fields=["company", "assignee", "status", "-last_activity_at"], name="conv_inbox_assignee"),
             models.Index(fields=["company", "team", "status", "-last_activity_at"], name="conv_inbox_team"),
             models.Index(fields=["contact", "channel", "status"], name="conv_by_contact"),
-            models.Index(
-                fields=["snoozed_until"], condition=Q(status="snoozed"), name="conv_snoozed_due"
-            ),
+            models.Index(fields=["snoozed_until"], condition=Q(status="snoozed"), name="conv_snoozed_due"),
         ]
 
     def __str__(self) -> str:
@@ -146,7 +147,8 @@ class Message(models.Model):
     author_employee = models.ForeignKey(Employee, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     author_contact = models.ForeignKey(Contact, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     body = models.TextField()
-    external_id = models.CharField(max_length=255, null=True, blank=True)
+    # NULL, not "", for messages without a channel id: the uniqueness below skips NULLs.
+    external_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(default=timezone.now)
     deleted_at = models.DateTimeField(null=True, blank=True)
     deleted_by = models.ForeignKey(Employee, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
@@ -160,6 +162,9 @@ class Message(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["conversation", "id"], name="msg_thread")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.pk} in #{self.conversation_id}"
 
     @property
     def is_note(self) -> bool:
@@ -185,3 +190,6 @@ class ReadMarker(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["employee", "conversation"], name="one_read_marker_per_employee"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.employee_id} read #{self.conversation_id} to {self.last_read_message_id}"

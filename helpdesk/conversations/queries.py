@@ -21,7 +21,9 @@ def inbox(employee: Employee, *, view: str = "mine", status: str = Status.OPEN) 
         qs = qs.filter(assignee=employee)
     elif view == "unassigned":
         qs = qs.filter(assignee__isnull=True)
-    return with_unread(qs, employee).select_related("contact", "channel", "assignee").order_by("-last_activity_at", "-pk")
+    return (
+        with_unread(qs, employee).select_related("contact", "channel", "assignee").order_by("-last_activity_at", "-pk")
+    )
 
 
 def with_unread(qs: QuerySet[Conversation], employee: Employee) -> QuerySet[Conversation]:

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib import messages as flash
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -57,7 +58,9 @@ def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
     if view not in queries.VIEWS or status not in queries.STATUSES:
         raise Http404
     # The newest event id before we read anything: the socket resumes from here.
-    last_event_id = Event.objects.filter(company_id=employee.company_id).order_by("-id").values_list("id", flat=True).first()
+    last_event_id = (
+        Event.objects.filter(company_id=employee.company_id).order_by("-id").values_list("id", flat=True).first()
+    )
     rows = list(queries.inbox(employee, view=view, status=status)[:LIST_LIMIT])
     conversation = thread = None
     if conversation_id is not None:
@@ -107,11 +110,15 @@ def channel_list(request: HttpRequest) -> HttpResponse:
 class WidgetSettingsForm(forms.Form):
     name = forms.CharField(label=gettext_lazy("Name"), max_length=100)
     title = forms.CharField(label=gettext_lazy("Widget title"), max_length=80, required=False)
-    greeting = forms.CharField(label=gettext_lazy("Greeting"), max_length=300, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    greeting = forms.CharField(
+        label=gettext_lazy("Greeting"), max_length=300, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
     color = forms.RegexField(label=gettext_lazy("Brand colour"), regex=r"^#[0-9a-fA-F]{6}$", initial="#4f46e5")
     allowed_origins = forms.CharField(
         label=gettext_lazy("Allowed websites"),
-        help_text=gettext_lazy("One origin per line, for example https://www.example.com. The widget works only there."),
+        help_text=gettext_lazy(
+            "One origin per line, for example https://www.example.com. The widget works only there."
+        ),
         widget=forms.Textarea(attrs={"rows": 4}),
         required=False,
     )
@@ -127,14 +134,18 @@ class WidgetSettingsForm(forms.Form):
                 continue
             origin = normalise_origin(line)
             if not origin:
-                raise forms.ValidationError(_("%(line)s is not an origin like https://www.example.com.") % {"line": line})
+                raise forms.ValidationError(
+                    _("%(line)s is not an origin like https://www.example.com.") % {"line": line}
+                )
             origins.append(origin)
         return origins
 
 
 @employee_required(Perm.MANAGE_CHANNELS)
 def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
-    channel = get_object_or_404(Channel, pk=channel_id, company_id=request.employee.company_id, archived_at__isnull=True)
+    channel = get_object_or_404(
+        Channel, pk=channel_id, company_id=request.employee.company_id, archived_at__isnull=True
+    )
     form = None
     if channel.kind == ChannelKind.WIDGET:
         initial = {
@@ -159,14 +170,17 @@ def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
             flash.success(request, _("Saved."))
             return redirect("web:channel", channel_id=channel.pk)
     base = settings.PUBLIC_URL or request.build_absolute_uri("/").rstrip("/")
-    snippet = (
-        f'<script src="{base}{settings.STATIC_URL if settings.STATIC_URL.startswith("/") else "/" + settings.STATIC_URL}'
-        f'widget/smartchat-widget.js" data-channel="{channel.public_key}" async></script>'
-    )
+    src = base + static("widget/smartchat-widget.js")
+    snippet = f'<script src="{src}" data-channel="{channel.public_key}" async></script>'
     return render(
         request,
         "web/channel_detail.html",
-        {"channel": channel, "form": form, "snippet": snippet, "demo_url": reverse("web:demo", args=[channel.public_key])},
+        {
+            "channel": channel,
+            "form": form,
+            "snippet": snippet,
+            "demo_url": reverse("web:demo", args=[channel.public_key]),
+        },
     )
 
 

@@ -53,7 +53,9 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("Demo company " + ("created." if created else "already exists.")))
         self.stdout.write(f"  Inbox:     {base_url}/inbox/")
         if channel:
-            self.stdout.write(f"  Demo site: {base_url}/demo/{channel.public_key}/  (the chat widget, as a customer sees it)")
+            self.stdout.write(
+                f"  Demo site: {base_url}/demo/{channel.public_key}/  (the chat widget, as a customer sees it)"
+            )
         self.stdout.write(f"  Sign in with any of these, password {DEMO_PASSWORD!r}:")
         for email, name, role in PEOPLE:
             self.stdout.write(f"    {email:<24} {name:<12} {role}")

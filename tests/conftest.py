@@ -1,0 +1,94 @@
+"""The fixed test cast, built through the real services and actions.
+
+Acme: alice (admin, sees all), bob (agent in Sales, team scope), erin (agent in Support,
+team scope), dave (custom role that sees only chats assigned to him).
+Globex: carol (admin of another company).
+A visitor has written to Acme's widget (team Sales): ``cast.conversation``.
+"""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+
+import pytest
+from django.conf import settings
+
+from helpdesk.accounts import services
+from helpdesk.accounts.models import Role, Scope
+from helpdesk.accounts.permissions import AGENT_PERMS
+from helpdesk.conversations import actions
+
+PASSWORD = "correct-horse-battery"
+ACME_ORIGIN = "https://shop.acme.test"
+
+
+def pytest_report_header(config):
+    db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    layer = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
+    return f"smartchat: database={db} channel_layer={layer} broker={settings.CELERY_BROKER_URL.split(':')[0]}"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_passwords_and_private_layer():
+    # Hashing is not what these tests are about; a private prefix keeps parallel runs apart.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    layer = settings.CHANNEL_LAYERS["default"]
+    if "prefix" not in layer.get("CONFIG", {}) and "redis" in layer["BACKEND"].lower():
+        layer["CONFIG"]["prefix"] = f"smartchat-test-{os.getpid()}"
+
+
+def build_cast() -> SimpleNamespace:
+    acme = services.create_company(name="Acme", timezone="Europe/Moscow")
+    globex = services.create_company(name="Globex", timezone="UTC")
+    sales = services.create_team(company=acme, name="Sales")
+    support = services.create_team(company=acme, name="Support")
+    alice = services.create_employee(company=acme, email="alice@acme.test", name="Alice", role="admin", password=PASSWORD)
+    bob = services.create_employee(
+        company=acme, email="bob@acme.test", name="Bob", role="agent", password=PASSWORD, teams=[sales]
+    )
+    erin = services.create_employee(
+        company=acme, email="erin@acme.test", name="Erin", role="agent", password=PASSWORD, teams=[support]
+    )
+    assigned_only = Role.objects.create(
+        company=acme, name="Assigned only", scope=Scope.ASSIGNED, permissions=[str(p) for p in AGENT_PERMS]
+    )
+    dave = services.create_employee(company=acme, email="dave@acme.test", name="Dave", role=assigned_only, password=PASSWORD)
+    carol = services.create_employee(
+        company=globex, email="carol@globex.test", name="Carol", role="admin", password=PASSWORD
+    )
+    widget = services.create_widget_channel(company=acme, name="Acme site", team=sales, allowed_origins=[ACME_ORIGIN])
+    globex_widget = services.create_widget_channel(company=globex, name="Globex site", allowed_origins=["*"])
+    first = actions.receive_message(
+        channel=widget, external_contact_id="visitor-1", body="Hello, is my order shipped?", external_id="w:1"
+    )
+    return SimpleNamespace(
+        acme=acme,
+        globex=globex,
+        sales=sales,
+        support=support,
+        alice=alice,
+        bob=bob,
+        erin=erin,
+        dave=dave,
+        carol=carol,
+        widget=widget,
+        globex_widget=globex_widget,
+        conversation=first.conversation,
+        first_message=first,
+    )
+
+
+@pytest.fixture
+def cast(db) -> SimpleNamespace:
+    return build_cast()
+
+
+@pytest.fixture
+def tcast(transactional_db) -> SimpleNamespace:
+    """The cast, committed: for sockets and servers that read from other threads."""
+    return build_cast()
+
+
+def login(client, employee) -> None:
+    client.force_login(employee.user)
