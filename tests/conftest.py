@@ -43,7 +43,9 @@ def build_cast() -> SimpleNamespace:
     globex = services.create_company(name="Globex", timezone="UTC")
     sales = services.create_team(company=acme, name="Sales")
     support = services.create_team(company=acme, name="Support")
-    alice = services.create_employee(company=acme, email="alice@acme.test", name="Alice", role="admin", password=PASSWORD)
+    alice = services.create_employee(
+        company=acme, email="alice@acme.test", name="Alice", role="admin", password=PASSWORD
+    )
     bob = services.create_employee(
         company=acme, email="bob@acme.test", name="Bob", role="agent", password=PASSWORD, teams=[sales]
     )
@@ -53,7 +55,9 @@ def build_cast() -> SimpleNamespace:
     assigned_only = Role.objects.create(
         company=acme, name="Assigned only", scope=Scope.ASSIGNED, permissions=[str(p) for p in AGENT_PERMS]
     )
-    dave = services.create_employee(company=acme, email="dave@acme.test", name="Dave", role=assigned_only, password=PASSWORD)
+    dave = services.create_employee(
+        company=acme, email="dave@acme.test", name="Dave", role=assigned_only, password=PASSWORD
+    )
     carol = services.create_employee(
         company=globex, email="carol@globex.test", name="Carol", role="admin", password=PASSWORD
     )

@@ -12,3 +12,12 @@ def event_types(conversation=None, *, after: int = 0) -> list[str]:
 
 def last_event_id() -> int:
     return Event.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def count_queries(func) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        func()
+    return len(ctx.captured_queries)

@@ -1,0 +1,264 @@
+"""Inbox and widget sockets through Channels' communicator on the real ASGI application.
+
+Each socket counts the events it receives: an employee gets exactly the events of the
+conversations their scope covers, and nothing of another company.
+"""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from helpdesk.conversations import actions
+from helpdesk.conversations.access import Viewer
+from helpdesk.conversations.models import Message
+from helpdesk.realtime.catchup import events_after
+from integrations.widget.visitors import issue_token
+from smartchat.asgi import application
+from tests.conftest import ACME_ORIGIN
+from tests.helpers import last_event_id
+
+pytestmark = pytest.mark.django_db(transaction=True)
+QUIET = 0.3  # seconds a socket must stay silent to count as "received nothing"
+
+
+@pytest.fixture(autouse=True)
+async def _clean_layer():
+    yield
+    layer = get_channel_layer()
+    if hasattr(layer, "flush"):
+        await layer.flush()
+
+
+def session_cookie(employee) -> str:
+    client = Client()
+    client.force_login(employee.user)
+    return client.cookies["sessionid"].value
+
+
+async def inbox_socket(employee=None, *, origin: str = "http://localhost") -> WebsocketCommunicator:
+    headers = [(b"origin", origin.encode())]
+    if employee is not None:
+        cookie = await sync_to_async(session_cookie)(employee)
+        headers.append((b"cookie", f"sessionid={cookie}".encode()))
+    return WebsocketCommunicator(application, "/ws/inbox/", headers=headers)
+
+
+async def connected_inbox(employee) -> WebsocketCommunicator:
+    communicator = await inbox_socket(employee)
+    connected, _ = await communicator.connect()
+    assert connected
+    assert (await communicator.receive_json_from())["type"] == "hello"
+    return communicator
+
+
+async def events_received(communicator) -> list[dict]:
+    out = []
+    while not await communicator.receive_nothing(timeout=QUIET):
+        message = await communicator.receive_json_from()
+        assert message["type"] == "event"
+        out.append(message["event"])
+    return out
+
+
+async def test_an_anonymous_inbox_socket_is_closed(tcast):
+    communicator = await inbox_socket(None)
+    connected, code = await communicator.connect()
+    assert not connected or (await communicator.receive_output())["type"] == "websocket.close"
+
+
+async def test_an_inbox_socket_from_a_foreign_page_is_refused(tcast):
+    communicator = await inbox_socket(tcast.alice, origin="https://evil.test")
+    connected, _ = await communicator.connect()
+    assert not connected
+
+
+async def test_each_scope_receives_exactly_its_events(tcast):
+    sockets = {name: await connected_inbox(getattr(tcast, name)) for name in ("alice", "bob", "erin", "dave", "carol")}
+    # A new message in the Sales conversation: admins and Sales see it, nobody else.
+    await database_sync_to_async(actions.receive_message)(
+        channel=tcast.widget, external_contact_id="visitor-1", body="Anyone there?"
+    )
+    received = {name: await events_received(s) for name, s in sockets.items()}
+    assert [e["type"] for e in received["alice"]] == ["message.created"]
+    assert [e["type"] for e in received["bob"]] == ["message.created"]
+    assert received["erin"] == received["dave"] == received["carol"] == []
+    assert received["bob"][0]["payload"]["message"]["body"] == "Anyone there?"
+    for s in sockets.values():
+        await s.disconnect()
+
+
+async def test_an_event_reaching_two_of_a_sockets_groups_arrives_once(tcast):
+    # Bob sees the chat through his team and, once assigned, through his own group too.
+    await database_sync_to_async(actions.assign)(tcast.conversation, by=tcast.alice, assignee=tcast.bob)
+    bob = await connected_inbox(tcast.bob)
+    await database_sync_to_async(actions.post_reply)(tcast.conversation, by=tcast.alice, body="one")
+    assert [e["type"] for e in await events_received(bob)] == ["message.created"]
+    await bob.disconnect()
+
+
+async def test_reassigning_out_of_scope_tells_the_old_viewer_it_is_gone(tcast):
+    bob = await connected_inbox(tcast.bob)
+    erin = await connected_inbox(tcast.erin)
+    await database_sync_to_async(actions.assign)(tcast.conversation, by=tcast.alice, team=tcast.support)
+    [to_bob] = await events_received(bob)
+    [to_erin] = await events_received(erin)
+    assert to_bob["type"] == to_erin["type"] == "conversation.assigned"
+    assert to_bob["visible"] is False and to_erin["visible"] is True
+    # From now on Bob hears nothing about it.
+    await database_sync_to_async(actions.post_reply)(tcast.conversation, by=tcast.erin, body="mine now")
+    assert await events_received(bob) == []
+    assert len(await events_received(erin)) == 1
+    await bob.disconnect()
+    await erin.disconnect()
+
+
+async def test_a_reconnecting_socket_catches_up_on_what_it_missed(tcast):
+    first = await connected_inbox(tcast.bob)
+    seen = await sync_to_async(last_event_id)()
+    await first.disconnect()
+    await database_sync_to_async(actions.post_reply)(tcast.conversation, by=tcast.alice, body="while you were away")
+    await database_sync_to_async(actions.resolve)(tcast.conversation, by=tcast.alice)
+    second = await connected_inbox(tcast.bob)
+    await second.send_json_to({"type": "resume", "after": seen})
+    reply = await second.receive_json_from()
+    assert reply["type"] == "catchup" and reply["reset"] is False
+    missed = [e for e in reply["events"] if e["id"] > seen]
+    assert [e["type"] for e in missed] == ["message.created", "conversation.resolved"]
+    # The window before `seen` is re-sent on purpose (late committers); the client drops known ids.
+    assert all(e["conversation_id"] == tcast.conversation.pk for e in reply["events"])
+    await second.disconnect()
+
+
+async def test_catch_up_never_includes_other_scopes_or_companies(tcast):
+    await database_sync_to_async(actions.receive_message)(
+        channel=tcast.globex_widget, external_contact_id="g1", body="globex secret"
+    )
+    erin = await connected_inbox(tcast.erin)
+    await erin.send_json_to({"type": "resume", "after": 0})
+    reply = await erin.receive_json_from()
+    assert reply["events"] == []
+    await erin.disconnect()
+
+
+async def test_a_bad_resume_is_answered_with_an_error(tcast):
+    bob = await connected_inbox(tcast.bob)
+    await bob.send_json_to({"type": "resume", "after": "yesterday"})
+    assert (await bob.receive_json_from())["code"] == "bad_resume"
+    await bob.send_json_to(["not", "an", "object"])
+    assert (await bob.receive_json_from())["code"] == "bad_message"
+    await bob.disconnect()
+
+
+def test_catch_up_rereads_a_window_so_a_late_committer_is_not_skipped(cast):
+    """Event N+1 may be delivered before event N commits: resuming after N+1 still returns N."""
+    actions.post_reply(cast.conversation, by=cast.alice, body="first")
+    late = last_event_id()
+    actions.post_reply(cast.conversation, by=cast.alice, body="second")
+    newest = last_event_id()
+    events, reset = events_after(Viewer.of(cast.bob), newest)
+    assert not reset
+    assert late in [e["id"] for e in events]
+
+
+# --- The widget socket -----------------------------------------------------------------------------
+
+
+async def widget_socket(channel, token: str, origin: str = ACME_ORIGIN) -> WebsocketCommunicator:
+    return WebsocketCommunicator(
+        application, f"/ws/widget/{channel.public_key}/?token={token}", headers=[(b"origin", origin.encode())]
+    )
+
+
+async def connected_widget(channel, visitor_id: str = "visitor-1") -> WebsocketCommunicator:
+    token, _ = await sync_to_async(issue_token)(channel, visitor_id)
+    communicator = await widget_socket(channel, token)
+    connected, _ = await communicator.connect()
+    assert connected
+    hello = await communicator.receive_json_from()
+    assert hello["type"] == "hello"
+    return communicator
+
+
+async def test_a_visitor_message_is_stored_acked_and_reaches_agents_live(tcast):
+    alice = await connected_inbox(tcast.alice)
+    visitor = await connected_widget(tcast.widget, "new-visitor")
+    await visitor.send_json_to({"type": "message", "body": "Do you ship to Kazan?", "client_id": "c" * 32})
+    replies = [await visitor.receive_json_from(), await visitor.receive_json_from()]
+    by_type = {r["type"]: r for r in replies}
+    assert by_type["ack"]["client_id"] == "c" * 32
+    assert by_type["message"]["message"]["from"] == "visitor"
+    events = await events_received(alice)
+    assert [e["type"] for e in events] == ["conversation.created", "message.created"]
+    # Sent twice (a retry after a reconnect): stored once.
+    await visitor.send_json_to({"type": "message", "body": "Do you ship to Kazan?", "client_id": "c" * 32})
+    assert (await visitor.receive_json_from())["type"] == "ack"
+    count = await database_sync_to_async(Message.objects.filter(body="Do you ship to Kazan?").count)()
+    assert count == 1
+    await alice.disconnect()
+    await visitor.disconnect()
+
+
+async def test_agents_replies_reach_the_visitor_and_notes_never_do(tcast):
+    visitor = await connected_widget(tcast.widget)
+    await database_sync_to_async(actions.add_note)(tcast.conversation, by=tcast.bob, body="internal only")
+    assert await visitor.receive_nothing(timeout=QUIET)
+    await database_sync_to_async(actions.post_reply)(tcast.conversation, by=tcast.bob, body="Yes, we do")
+    message = (await visitor.receive_json_from())["message"]
+    assert (message["from"], message["body"], message["author_name"]) == ("agent", "Yes, we do", "Bob")
+    assert await visitor.receive_nothing(timeout=QUIET)
+    await visitor.disconnect()
+
+
+async def test_a_visitor_resuming_gets_only_customer_visible_messages(tcast):
+    await database_sync_to_async(actions.add_note)(tcast.conversation, by=tcast.bob, body="internal only")
+    await database_sync_to_async(actions.post_reply)(tcast.conversation, by=tcast.bob, body="public")
+    visitor = await connected_widget(tcast.widget)
+    await visitor.send_json_to({"type": "resume", "after": tcast.first_message.pk})
+    history = await visitor.receive_json_from()
+    assert [m["body"] for m in history["messages"]] == ["public"]
+    await visitor.disconnect()
+
+
+async def test_a_too_long_widget_message_is_refused_and_stores_nothing(tcast):
+    visitor = await connected_widget(tcast.widget, "long-visitor")
+    await visitor.send_json_to({"type": "message", "body": "x" * 5001, "client_id": "d" * 32})
+    error = await visitor.receive_json_from()
+    assert (error["type"], error["code"], error["client_id"]) == ("error", "too_long", "d" * 32)
+    assert not await database_sync_to_async(Message.objects.filter(body__startswith="xxxx").exists)()
+    await visitor.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("case", "code", "close"),
+    [("forged", "token_invalid", 4401), ("foreign", "token_invalid", 4401), ("origin", "origin_denied", 4403)],
+)
+async def test_bad_widget_sockets_are_told_why_and_closed(tcast, case, code, close):
+    token, _ = await sync_to_async(issue_token)(tcast.globex_widget if case == "foreign" else tcast.widget, "v")
+    if case == "forged":
+        token = token[:-4] + "AAAA"
+    origin = "https://evil.test" if case == "origin" else ACME_ORIGIN
+    communicator = await widget_socket(tcast.widget, token, origin)
+    connected, _ = await communicator.connect()
+    assert connected
+    error = await communicator.receive_json_from()
+    assert (error["type"], error["code"]) == ("error", code)
+    assert (await communicator.receive_output())["code"] == close
+    await communicator.send_json_to({"type": "message", "body": "sneaky", "client_id": "e" * 32})
+    assert not await database_sync_to_async(Message.objects.filter(body="sneaky").exists)()
+
+
+async def test_the_widget_shows_the_team_online_while_an_agent_has_the_inbox_open(tcast):
+    token, _ = await sync_to_async(issue_token)(tcast.widget, "v-online")
+    visitor = await widget_socket(tcast.widget, token)
+    await visitor.connect()
+    assert (await visitor.receive_json_from())["online"] is False
+    alice = await connected_inbox(tcast.alice)  # opening the inbox is a heartbeat
+    await visitor.send_json_to({"type": "ping"})
+    assert await visitor.receive_json_from() == {"type": "pong", "online": True}
+    await visitor.disconnect()
+    await alice.disconnect()
