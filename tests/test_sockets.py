@@ -16,6 +16,7 @@ from django.test import Client
 from helpdesk.conversations import actions
 from helpdesk.conversations.access import Viewer
 from helpdesk.conversations.models import Message
+from helpdesk.realtime import fanout
 from helpdesk.realtime.catchup import events_after
 from integrations.widget.visitors import issue_token
 from smartchat.asgi import application
@@ -43,7 +44,7 @@ def session_cookie(employee) -> str:
 async def inbox_socket(employee=None, *, origin: str = "http://localhost") -> WebsocketCommunicator:
     headers = [(b"origin", origin.encode())]
     if employee is not None:
-        cookie = await sync_to_async(session_cookie)(employee)
+        cookie = await database_sync_to_async(session_cookie)(employee)
         headers.append((b"cookie", f"sessionid={cookie}".encode()))
     return WebsocketCommunicator(application, "/ws/inbox/", headers=headers)
 
@@ -119,7 +120,7 @@ async def test_reassigning_out_of_scope_tells_the_old_viewer_it_is_gone(tcast):
 
 async def test_a_reconnecting_socket_catches_up_on_what_it_missed(tcast):
     first = await connected_inbox(tcast.bob)
-    seen = await sync_to_async(last_event_id)()
+    seen = await database_sync_to_async(last_event_id)()
     await first.disconnect()
     await database_sync_to_async(actions.post_reply)(tcast.conversation, by=tcast.alice, body="while you were away")
     await database_sync_to_async(actions.resolve)(tcast.conversation, by=tcast.alice)
@@ -262,3 +263,32 @@ async def test_the_widget_shows_the_team_online_while_an_agent_has_the_inbox_ope
     assert await visitor.receive_json_from() == {"type": "pong", "online": True}
     await visitor.disconnect()
     await alice.disconnect()
+
+
+async def test_without_a_shared_layer_a_ping_fetches_events_written_elsewhere(tcast, settings, monkeypatch):
+    """The embedded default: a worker process's events reach open inboxes on the next ping."""
+    settings.REALTIME_CATCHUP_ON_PING = True
+    bob = await connected_inbox(tcast.bob)
+    seen = await database_sync_to_async(last_event_id)()
+    # As if written by the Celery worker: committed, but published to a layer not ours.
+    monkeypatch.setattr(fanout, "publish", lambda event: None)
+    await database_sync_to_async(actions.post_reply)(tcast.conversation, by=tcast.alice, body="from the worker")
+    await bob.send_json_to({"type": "ping", "after": seen})
+    assert (await bob.receive_json_from())["type"] == "pong"
+    catchup = await bob.receive_json_from()
+    assert catchup["type"] == "catchup"
+    assert [e["type"] for e in catchup["events"] if e["id"] > seen] == ["message.created"]
+    # Already sent on this socket: the next ping does not repeat it.
+    await bob.send_json_to({"type": "ping", "after": seen})
+    assert (await bob.receive_json_from())["type"] == "pong"
+    assert [e for e in (await bob.receive_json_from())["events"] if e["id"] > seen] == []
+    await bob.disconnect()
+
+
+async def test_with_a_shared_layer_a_ping_is_only_a_heartbeat(tcast, settings):
+    settings.REALTIME_CATCHUP_ON_PING = False
+    bob = await connected_inbox(tcast.bob)
+    await bob.send_json_to({"type": "ping", "after": 0})
+    assert (await bob.receive_json_from())["type"] == "pong"
+    assert await bob.receive_nothing(timeout=0.3)
+    await bob.disconnect()

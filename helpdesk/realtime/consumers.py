@@ -7,6 +7,8 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.utils.translation import gettext as _
 
 from helpdesk.accounts import presence
 from helpdesk.accounts.models import Employee
@@ -41,7 +43,13 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
         await database_sync_to_async(presence.heartbeat)(self.viewer.employee_id)
-        await self.send_json({"type": "hello", "employee_id": self.viewer.employee_id})
+        await self.send_json(
+            {
+                "type": "hello",
+                "employee_id": self.viewer.employee_id,
+                "ping_seconds": settings.REALTIME_PING_SECONDS,
+            }
+        )
 
     async def disconnect(self, code: int) -> None:
         for group in self.joined:
@@ -49,23 +57,33 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content: Any, **kwargs) -> None:
         if not isinstance(content, dict):
-            await self.send_json({"type": "error", "code": "bad_message", "message": "Expected a JSON object."})
+            await self._error("bad_message", _("Expected a JSON object."))
             return
         kind = content.get("type")
+        after = content.get("after")
         if kind == "resume":
-            after = content.get("after")
-            if not isinstance(after, int) or after < 0:
-                await self.send_json({"type": "error", "code": "bad_resume", "message": "after must be an id >= 0."})
+            if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+                await self._error("bad_resume", _("after must be an event id (0 or more)."))
                 return
-            events, reset = await database_sync_to_async(events_after)(self.viewer, after)
-            for event in events:
-                self.recent.append(event["id"])
-            await self.send_json({"type": "catchup", "events": events, "reset": reset})
+            await self._catch_up(after)
         elif kind == "ping":
             await database_sync_to_async(presence.heartbeat)(self.viewer.employee_id)
             await self.send_json({"type": "pong"})
+            # Without a shared channel layer (the embedded default), events written by other
+            # processes (the Celery worker) never reach this socket's groups: poll for them.
+            if settings.REALTIME_CATCHUP_ON_PING and isinstance(after, int) and after >= 0:
+                await self._catch_up(after)
         else:
-            await self.send_json({"type": "error", "code": "unknown_type", "message": f"Unknown type {kind!r}."})
+            await self._error("unknown_type", _("Unknown message type."))
+
+    async def _catch_up(self, after: int) -> None:
+        events, reset = await database_sync_to_async(events_after)(self.viewer, after)
+        fresh = [event for event in events if event["id"] not in self.recent]
+        self.recent.extend(event["id"] for event in fresh)
+        await self.send_json({"type": "catchup", "events": fresh, "reset": reset})
+
+    async def _error(self, code: str, message: str) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message})
 
     async def inbox_event(self, message: dict[str, Any]) -> None:
         event = message["event"]

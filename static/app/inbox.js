@@ -55,7 +55,9 @@ function el(tag, attrs = {}, ...children) {
 }
 
 function initials(name) {
-  return (name || "?").split(/\s+/).filter(Boolean).slice(0, 2).map((w) => w[0].toUpperCase()).join("");
+  // First letter or digit of the first two words: "Visitor #2" → "V2", "Анна Петрова" → "АП".
+  const letters = (name || "").split(/\s+/).map((w) => (w.match(/[\p{L}\p{N}]/u) || [""])[0]).filter(Boolean);
+  return letters.slice(0, 2).join("").toUpperCase() || "?";
 }
 
 // --- The list -------------------------------------------------------------------------------
@@ -200,12 +202,17 @@ function connect() {
   socket.addEventListener("open", () => {
     retry = 0;
     socket.send(JSON.stringify({ type: "resume", after: lastEventId }));
-    clearInterval(pingTimer);
-    pingTimer = setInterval(() => socket.readyState === WebSocket.OPEN && socket.send('{"type":"ping"}'), 25000);
   });
   socket.addEventListener("message", (message) => {
     const data = JSON.parse(message.data);
-    if (data.type === "event") applyAll([data.event]);
+    if (data.type === "hello") {
+      // The ping keeps presence fresh; on the embedded default it also fetches events that
+      // other processes wrote, so it carries the last event id this page has applied.
+      clearInterval(pingTimer);
+      pingTimer = setInterval(() => {
+        if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ping", after: lastEventId }));
+      }, (data.ping_seconds || 25) * 1000);
+    } else if (data.type === "event") applyAll([data.event]);
     else if (data.type === "catchup") {
       if (data.reset) location.reload(); // too much was missed: start from a fresh page
       else { applyAll(data.events); setLive(true); }
