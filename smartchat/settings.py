@@ -7,6 +7,7 @@ layer and Celery's filesystem broker under ``.data/``. With ``DATABASE_URL`` and
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import dj_database_url
@@ -18,7 +19,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env.string("SMARTCHAT_DATA_DIR", str(BASE_DIR / ".data")))
 
 DEBUG = env.boolean("DEBUG", False)
-INSECURE_DEV_SECRET = "insecure-development-key-set-SECRET_KEY-in-production"
+# The "django-insecure-" prefix makes `manage.py check --deploy` flag it (security.W009).
+INSECURE_DEV_SECRET = "django-insecure-development-key-set-SECRET_KEY-in-production"
 SECRET_KEY = env.string("SECRET_KEY", INSECURE_DEV_SECRET)
 ALLOWED_HOSTS = env.string_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.string_list("CSRF_TRUSTED_ORIGINS", [])
@@ -80,7 +82,11 @@ TEMPLATES = [
 # --- Database -----------------------------------------------------------------------
 DATABASE_URL = env.string("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=env.integer("DB_CONN_MAX_AGE", 60, minimum=0), conn_health_checks=True
+        )
+    }
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -105,7 +111,12 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30},
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env.string("CHANNEL_LAYER_PREFIX", "smartchat"),
+                "capacity": 1500,
+                "expiry": 30,
+            },
         }
     }
     CELERY_BROKER_URL = env.string("CELERY_BROKER_URL", REDIS_URL)
@@ -117,6 +128,8 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(broker_dir),
         "data_folder_out": str(broker_dir),
+        # Fanout exchanges (worker control); kombu would otherwise write ./control.
+        "control_folder": str(DATA_DIR / "broker-control"),
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
@@ -150,6 +163,9 @@ USE_TZ = True
 # --- Static files ---------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# WhiteNoise warns on every start when collectstatic has never run (development, tests).
+with contextlib.suppress(OSError):
+    STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Serve straight from the source folders unless collectstatic has been run (production).
 WHITENOISE_USE_FINDERS = env.boolean("WHITENOISE_USE_FINDERS", True)
@@ -172,6 +188,9 @@ PRESENCE_TIMEOUT_SECONDS = env.integer("PRESENCE_TIMEOUT_SECONDS", 90, minimum=1
 # How far back a reconnecting socket re-reads events, so late committers are not skipped.
 EVENT_CATCHUP_OVERLAP = env.integer("EVENT_CATCHUP_OVERLAP", 200, minimum=0)
 EVENT_CATCHUP_LIMIT = env.integer("EVENT_CATCHUP_LIMIT", 500, minimum=10)
+# The in-memory layer is per process: inbox sockets then poll for events on each ping.
+REALTIME_CATCHUP_ON_PING = env.boolean("REALTIME_CATCHUP_ON_PING", not REDIS_URL)
+REALTIME_PING_SECONDS = env.integer("REALTIME_PING_SECONDS", 10 if REALTIME_CATCHUP_ON_PING else 25, minimum=5)
 
 # --- Security ------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

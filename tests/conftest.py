@@ -33,8 +33,11 @@ def pytest_report_header(config):
 def _fast_passwords_and_private_layer():
     # Hashing is not what these tests are about; a private prefix keeps parallel runs apart.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Async tests touch the ORM from executor threads; persistent connections there would
+    # outlive the tests and keep the test database from being dropped.
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
     layer = settings.CHANNEL_LAYERS["default"]
-    if "prefix" not in layer.get("CONFIG", {}) and "redis" in layer["BACKEND"].lower():
+    if "redis" in layer["BACKEND"].lower():
         layer["CONFIG"]["prefix"] = f"smartchat-test-{os.getpid()}"
 
 
@@ -96,3 +99,26 @@ def tcast(transactional_db) -> SimpleNamespace:
 
 def login(client, employee) -> None:
     client.force_login(employee.user)
+
+
+@pytest.fixture
+def asgi_server(transactional_db, settings):
+    """uvicorn serving the real ASGI app on a free port, on the committed test database."""
+    from tests.live import LiveServer
+
+    # Connections opened by the server's worker threads close after each use, so the test
+    # database can be flushed and dropped afterwards.
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+    server = LiveServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_layer():
+    """Skip unless the channel layer is Redis; in CI (CI=true) it must be, so fail instead."""
+    backend = settings.CHANNEL_LAYERS["default"]["BACKEND"]
+    if "redis" not in backend.lower():
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must run with REDIS_URL set: the Redis channel layer is under test")
+        pytest.skip("needs REDIS_URL: the Redis channel layer is under test")

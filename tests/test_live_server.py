@@ -1,0 +1,141 @@
+"""The whole road over real sockets: uvicorn, the Redis channel layer, websockets clients.
+
+A visitor writes through the widget socket, an agent's inbox socket receives it live,
+the agent replies through the HTTP API, the visitor receives the reply live. Then the
+same across two servers sharing Redis, and a reconnect that catches up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+from urllib.parse import quote
+
+import pytest
+import websockets
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from django.db import connection
+
+from helpdesk.conversations import actions
+from integrations.widget.visitors import issue_token
+from tests.conftest import ACME_ORIGIN
+from tests.helpers import last_event_id
+from tests.live import LiveServer, ServerProcess, Session
+
+pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+TIMEOUT = 5
+
+
+async def next_of(ws, kind: str) -> dict:
+    """The next message of a type, skipping others (hello, pong, ack)."""
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+        if message["type"] == kind:
+            return message
+
+
+def start_widget_session(server: LiveServer, channel) -> str:
+    request = urllib.request.Request(
+        f"{server.url}/widget/v1/{channel.public_key}/session",
+        data=b"{}",
+        method="POST",
+        headers={"Origin": ACME_ORIGIN, "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.headers["Access-Control-Allow-Origin"] == ACME_ORIGIN
+        return json.loads(response.read())["token"]
+
+
+async def open_visitor(server: LiveServer, channel, token: str):
+    ws = await websockets.connect(
+        f"{server.ws_url}/ws/widget/{channel.public_key}/?token={quote(token)}", origin=ACME_ORIGIN
+    )
+    assert (await next_of(ws, "hello"))["type"] == "hello"
+    return ws
+
+
+async def open_inbox(server: LiveServer, session: Session):
+    ws = await websockets.connect(
+        f"{server.ws_url}/ws/inbox/", origin=server.url, additional_headers={"Cookie": session.cookie}
+    )
+    await next_of(ws, "hello")
+    return ws
+
+
+async def round_trip(visitor_server: LiveServer, agent_server: LiveServer, cast) -> None:
+    session = await sync_to_async(Session.of)(agent_server, cast.alice)
+    token = await sync_to_async(start_widget_session)(visitor_server, cast.widget)
+    async with (
+        await open_inbox(agent_server, session) as inbox,
+        await open_visitor(visitor_server, cast.widget, token) as visitor,
+    ):
+        await visitor.send(json.dumps({"type": "message", "body": "Is it in stock?", "client_id": "a1" * 16}))
+        ack = await next_of(visitor, "ack")
+        event = (await next_of(inbox, "event"))["event"]
+        while event["type"] != "message.created":
+            event = (await next_of(inbox, "event"))["event"]
+        assert event["payload"]["message"]["id"] == ack["message_id"]
+        assert event["payload"]["message"]["body"] == "Is it in stock?"
+
+        conversation_id = event["conversation_id"]
+        status, _ = await sync_to_async(session.post)(
+            f"/api/v1/conversations/{conversation_id}/reply", {"body": "Yes, 12 left."}
+        )
+        assert status == 201
+        reply = await next_of(visitor, "message")
+        while reply["message"]["from"] != "agent":
+            reply = await next_of(visitor, "message")
+        assert (reply["message"]["body"], reply["message"]["author_name"]) == ("Yes, 12 left.", "Alice")
+
+
+def test_visitor_to_agent_and_back_over_real_websockets(asgi_server, redis_layer, tcast):
+    asyncio.run(round_trip(asgi_server, asgi_server, tcast))
+
+
+@pytest.mark.postgres
+def test_two_server_processes_sharing_redis_carry_the_chat_between_them(asgi_server, redis_layer, tcast):
+    if connection.vendor != "postgresql":
+        pytest.skip("a second server process needs a shared database server")
+    second = ServerProcess().start()
+    try:
+        asyncio.run(round_trip(visitor_server=asgi_server, agent_server=second, cast=tcast))
+    finally:
+        second.stop()
+
+
+def test_an_inbox_that_reconnects_gets_what_it_missed(asgi_server, redis_layer, tcast):
+    session = Session.of(asgi_server, tcast.bob)
+
+    async def scenario():
+        async with await open_inbox(asgi_server, session):
+            seen = await database_sync_to_async(last_event_id)()
+        # While Bob's socket is gone, the customer writes and Alice answers.
+        await database_sync_to_async(actions.receive_message)(
+            channel=tcast.widget, external_contact_id="visitor-1", body="Hello again"
+        )
+        await database_sync_to_async(actions.post_reply)(tcast.conversation, by=tcast.alice, body="Hi!")
+        async with await open_inbox(asgi_server, session) as inbox:
+            await inbox.send(json.dumps({"type": "resume", "after": seen}))
+            catchup = await next_of(inbox, "catchup")
+        bodies = [e["payload"]["message"]["body"] for e in catchup["events"] if e["id"] > seen]
+        assert bodies == ["Hello again", "Hi!"]
+
+    asyncio.run(scenario())
+
+
+def test_a_foreign_widget_token_is_refused_over_a_real_socket(asgi_server, tcast):
+    token, _ = issue_token(tcast.globex_widget, "x")
+
+    async def scenario():
+        async with websockets.connect(
+            f"{asgi_server.ws_url}/ws/widget/{tcast.widget.public_key}/?token={quote(token)}", origin=ACME_ORIGIN
+        ) as ws:
+            error = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+            assert error["code"] == "token_invalid"
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), TIMEOUT)
+            assert closed.value.rcvd.code == 4401
+
+    asyncio.run(scenario())
