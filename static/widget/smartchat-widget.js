@@ -1,0 +1,453 @@
+/*
+ * Smartchat website widget.
+ *
+ * Embed with one tag on any site whose origin the channel allows:
+ *   <script src="https://support.example.com/static/widget/smartchat-widget.js"
+ *           data-channel="PUBLIC_KEY" async></script>
+ *
+ * It draws a chat bubble inside a Shadow DOM (so the host page's CSS can't break it and
+ * it can't break the host page), keeps the visitor's conversation across reloads with a
+ * signed token in localStorage, and talks to Smartchat over one websocket that
+ * reconnects with backoff and asks for what it missed. Text is always set with
+ * textContent: nothing a visitor or agent writes is ever parsed as HTML.
+ */
+(function () {
+  "use strict";
+
+  var script = document.currentScript;
+  if (!script || !script.dataset.channel) {
+    if (window.console) console.error("Smartchat: the widget script needs a data-channel attribute.");
+    return;
+  }
+  if (window.Smartchat && window.Smartchat.loaded) return; // embedded twice: keep the first
+
+  var KEY = script.dataset.channel;
+  var BASE = new URL(script.src, document.baseURI);
+  var HTTP = BASE.origin;
+  var WS = (BASE.protocol === "https:" ? "wss://" : "ws://") + BASE.host;
+  var TOKEN_KEY = "smartchat:" + KEY + ":token";
+  var PING_MS = 25000;
+  var MAX_CHARS = 5000;
+
+  var STRINGS = {
+    en: {
+      open: "Chat with us",
+      close: "Close chat",
+      placeholder: "Write a message…",
+      send: "Send",
+      online: "We're online",
+      away: "We'll reply as soon as we can",
+      connecting: "Connecting…",
+      offline: "Connection lost — reconnecting…",
+      failed: "Not sent — tap to retry",
+      sending: "Sending…",
+      tooLong: "Your message is too long.",
+      unavailable: "The chat is not available right now.",
+      you: "You",
+    },
+    ru: {
+      open: "Напишите нам",
+      close: "Закрыть чат",
+      placeholder: "Напишите сообщение…",
+      send: "Отправить",
+      online: "Мы на связи",
+      away: "Ответим, как только сможем",
+      connecting: "Подключаемся…",
+      offline: "Связь потеряна — переподключаемся…",
+      failed: "Не отправлено — нажмите, чтобы повторить",
+      sending: "Отправляется…",
+      tooLong: "Сообщение слишком длинное.",
+      unavailable: "Чат сейчас недоступен.",
+      you: "Вы",
+    },
+  };
+  var lang = (script.dataset.lang || document.documentElement.lang || navigator.language || "en")
+    .slice(0, 2)
+    .toLowerCase();
+  var t = STRINGS[lang] || STRINGS.en;
+
+  var state = {
+    token: null,
+    socket: null,
+    lastId: 0,
+    seen: {}, // message ids already drawn: history and live pushes may overlap
+    pending: {}, // client_id -> {body, node}
+    attempts: 0,
+    pingTimer: null,
+    open: false,
+    fatal: false,
+    readyResolve: null,
+  };
+  var ready = new Promise(function (resolve) {
+    state.readyResolve = resolve;
+  });
+
+  function storage(action, value) {
+    try {
+      if (action === "get") return window.localStorage.getItem(TOKEN_KEY);
+      if (action === "set") window.localStorage.setItem(TOKEN_KEY, value);
+      if (action === "drop") window.localStorage.removeItem(TOKEN_KEY);
+    } catch (e) {
+      // Storage can be blocked (private mode, sandboxed iframes): the chat still works
+      // for this page view, it just won't survive a reload.
+    }
+    return null;
+  }
+
+  function clientId() {
+    var bytes = new Uint8Array(16);
+    (window.crypto || window.msCrypto).getRandomValues(bytes);
+    return Array.prototype.map
+      .call(bytes, function (b) {
+        return ("0" + b.toString(16)).slice(-2);
+      })
+      .join("");
+  }
+
+  // --- DOM ------------------------------------------------------------------------
+  var host = document.createElement("div");
+  host.id = "smartchat-widget-host";
+  var root = host.attachShadow({ mode: "open" });
+  var CSS =
+    ":host{all:initial}" +
+    "*{box-sizing:border-box;font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}" +
+    ".launcher{position:fixed;right:20px;bottom:20px;width:56px;height:56px;border-radius:50%;border:0;" +
+    "background:var(--sc-color);color:#fff;cursor:pointer;box-shadow:0 6px 20px rgba(0,0,0,.2);z-index:2147483000;" +
+    "display:flex;align-items:center;justify-content:center}" +
+    ".launcher svg{width:26px;height:26px;fill:currentColor}" +
+    ".dot{position:absolute;top:4px;right:4px;width:12px;height:12px;border-radius:50%;border:2px solid #fff;background:#9ca3af}" +
+    ".dot.on{background:#22c55e}" +
+    ".panel{position:fixed;right:20px;bottom:88px;width:360px;max-width:calc(100vw - 24px);height:520px;" +
+    "max-height:calc(100vh - 110px);background:#fff;border-radius:14px;box-shadow:0 12px 40px rgba(0,0,0,.22);" +
+    "display:none;flex-direction:column;overflow:hidden;z-index:2147483000;color:#1f2430;font-size:14px}" +
+    ".panel.open{display:flex}" +
+    ".head{background:var(--sc-color);color:#fff;padding:14px 16px}" +
+    ".head .title{font-weight:600;font-size:16px}" +
+    ".head .status{font-size:12px;opacity:.9;margin-top:2px}" +
+    ".messages{flex:1;overflow-y:auto;padding:14px;background:#f6f7f9;display:flex;flex-direction:column;gap:8px}" +
+    ".msg{max-width:80%;padding:8px 11px;border-radius:12px;line-height:1.4;white-space:pre-wrap;word-wrap:break-word}" +
+    ".msg[data-from=visitor]{align-self:flex-end;background:var(--sc-color);color:#fff;border-bottom-right-radius:4px}" +
+    ".msg[data-from=agent]{align-self:flex-start;background:#fff;border:1px solid #e5e7eb;border-bottom-left-radius:4px}" +
+    ".msg[data-from=greeting]{align-self:flex-start;background:#fff;border:1px dashed #d1d5db;color:#4b5563}" +
+    ".msg .who{display:block;font-size:11px;color:#6b7280;margin-bottom:2px}" +
+    ".msg.pending{opacity:.6}" +
+    ".msg.failed{background:#fee2e2;color:#991b1b;cursor:pointer}" +
+    ".msg .meta{display:block;font-size:11px;margin-top:3px;opacity:.8}" +
+    ".error{display:none;background:#fef3c7;color:#92400e;padding:8px 14px;font-size:12px}" +
+    ".error.shown{display:block}" +
+    "form{display:flex;gap:8px;padding:10px;border-top:1px solid #e5e7eb;background:#fff}" +
+    "textarea{flex:1;resize:none;border:1px solid #d1d5db;border-radius:10px;padding:8px 10px;font-size:14px;height:40px;max-height:120px}" +
+    "textarea:focus{outline:2px solid var(--sc-color);outline-offset:-1px}" +
+    "button.send{border:0;border-radius:10px;padding:0 14px;background:var(--sc-color);color:#fff;font-weight:600;cursor:pointer}" +
+    "button.send:disabled{opacity:.5;cursor:default}";
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (name) {
+      node.setAttribute(name, attrs[name]);
+    });
+    if (text != null) node.textContent = text;
+    return node;
+  }
+
+  var style = el("style", {}, CSS);
+  var launcher = el("button", {
+    class: "launcher",
+    type: "button",
+    "data-testid": "sc-launcher",
+    "aria-label": t.open,
+    title: t.open,
+  });
+  var svgNS = "http://www.w3.org/2000/svg";
+  var icon = document.createElementNS(svgNS, "svg");
+  icon.setAttribute("viewBox", "0 0 24 24");
+  var path = document.createElementNS(svgNS, "path");
+  path.setAttribute("d", "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z");
+  icon.appendChild(path);
+  var dot = el("span", { class: "dot" });
+  launcher.appendChild(icon);
+  launcher.appendChild(dot);
+
+  var panel = el("div", { class: "panel", role: "dialog", "data-testid": "sc-panel", "aria-label": t.open });
+  var head = el("div", { class: "head" });
+  var title = el("div", { class: "title" }, "");
+  var status = el("div", { class: "status", "data-testid": "sc-status", "aria-live": "polite" }, t.connecting);
+  head.appendChild(title);
+  head.appendChild(status);
+  var list = el("div", { class: "messages", "data-testid": "sc-messages", "aria-live": "polite" });
+  var error = el("div", { class: "error", "data-testid": "sc-error", role: "alert" });
+  var form = el("form", {});
+  var input = el("textarea", { "data-testid": "sc-input", placeholder: t.placeholder, maxlength: String(MAX_CHARS), rows: "1" });
+  input.setAttribute("aria-label", t.placeholder);
+  var send = el("button", { class: "send", type: "submit", "data-testid": "sc-send" }, t.send);
+  form.appendChild(input);
+  form.appendChild(send);
+  panel.appendChild(head);
+  panel.appendChild(list);
+  panel.appendChild(error);
+  panel.appendChild(form);
+  root.appendChild(style);
+  root.appendChild(launcher);
+  root.appendChild(panel);
+
+  function showError(text) {
+    error.textContent = text || "";
+    error.classList.toggle("shown", !!text);
+  }
+
+  function setOnline(online) {
+    dot.classList.toggle("on", !!online);
+    status.textContent = online ? t.online : t.away;
+    status.dataset.online = online ? "true" : "false";
+  }
+
+  function scrollDown() {
+    list.scrollTop = list.scrollHeight;
+  }
+
+  function timeOf(iso) {
+    var date = new Date(iso);
+    if (isNaN(date)) return "";
+    return date.toLocaleTimeString(lang === "ru" ? "ru-RU" : undefined, { hour: "2-digit", minute: "2-digit" });
+  }
+
+  function drawMessage(message) {
+    if (state.seen[message.id]) return;
+    if (message.from === "visitor" && adoptPending(message)) return;
+    state.seen[message.id] = true;
+    if (message.id > state.lastId) state.lastId = message.id;
+    var node = el("div", { class: "msg", "data-testid": "sc-message", "data-from": message.from, "data-id": String(message.id) });
+    if (message.from === "agent" && message.author_name) node.appendChild(el("span", { class: "who" }, message.author_name));
+    node.appendChild(document.createTextNode(message.body));
+    node.appendChild(el("span", { class: "meta" }, timeOf(message.created_at)));
+    list.appendChild(node);
+    scrollDown();
+  }
+
+  // Our own message can come back (live push or history) before its ack: it is already
+  // on screen as pending, so confirm that bubble instead of drawing a second one.
+  function adoptPending(message) {
+    var match = Object.keys(state.pending).filter(function (id) {
+      return state.pending[id].body === message.body.trim();
+    })[0];
+    if (!match) return false;
+    acknowledge(match, message.id);
+    return true;
+  }
+
+  function drawHistory(messages) {
+    (messages || []).forEach(drawMessage);
+  }
+
+  // --- Session over HTTP ------------------------------------------------------------
+  function startSession(retried) {
+    var token = state.token || storage("get");
+    return fetch(HTTP + "/widget/v1/" + encodeURIComponent(KEY) + "/session", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(token ? { token: token } : {}),
+      credentials: "omit",
+    })
+      .then(function (response) {
+        return response
+          .json()
+          .catch(function () {
+            return {};
+          })
+          .then(function (body) {
+            return { status: response.status, body: body };
+          });
+      })
+      .then(function (result) {
+        var code = result.body && result.body.error && result.body.error.code;
+        if (result.status === 401 && !retried && (code === "token_expired" || code === "token_invalid")) {
+          // A stale or foreign token: start over as a new visitor rather than fail.
+          state.token = null;
+          storage("drop");
+          return startSession(true);
+        }
+        if (result.status !== 200) {
+          state.fatal = true;
+          throw new Error((result.body && result.body.error && result.body.error.message) || t.unavailable);
+        }
+        state.token = result.body.token;
+        storage("set", state.token);
+        var settings = result.body.settings || {};
+        host.style.setProperty("--sc-color", /^#[0-9a-fA-F]{3,8}$/.test(settings.color || "") ? settings.color : "#4f46e5");
+        title.textContent = settings.title || "";
+        if (settings.greeting && !list.querySelector("[data-from=greeting]")) {
+          list.insertBefore(el("div", { class: "msg", "data-from": "greeting" }, settings.greeting), list.firstChild);
+        }
+        drawHistory(result.body.messages);
+        setOnline(result.body.online);
+      });
+  }
+
+  // --- The socket -------------------------------------------------------------------
+  function connect() {
+    if (state.fatal) return;
+    var socket = new WebSocket(WS + "/ws/widget/" + encodeURIComponent(KEY) + "/?token=" + encodeURIComponent(state.token));
+    state.socket = socket;
+    socket.onopen = function () {
+      state.attempts = 0;
+      showError("");
+      // Ask for anything written while we were away, then resend what never got an ack.
+      socket.send(JSON.stringify({ type: "resume", after: state.lastId }));
+      Object.keys(state.pending).forEach(function (id) {
+        transmit(id);
+      });
+      clearInterval(state.pingTimer);
+      state.pingTimer = setInterval(function () {
+        if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ping" }));
+      }, PING_MS);
+    };
+    socket.onmessage = function (event) {
+      var data;
+      try {
+        data = JSON.parse(event.data);
+      } catch (e) {
+        return;
+      }
+      if (data.type === "hello" || data.type === "pong") setOnline(data.online);
+      else if (data.type === "message") drawMessage(data.message);
+      else if (data.type === "history") drawHistory(data.messages);
+      else if (data.type === "ack") acknowledge(data.client_id, data.message_id);
+      else if (data.type === "error") handleError(data);
+    };
+    socket.onclose = function (event) {
+      clearInterval(state.pingTimer);
+      if (state.socket !== socket) return;
+      state.socket = null;
+      if (event.code === 4401) {
+        // The token went stale while the page was open: get a fresh session, then reconnect.
+        state.token = null;
+        storage("drop");
+        startSession(false).then(connect, fail);
+        return;
+      }
+      if (event.code === 4403 || event.code === 4404) {
+        state.fatal = true;
+        return;
+      }
+      if (!state.fatal) {
+        showError(t.offline);
+        var delay = Math.min(30000, 500 * Math.pow(2, state.attempts)) * (0.75 + Math.random() * 0.5);
+        state.attempts += 1;
+        setTimeout(connect, delay);
+      }
+    };
+  }
+
+  function handleError(data) {
+    if (data.client_id && state.pending[data.client_id]) {
+      var entry = state.pending[data.client_id];
+      delete state.pending[data.client_id];
+      entry.node.classList.remove("pending");
+      entry.node.classList.add("failed");
+      entry.node.title = data.message || t.failed;
+      entry.node.lastChild.textContent = data.message || t.failed;
+      entry.node.onclick = function () {
+        entry.node.remove();
+        submit(entry.body);
+      };
+    }
+    showError(data.message || t.unavailable);
+  }
+
+  function acknowledge(id, messageId) {
+    var entry = state.pending[id];
+    if (!entry) return;
+    delete state.pending[id];
+    if (state.seen[messageId]) {
+      entry.node.remove(); // the live push got here first and drew it already
+      return;
+    }
+    state.seen[messageId] = true;
+    if (messageId > state.lastId) state.lastId = messageId;
+    entry.node.classList.remove("pending");
+    entry.node.dataset.id = String(messageId);
+    entry.node.lastChild.textContent = timeOf(new Date().toISOString());
+  }
+
+  function transmit(id) {
+    var entry = state.pending[id];
+    if (entry && state.socket && state.socket.readyState === WebSocket.OPEN) {
+      state.socket.send(JSON.stringify({ type: "message", body: entry.body, client_id: id }));
+    }
+  }
+
+  function submit(body) {
+    body = body.trim();
+    if (!body) return;
+    if (body.length > MAX_CHARS) {
+      showError(t.tooLong);
+      return;
+    }
+    showError("");
+    var id = clientId();
+    var node = el("div", { class: "msg pending", "data-testid": "sc-message", "data-from": "visitor", "data-client-id": id });
+    node.appendChild(document.createTextNode(body));
+    node.appendChild(el("span", { class: "meta" }, t.sending));
+    list.appendChild(node);
+    scrollDown();
+    state.pending[id] = { body: body, node: node };
+    transmit(id); // if the socket is down, onopen sends it after reconnecting
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    submit(input.value);
+    input.value = "";
+    input.focus();
+  });
+  input.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit ? form.requestSubmit() : form.dispatchEvent(new Event("submit", { cancelable: true }));
+    }
+  });
+
+  function setOpen(open) {
+    state.open = open;
+    panel.classList.toggle("open", open);
+    launcher.setAttribute("aria-label", open ? t.close : t.open);
+    launcher.title = open ? t.close : t.open;
+    if (open) {
+      scrollDown();
+      input.focus();
+    }
+  }
+  launcher.addEventListener("click", function () {
+    setOpen(!state.open);
+  });
+
+  function fail(err) {
+    showError((err && err.message) || t.unavailable);
+    status.textContent = t.unavailable;
+    send.disabled = true;
+    state.readyResolve(false);
+  }
+
+  function mount() {
+    document.body.appendChild(host);
+    host.style.setProperty("--sc-color", "#4f46e5");
+    startSession(false).then(function () {
+      connect();
+      state.readyResolve(true);
+    }, fail);
+  }
+
+  window.Smartchat = {
+    loaded: true,
+    open: function () {
+      setOpen(true);
+    },
+    close: function () {
+      setOpen(false);
+    },
+    ready: ready,
+  };
+
+  if (document.body) mount();
+  else document.addEventListener("DOMContentLoaded", mount);
+})();
