@@ -1,0 +1,23 @@
+# One image for every Smartchat process: web (ASGI), worker and beat differ only by command.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    SMARTCHAT_DATA_DIR=/tmp/smartchat
+
+WORKDIR /app
+RUN useradd --create-home --uid 10001 smartchat
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+COPY . .
+# Static files are collected into the image and served by WhiteNoise with far-future caching.
+RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
+    && python manage.py compilemessages --ignore=.venv 2>/dev/null || true
+ENV WHITENOISE_USE_FINDERS=false
+
+USER smartchat
+EXPOSE 8000
+CMD ["uvicorn", "smartchat.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
+     "--proxy-headers", "--forwarded-allow-ips", "*", "--lifespan", "off"]

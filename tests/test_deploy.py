@@ -1,0 +1,111 @@
+"""What can be checked of the deployment without a Docker engine: the files parse and point at real things."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from importlib import import_module
+from pathlib import Path
+
+import pytest
+import yaml
+from django.urls import reverse
+
+from smartchat.celery import app as celery_app
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+APP_SERVICES = ("migrate", "web", "worker", "beat")
+REQUIREMENTS = (ROOT / "requirements.txt").read_text().lower()
+
+
+def compose_env(service: str) -> dict[str, str]:
+    """The service's environment as compose would resolve it with only SECRET_KEY given."""
+    given = {"SECRET_KEY": "x" * 60}
+
+    def resolve(value: str) -> str:
+        def one(match: re.Match) -> str:
+            name, op, default = match.group(1), match.group(2), match.group(3) or ""
+            if name in given:
+                return given[name]
+            if op == ":?":
+                raise AssertionError(f"{name} is required")
+            return default
+
+        return re.sub(r"\$\{(\w+)(?:(:-|:\?)([^}]*))?\}", one, value)
+
+    return {key: resolve(str(value)) for key, value in COMPOSE["services"][service]["environment"].items()}
+
+
+def test_compose_has_the_services_of_the_architecture():
+    assert {"postgres", "redis", "web", "worker", "beat"} <= set(COMPOSE["services"])
+    for name in APP_SERVICES:
+        service = COMPOSE["services"][name]
+        env = compose_env(name)
+        assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:5432/" in env["DATABASE_URL"]
+        assert env["REDIS_URL"] == "redis://redis:6379/0"
+        assert env["DEBUG"] == "false"
+        assert service["build"] == "."
+
+
+def test_compose_refuses_to_start_without_a_secret_key():
+    raw = COMPOSE["services"]["web"]["environment"]["SECRET_KEY"]
+    assert raw.startswith("${SECRET_KEY:?")
+
+
+def test_the_commands_in_compose_and_procfile_exist_in_the_project():
+    commands = [COMPOSE["services"][name]["command"] for name in APP_SERVICES]
+    commands += [shlex.split(line.split(":", 1)[1]) for line in (ROOT / "Procfile").read_text().splitlines() if line]
+    for argv in commands:
+        if argv[0] == "python" and argv[1] == "-m":
+            argv = argv[2:]
+        program = argv[0]
+        if program == "uvicorn":
+            module, attribute = next(a for a in argv[1:] if ":" in a).split(":")
+            assert callable(getattr(import_module(module), attribute))
+            assert "uvicorn" in REQUIREMENTS
+        elif program == "celery":
+            assert argv[1:3] == ["-A", "smartchat"] and argv[3] in ("worker", "beat")
+            assert "celery" in REQUIREMENTS
+        elif program == "python":
+            assert argv[1] == "manage.py" and (ROOT / "manage.py").exists()
+        else:
+            pytest.fail(f"unknown program in a deployment command: {argv}")
+
+
+def test_the_dockerfile_installs_the_pinned_requirements_and_collects_static():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "COPY requirements.txt" in dockerfile and "pip install -r requirements.txt" in dockerfile
+    assert "collectstatic" in dockerfile
+    for line in REQUIREMENTS.splitlines():
+        if line.strip() and not line.startswith("#"):
+            assert "==" in line, f"unpinned requirement: {line}"
+
+
+def test_the_settings_accept_the_compose_environment(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(compose_env("web"), SMARTCHAT_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="smartchat.settings")
+    probe = (
+        "import django, json; django.setup(); from django.conf import settings as s; "
+        "print(json.dumps([s.DATABASES['default']['HOST'], s.CHANNEL_LAYERS['default']['CONFIG']['hosts'], s.DEBUG]))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == ["postgres", ["redis://redis:6379/0"], False]
+
+
+def test_every_task_the_scheduler_sends_is_registered_in_the_worker():
+    celery_app.loader.import_default_modules()  # what a worker does as it boots: autodiscovery
+    scheduled = {entry["task"] for entry in celery_app.conf.beat_schedule.values()}
+    assert scheduled and scheduled <= set(celery_app.tasks)
+
+
+@pytest.mark.django_db
+def test_the_health_check_reports_database_and_channel_layer(client):
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 200
+    assert response.json() == {"ok": True, "database": "ok", "channel_layer": "ok"}
