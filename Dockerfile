@@ -13,8 +13,8 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 COPY . .
 # Static files are collected into the image and served by WhiteNoise with far-future caching.
-RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
-    && python manage.py compilemessages --ignore=.venv 2>/dev/null || true
+# The compiled translations (locale/*/LC_MESSAGES/django.mo) are committed, so no gettext here.
+RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
 ENV WHITENOISE_USE_FINDERS=false
 
 USER smartchat

@@ -14,5 +14,5 @@ bench:
 	.venv/bin/python bench/live_chat.py --servers 1 --visitors 200 --agents 5 --rate 50 --duration 20
 
 messages:
-	.venv/bin/python manage.py makemessages -l ru --ignore=.venv --ignore=tests --ignore=bench --no-obsolete
+	.venv/bin/python manage.py makemessages -l ru --ignore=.venv --ignore=tests --ignore=bench --ignore=staticfiles --ignore=.data --no-obsolete
 	.venv/bin/python manage.py compilemessages -l ru --ignore=.venv

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 def validate_timezone(value: str) -> None:
@@ -42,6 +43,10 @@ class BuiltinRole(models.TextChoices):
     SUPER_ADMIN = "super_admin", _("Super-admin")
 
 
+# The names the built-in roles are created with (stored as data, in English).
+BUILTIN_ROLE_NAMES = {BuiltinRole.AGENT: "Agent", BuiltinRole.ADMIN: "Admin", BuiltinRole.SUPER_ADMIN: "Super-admin"}
+
+
 class Role(models.Model):
     company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="roles")
     name = models.CharField(_("name"), max_length=100)
@@ -64,6 +69,13 @@ class Role(models.Model):
     @property
     def archived(self) -> bool:
         return self.archived_at is not None
+
+    @property
+    def label(self) -> str:
+        """The name to show: a built-in role keeps its translated name until someone renames it."""
+        if self.builtin and self.name == BUILTIN_ROLE_NAMES.get(self.builtin):
+            return str(BuiltinRole(self.builtin).label)
+        return self.name
 
     def allows(self, perm: str) -> bool:
         return perm in self.permissions
@@ -91,7 +103,7 @@ class Employee(models.Model):
     company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="employees")
     role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="employees")
     teams = models.ManyToManyField(Team, related_name="members", blank=True)
-    display_name = models.CharField(_("name"), max_length=150)
+    display_name = models.CharField(pgettext_lazy("person", "name"), max_length=150)
     presence = models.CharField(max_length=10, choices=Presence.choices, default=Presence.OFFLINE)
     # Refreshed by the inbox socket's heartbeat: "online" only counts while this is recent.
     last_seen_at = models.DateTimeField(null=True, blank=True)

@@ -7,13 +7,13 @@ from django.db import transaction
 
 from helpdesk.conversations.models import Channel, ChannelKind
 
-from .models import BuiltinRole, Company, Employee, Role, Scope, Team
+from .models import BUILTIN_ROLE_NAMES, BuiltinRole, Company, Employee, Role, Scope, Team
 from .permissions import ADMIN_PERMS, AGENT_PERMS, SUPER_ADMIN_PERMS
 
 BUILTIN_ROLES = {
-    BuiltinRole.AGENT: ("Agent", Scope.TEAMS, AGENT_PERMS),
-    BuiltinRole.ADMIN: ("Admin", Scope.ALL, ADMIN_PERMS),
-    BuiltinRole.SUPER_ADMIN: ("Super-admin", Scope.ALL, SUPER_ADMIN_PERMS),
+    BuiltinRole.AGENT: (Scope.TEAMS, AGENT_PERMS),
+    BuiltinRole.ADMIN: (Scope.ALL, ADMIN_PERMS),
+    BuiltinRole.SUPER_ADMIN: (Scope.ALL, SUPER_ADMIN_PERMS),
 }
 
 
@@ -23,9 +23,13 @@ def create_company(*, name: str, timezone: str = "UTC", description: str = "") -
     company = Company(name=name, timezone=timezone, description=description)
     company.full_clean()
     company.save()
-    for builtin, (role_name, scope, perms) in BUILTIN_ROLES.items():
+    for builtin, (scope, perms) in BUILTIN_ROLES.items():
         Role.objects.create(
-            company=company, name=role_name, builtin=builtin, scope=scope, permissions=[str(p) for p in perms]
+            company=company,
+            name=BUILTIN_ROLE_NAMES[builtin],
+            builtin=builtin,
+            scope=scope,
+            permissions=[str(p) for p in perms],
         )
     return company
 

@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from helpdesk.accounts.models import Company, Employee, Team
 
@@ -21,7 +22,7 @@ def new_public_key() -> str:
 
 class Contact(models.Model):
     company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="contacts")
-    name = models.CharField(_("name"), max_length=200, blank=True)
+    name = models.CharField(pgettext_lazy("person", "name"), max_length=200, blank=True)
     email = models.EmailField(_("e-mail"), blank=True)
     phone = models.CharField(_("phone"), max_length=40, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
@@ -31,7 +32,16 @@ class Contact(models.Model):
         indexes = [models.Index(fields=["company", "email"])]
 
     def __str__(self) -> str:
-        return self.name or self.email or self.phone or _("Visitor #%(id)s") % {"id": self.pk}
+        return self.own_name or _("Visitor #%(id)s") % {"id": self.pk}
+
+    @property
+    def own_name(self) -> str:
+        """The name the contact gave us (or their address); "" when we know none.
+
+        Events store this, not ``display_name``: they are read later in other languages,
+        so the "Visitor #12" fallback is added by whoever shows it.
+        """
+        return self.name or self.email or self.phone
 
     @property
     def display_name(self) -> str:
@@ -175,7 +185,7 @@ class Message(models.Model):
         if self.author_employee_id:
             return self.author_employee.display_name
         if self.author_contact_id:
-            return self.author_contact.display_name
+            return self.author_contact.own_name
         return ""
 
 

@@ -18,8 +18,10 @@ def conversation_summary(conversation: Conversation) -> dict[str, Any]:
         "company_id": conversation.company_id,
         "channel_id": conversation.channel_id,
         "channel_kind": conversation.channel.kind,
+        "channel_name": conversation.channel.name,
         "contact_id": conversation.contact_id,
-        "contact_name": conversation.contact.display_name,
+        # The contact's own name, or "" (the reader adds a "Visitor #id" in their language).
+        "contact_name": conversation.contact.own_name,
         "status": conversation.status,
         "assignee_id": conversation.assignee_id,
         "assignee_name": conversation.assignee.display_name if conversation.assignee_id else None,

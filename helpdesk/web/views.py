@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 
 from helpdesk.accounts.permissions import Perm
 from helpdesk.conversations import access, queries
@@ -28,10 +28,11 @@ LIST_LIMIT = 100
 def inbox_strings() -> dict[str, str]:
     """The words the inbox script shows, translated for the current language."""
     return {
-        "open": _("Open"),
-        "snoozed": _("Snoozed"),
-        "resolved": _("Resolved"),
-        "unassigned": _("Unassigned"),
+        # One conversation's state; the tabs (Status.choices) name whole lists.
+        "open": pgettext("one conversation", "Open"),
+        "snoozed": pgettext("one conversation", "Snoozed"),
+        "resolved": pgettext("one conversation", "Resolved"),
+        "unassigned": pgettext("one conversation", "Unassigned"),
         "assignedTo": _("Assigned to %(name)s"),
         "note": _("Internal note"),
         "notePlaceholder": _("Write a note for your team — the customer never sees it"),
@@ -43,6 +44,7 @@ def inbox_strings() -> dict[str, str]:
         "snoozedUntil": _("Snoozed until %(time)s"),
         "gone": _("This conversation has moved out of your inbox."),
         "newConversation": _("New conversation"),
+        "visitor": _("Visitor #%(id)s"),
     }
 
 

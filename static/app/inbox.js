@@ -54,6 +54,11 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+function contactLabel(name, contactId) {
+  // Events carry the contact's own name or ""; the fallback is shown in the reader's language.
+  return name || format(t.visitor, { id: contactId });
+}
+
 function initials(name) {
   // First letter or digit of the first two words: "Visitor #2" → "V2", "Анна Петрова" → "АП".
   const letters = (name || "").split(/\s+/).map((w) => (w.match(/[\p{L}\p{N}]/u) || [""])[0]).filter(Boolean);
@@ -76,17 +81,18 @@ function conversationUrl(id) {
 function renderRow(c) {
   const unread = c.unread > 0 ? el("span", { class: "badge", "data-testid": "unread" }, String(c.unread)) : null;
   const assignee = c.assignee_name ? c.assignee_name : t.unassigned;
+  const name = contactLabel(c.contact_name, c.contact_id);
   return el("li", { dataset: { id: c.id }, class: current && current.id === c.id ? "selected" : "" },
     el("a", { href: conversationUrl(c.id), "data-testid": "conversation-row" },
-      el("span", { class: "avatar", "aria-hidden": "true" }, initials(c.contact_name)),
+      el("span", { class: "avatar", "aria-hidden": "true" }, initials(name)),
       el("span", { class: "row-main" },
         el("span", { class: "row-top" },
-          el("strong", { class: "row-name" }, c.contact_name),
+          el("strong", { class: "row-name" }, name),
           el("time", { datetime: c.last_activity_at }, when(c.last_activity_at))),
         el("span", { class: "row-bottom" },
           el("span", { class: "row-preview" }, c.preview || ""),
           unread),
-        el("span", { class: "row-meta" }, `${c.channel_kind} · ${assignee}`)),
+        el("span", { class: "row-meta" }, `${c.channel_name || c.channel_kind} · ${assignee}`)),
     ));
 }
 
@@ -109,7 +115,8 @@ function upsertConversation(snapshot, visible) {
 
 function renderMessage(m) {
   const kind = m.kind === "note" ? "note" : m.kind === "system" ? "system" : m.direction === "in" ? "inbound" : "outbound";
-  const author = m.kind === "note" ? `${m.author_name} · ${t.note}` : m.author_name;
+  const name = m.direction === "in" && current ? contactLabel(m.author_name, current.contact_id) : m.author_name;
+  const author = m.kind === "note" ? `${name} · ${t.note}` : name;
   return el("li", { class: `message ${kind}${m.deleted ? " deleted" : ""}`, dataset: { id: m.id }, "data-testid": "message", "data-kind": kind },
     el("div", { class: "bubble" },
       el("div", { class: "message-head" },
@@ -133,7 +140,7 @@ function renderHeader() {
   $("[data-thread-status]").textContent = status;
   $("[data-thread-assignee]").textContent = current.assignee_name
     ? format(t.assignedTo, { name: current.assignee_name }) : t.unassigned;
-  $("[data-thread-title]").textContent = current.contact_name;
+  $("[data-thread-title]").textContent = contactLabel(current.contact_name, current.contact_id);
   const can = state.can;
   $('[data-action="assign-me"]').hidden = current.assignee_id === state.me || !can.reply;
   $('[data-action="resolve"]').hidden = current.status === "resolved" || !can.resolve;
