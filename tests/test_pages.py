@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 
-from helpdesk.conversations import actions
+from helpdesk.conversations import actions, queries
+from helpdesk.events.models import Event
 from tests.conftest import PASSWORD, login
 from tests.helpers import count_queries
 
@@ -78,6 +80,32 @@ def test_the_list_query_count_does_not_grow_with_rows(client, cast):
         actions.receive_message(channel=cast.widget, external_contact_id=f"bulk-{i}", body=f"hello {i}")
     assert count_queries(lambda: client.get(url, {"view": "all"})) == one_row
     assert len(page_state(client.get(url, {"view": "all"}))["conversations"]) == 16
+
+
+def test_the_page_lists_the_events_it_already_shows_so_catch_up_skips_them(client, cast, settings):
+    settings.EVENT_CATCHUP_OVERLAP = 3
+    for i in range(3):
+        actions.receive_message(channel=cast.widget, external_contact_id=f"new-{i}", body=f"hello {i}")
+    actions.receive_message(channel=cast.globex_widget, external_contact_id="elsewhere", body="hi")
+    acme_ids = list(Event.objects.filter(company=cast.acme).order_by("id").values_list("id", flat=True))
+    login(client, cast.alice)
+    state = page_state(client.get(reverse("web:inbox"), {"view": "all"}))
+    # The socket resumes from the newest id and re-reads the 3 before it: those are already
+    # on the page, so the page lists them and the script skips them (unread is not doubled).
+    assert state["lastEventId"] == acme_ids[-1]
+    assert state["seenEventIds"] == [i for i in acme_ids if i > acme_ids[-1] - 3]
+
+
+@pytest.mark.postgres
+def test_the_page_reads_one_snapshot_on_postgresql(transactional_db):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL-only: transaction isolation")
+    with queries.one_snapshot(), connection.cursor() as cursor:
+        cursor.execute("SHOW transaction_isolation")
+        assert cursor.fetchone()[0] == "repeatable read"
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW transaction_isolation")
+        assert cursor.fetchone()[0] == "read committed"
 
 
 def test_the_conversation_page_shows_history_notes_included(client, cast):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection, transaction
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
@@ -11,6 +15,24 @@ from .access import visible_conversations
 from .models import Conversation, Direction, Message, ReadMarker, Status
 
 VIEWS = ("mine", "unassigned", "all")
+
+
+@contextmanager
+def one_snapshot() -> Iterator[None]:
+    """Run the reads inside as of one moment (a page and the event id it resumes from agree).
+
+    PostgreSQL's default READ COMMITTED gives each statement its own snapshot; REPEATABLE
+    READ gives the whole transaction one. It must be set before the first query, so only
+    when no transaction is open yet (inside one, the outer transaction decides).
+    """
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
+
+
 STATUSES = tuple(Status.values)
 
 

@@ -59,17 +59,27 @@ def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
     status = request.GET.get("status", Status.OPEN)
     if view not in queries.VIEWS or status not in queries.STATUSES:
         raise Http404
-    # The newest event id before we read anything: the socket resumes from here.
-    last_event_id = (
-        Event.objects.filter(company_id=employee.company_id).order_by("-id").values_list("id", flat=True).first()
-    )
-    rows = list(queries.inbox(employee, view=view, status=status)[:LIST_LIMIT])
-    conversation = thread = None
-    if conversation_id is not None:
-        conversation = access.get_conversation(employee, conversation_id)
-        thread = [message_data(m) for m in queries.thread(conversation)]
-    sidebar = queries.counts(employee, status=status)
-    teammates = employee.company.employees.filter(is_active=True).order_by("display_name")
+    with queries.one_snapshot():
+        # The page and the event id its socket resumes from come from one snapshot. The
+        # socket re-reads a window before that id (late committers); the ids in that window
+        # already shown here are listed, so the page does not apply them twice.
+        last_event_id = (
+            Event.objects.filter(company_id=employee.company_id).order_by("-id").values_list("id", flat=True).first()
+        ) or 0
+        seen_event_ids = list(
+            Event.objects.filter(
+                company_id=employee.company_id,
+                id__gt=max(last_event_id - settings.EVENT_CATCHUP_OVERLAP, 0),
+                id__lte=last_event_id,
+            ).values_list("id", flat=True)
+        )
+        rows = list(queries.inbox(employee, view=view, status=status)[:LIST_LIMIT])
+        conversation = thread = None
+        if conversation_id is not None:
+            conversation = access.get_conversation(employee, conversation_id)
+            thread = [message_data(m) for m in queries.thread(conversation)]
+        sidebar = queries.counts(employee, status=status)
+        teammates = list(employee.company.employees.filter(is_active=True).order_by("display_name"))
     return render(
         request,
         "web/inbox.html",
@@ -84,7 +94,8 @@ def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
                 "me": employee.pk,
                 "view": view,
                 "status": status,
-                "lastEventId": last_event_id or 0,
+                "lastEventId": last_event_id,
+                "seenEventIds": seen_event_ids,
                 "timezone": employee.company.timezone,
                 "conversations": [{**conversation_summary(c), "unread": c.unread} for c in rows],
                 "conversation": conversation_summary(conversation) if conversation else None,

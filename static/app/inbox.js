@@ -15,7 +15,8 @@ const liveStatus = $("[data-live-status]");
 
 const conversations = new Map(state.conversations.map((c) => [c.id, c]));
 const shownMessages = new Set();
-const appliedEvents = new Set();
+// Events already reflected in the page: the catch-up window re-sends them, we skip them.
+const appliedEvents = new Set(state.seenEventIds);
 let lastEventId = state.lastEventId;
 let current = state.conversation; // the open conversation's snapshot, or null
 let mode = "reply";
