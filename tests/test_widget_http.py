@@ -29,6 +29,7 @@ def test_a_new_visitor_gets_a_token_presence_and_settings_with_cors(client, cast
     data = response.json()
     assert data["token"] and data["messages"] == [] and data["online"] is False
     assert data["settings"]["title"] == "Acme"
+    assert data["settings"]["max_chars"] == 5000  # the widget refuses longer messages before sending
     assert not Contact.objects.filter(company=cast.acme).exclude(pk=cast.conversation.contact_id).exists()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings as django_settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
@@ -70,6 +71,7 @@ def session(request: HttpRequest, public_key: str) -> HttpResponse:
             "title": settings.get("title") or channel.company.name,
             "greeting": settings.get("greeting") or "",
             "color": settings.get("color") or "#4f46e5",
+            "max_chars": django_settings.MESSAGE_MAX_CHARS,
         },
     }
     return _cors(JsonResponse(body), origin)

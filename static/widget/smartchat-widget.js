@@ -27,7 +27,7 @@
   var WS = (BASE.protocol === "https:" ? "wss://" : "ws://") + BASE.host;
   var TOKEN_KEY = "smartchat:" + KEY + ":token";
   var PING_MS = 25000;
-  var MAX_CHARS = 5000;
+  var maxChars = 5000; // replaced by the server's limit when the session starts
 
   var STRINGS = {
     en: {
@@ -177,7 +177,7 @@
   var list = el("div", { class: "messages", "data-testid": "sc-messages", "aria-live": "polite" });
   var error = el("div", { class: "error", "data-testid": "sc-error", role: "alert" });
   var form = el("form", {});
-  var input = el("textarea", { "data-testid": "sc-input", placeholder: t.placeholder, maxlength: String(MAX_CHARS), rows: "1" });
+  var input = el("textarea", { "data-testid": "sc-input", placeholder: t.placeholder, maxlength: String(maxChars), rows: "1" });
   input.setAttribute("aria-label", t.placeholder);
   var send = el("button", { class: "send", type: "submit", "data-testid": "sc-send" }, t.send);
   form.appendChild(input);
@@ -273,6 +273,10 @@
         state.token = result.body.token;
         storage("set", state.token);
         var settings = result.body.settings || {};
+        if (settings.max_chars > 0) {
+          maxChars = settings.max_chars;
+          input.setAttribute("maxlength", String(maxChars));
+        }
         host.style.setProperty("--sc-color", /^#[0-9a-fA-F]{3,8}$/.test(settings.color || "") ? settings.color : "#4f46e5");
         title.textContent = settings.title || "";
         if (settings.greeting && !list.querySelector("[data-from=greeting]")) {
@@ -379,7 +383,7 @@
   function submit(body) {
     body = body.trim();
     if (!body) return;
-    if (body.length > MAX_CHARS) {
+    if (body.length > maxChars) {
       showError(t.tooLong);
       return;
     }
