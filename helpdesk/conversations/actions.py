@@ -188,65 +188,43 @@ def _contact_for(channel: Channel, external_contact_id: str, defaults: dict[str,
 def post_reply(conversation: Conversation, *, by: Employee, body: str) -> Message:
     """An agent's answer to the customer; it leaves through the conversation's channel."""
     access.require(by, Perm.REPLY)
-    body = _clean_body(body)
-    conversation = _locked(conversation)
-    now = timezone.now()
-    previous = None
-    # A teammate's reply wakes a snoozed chat; the assignee's own reply does not.
-    if conversation.status == Status.SNOOZED and conversation.assignee_id != by.pk:
-        previous = _access_snapshot(conversation)
-        conversation.status, conversation.snoozed_until = Status.OPEN, None
-    message = Message.objects.create(
-        conversation=conversation,
-        channel_id=conversation.channel_id,
-        direction=Direction.OUTBOUND,
-        kind=MessageKind.MESSAGE,
-        author_employee=by,
-        body=body,
-        created_at=now,
-    )
-    conversation.last_activity_at = now
-    conversation.waiting_since = None
-    conversation.last_message_preview = preview_of(body)
-    conversation.save(
-        update_fields=[
-            "status",
-            "snoozed_until",
-            "last_activity_at",
-            "waiting_since",
-            "last_message_preview",
-            "updated_at",
-        ]
-    )
-    if previous:
-        events.record(conversation, "conversation.woken", actor=by, previous=previous)
-    events.record(conversation, "message.created", actor=by, message=message_data(message))
-    _mark_read(conversation, employee=by, message_id=message.pk)
-    return message
+    return _add_agent_message(conversation, by=by, body=body, kind=MessageKind.MESSAGE)
 
 
 @transaction.atomic(durable=True)
 def add_note(conversation: Conversation, *, by: Employee, body: str) -> Message:
     """An internal note: seen by the team, never sent to the customer."""
     access.require(by, Perm.ADD_NOTES)
+    return _add_agent_message(conversation, by=by, body=body, kind=MessageKind.NOTE)
+
+
+def _add_agent_message(conversation: Conversation, *, by: Employee, body: str, kind: str) -> Message:
     body = _clean_body(body)
     conversation = _locked(conversation)
     now = timezone.now()
     previous = None
+    # A teammate's reply or note wakes a snoozed chat; the assignee's own does not.
     if conversation.status == Status.SNOOZED and conversation.assignee_id != by.pk:
         previous = _access_snapshot(conversation)
         conversation.status, conversation.snoozed_until = Status.OPEN, None
+    is_reply = kind == MessageKind.MESSAGE
     message = Message.objects.create(
         conversation=conversation,
         channel_id=conversation.channel_id,
-        direction=Direction.INTERNAL,
-        kind=MessageKind.NOTE,
+        direction=Direction.OUTBOUND if is_reply else Direction.INTERNAL,
+        kind=kind,
         author_employee=by,
         body=body,
         created_at=now,
     )
     conversation.last_activity_at = now
-    conversation.save(update_fields=["status", "snoozed_until", "last_activity_at", "updated_at"])
+    changed = ["status", "snoozed_until", "last_activity_at", "updated_at"]
+    if is_reply:
+        # The customer has their answer; the list preview shows what they were told.
+        conversation.waiting_since = None
+        conversation.last_message_preview = preview_of(body)
+        changed += ["waiting_since", "last_message_preview"]
+    conversation.save(update_fields=changed)
     if previous:
         events.record(conversation, "conversation.woken", actor=by, previous=previous)
     events.record(conversation, "message.created", actor=by, message=message_data(message))
