@@ -11,9 +11,12 @@ from typing import Any
 
 from helpdesk.conversations.models import ChannelKind, MessageKind
 
+# What each event means for the customer: a message to show, or one to take back.
+CUSTOMER_EFFECT = {"message.created": "show", "message.restored": "show", "message.deleted": "remove"}
+
 
 def _customer_visible_message(event: dict[str, Any]) -> dict[str, Any] | None:
-    if event["type"] != "message.created":
+    if event["type"] not in CUSTOMER_EFFECT:
         return None
     message = event["payload"]["message"]
     return message if message["kind"] == MessageKind.MESSAGE else None
@@ -27,6 +30,8 @@ def socket_sends(event: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         return []
     from integrations.widget import outbound as widget
 
+    if CUSTOMER_EFFECT[event["type"]] == "remove":
+        return [widget.visitor_remove(conversation, message)]
     return [widget.visitor_send(conversation, message)]
 
 

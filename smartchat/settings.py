@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "helpdesk.accounts.middleware.CompanyTimezoneMiddleware",
+    "helpdesk.events.audit.AuditContextMiddleware",
 ]
 
 ROOT_URLCONF = "smartchat.urls"
@@ -144,6 +145,11 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Auth, i18n, time ---------------------------------------------------------------------
+# Argon2 for new and changed passwords; older hashes still verify and are upgraded on sign-in.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -1,7 +1,7 @@
 """The fixed test cast, built through the real services and actions.
 
-Acme: alice (admin, sees all), bob (agent in Sales, team scope), erin (agent in Support,
-team scope), dave (custom role that sees only chats assigned to him).
+Acme: sam (super-admin), alice (admin, sees all), bob (agent in Sales, team scope), erin
+(agent in Support, team scope), dave (custom role that sees only chats assigned to him).
 Globex: carol (admin of another company).
 A visitor has written to Acme's widget (team Sales): ``cast.conversation``.
 """
@@ -46,6 +46,9 @@ def build_cast() -> SimpleNamespace:
     globex = services.create_company(name="Globex", timezone="UTC")
     sales = services.create_team(company=acme, name="Sales")
     support = services.create_team(company=acme, name="Support")
+    sam = services.create_employee(
+        company=acme, email="sam@acme.test", name="Sam", role="super_admin", password=PASSWORD
+    )
     alice = services.create_employee(
         company=acme, email="alice@acme.test", name="Alice", role="admin", password=PASSWORD
     )
@@ -74,6 +77,7 @@ def build_cast() -> SimpleNamespace:
         globex=globex,
         sales=sales,
         support=support,
+        sam=sam,
         alice=alice,
         bob=bob,
         erin=erin,

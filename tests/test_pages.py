@@ -180,3 +180,19 @@ def test_the_demo_page_embeds_the_widget(client, cast):
     assert response.status_code == 200
     assert f'data-channel="{cast.widget.public_key}"' in response.content.decode()
     assert client.get(reverse("web:demo", args=["nope"])).status_code == 404
+
+
+def test_the_invitation_link_lets_a_new_employee_choose_a_password(client, cast):
+    from helpdesk.accounts import actions as admin_actions
+
+    nina = admin_actions.add_employee(by=cast.alice, email="nina@acme.test", name="Nina", role=cast.bob.role)
+    link = admin_actions.password_link(nina, base_url="http://testserver")
+    form_page = client.get(link, follow=True)
+    assert form_page.status_code == 200 and "new_password1" in form_page.content.decode()
+    response = client.post(
+        form_page.redirect_chain[-1][0], {"new_password1": "a-Long-passw0rd", "new_password2": "a-Long-passw0rd"}
+    )
+    assert response.status_code == 302 and response.url == reverse("web:set-password-done")
+    assert client.login(username="nina@acme.test", password="a-Long-passw0rd")
+    # The link works once.
+    assert "no longer works" in client.get(link, follow=True).content.decode()

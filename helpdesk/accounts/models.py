@@ -21,6 +21,13 @@ class Company(models.Model):
     name = models.CharField(_("name"), max_length=200)
     description = models.TextField(_("description"), blank=True)
     timezone = models.CharField(_("time zone"), max_length=64, default="UTC", validators=[validate_timezone])
+    # Kept in the database, not on a disk: every web process behind a load balancer serves it.
+    logo = models.BinaryField(_("logo"), blank=True, default=b"", editable=False)
+    logo_content_type = models.CharField(max_length=40, blank=True)
+    logo_updated_at = models.DateTimeField(null=True, blank=True)
+    # {"0": ["09:00", "18:00"], ...}: Monday is "0"; a missing day is a day off.
+    working_hours = models.JSONField(_("working hours"), default=dict, blank=True)
+    require_2fa_for_admins = models.BooleanField(_("require two-factor sign-in for admins"), default=False)
     created_at = models.DateTimeField(default=dj_timezone.now)
 
     class Meta:
@@ -53,6 +60,7 @@ class Role(models.Model):
     builtin = models.CharField(max_length=20, choices=BuiltinRole.choices, blank=True)
     scope = models.CharField(_("conversation access"), max_length=10, choices=Scope.choices, default=Scope.ASSIGNED)
     permissions = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=dj_timezone.now)
     archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -109,6 +117,13 @@ class Employee(models.Model):
     last_seen_at = models.DateTimeField(null=True, blank=True)
     capacity = models.PositiveIntegerField(_("capacity"), default=10)
     is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+    # Two-factor sign-in: a base32 TOTP secret, on once confirmed with a code from the app.
+    totp_secret = models.CharField(max_length=64, blank=True)
+    totp_confirmed_at = models.DateTimeField(null=True, blank=True)
+    # The last time step a code was accepted for: a code works once (no replay).
+    totp_last_step = models.BigIntegerField(default=0)
 
     class Meta:
         indexes = [models.Index(fields=["company", "presence"])]
@@ -118,3 +133,27 @@ class Employee(models.Model):
 
     def can(self, perm: str) -> bool:
         return self.is_active and self.role.allows(perm)
+
+    @property
+    def has_2fa(self) -> bool:
+        return self.totp_confirmed_at is not None
+
+
+class ApiToken(models.Model):
+    """A personal API key: acts as its employee. Only a hash of the secret is stored."""
+
+    employee = models.ForeignKey(Employee, on_delete=models.PROTECT, related_name="api_tokens")
+    name = models.CharField(_("name"), max_length=100)
+    # The public part of the key ("sc_<prefix>_<secret>"), to find the row without the secret.
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix})"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

@@ -13,6 +13,7 @@ class Perm(models.TextChoices):
     SNOOZE = "snooze", _("Snooze conversations")
     RESOLVE = "resolve", _("Resolve and reopen conversations")
     DELETE_MESSAGES = "delete_messages", _("Delete messages")
+    DELETE_CONVERSATIONS = "delete_conversations", _("Delete conversations")
     SEE_DELETED = "see_deleted", _("See deleted messages")
     RESTORE = "restore", _("Restore messages and conversations")
     VIEW_REPORTS = "view_reports", _("View reports")
@@ -24,8 +25,24 @@ class Perm(models.TextChoices):
     MANAGE_EMPLOYEES = "manage_employees", _("Manage employees and teams")
     MANAGE_ROLES = "manage_roles", _("Manage roles")
     MANAGE_COMPANY = "manage_company", _("Manage company settings")
+    VIEW_AUDIT_LOG = "view_audit_log", _("View the audit log")
 
 
 AGENT_PERMS = [Perm.REPLY, Perm.ADD_NOTES, Perm.ASSIGN, Perm.SNOOZE, Perm.RESOLVE, Perm.MANAGE_CONTACTS]
 ADMIN_PERMS = [p for p in Perm if p not in (Perm.MANAGE_ROLES,)]
 SUPER_ADMIN_PERMS = list(Perm)
+
+# How the role editor lays the catalogue out.
+PERM_GROUPS = [
+    (_("Conversations"), [Perm.REPLY, Perm.ADD_NOTES, Perm.ASSIGN, Perm.SNOOZE, Perm.RESOLVE]),
+    (
+        _("Deleting and restoring"),
+        [Perm.DELETE_MESSAGES, Perm.DELETE_CONVERSATIONS, Perm.SEE_DELETED, Perm.RESTORE],
+    ),
+    (_("Contacts"), [Perm.MANAGE_CONTACTS, Perm.BLOCK_CONTACTS]),
+    (_("Reports"), [Perm.VIEW_REPORTS, Perm.EXPORT, Perm.VIEW_AUDIT_LOG]),
+    (
+        _("Administration"),
+        [Perm.MANAGE_CHANNELS, Perm.MANAGE_CANNED, Perm.MANAGE_EMPLOYEES, Perm.MANAGE_ROLES, Perm.MANAGE_COMPANY],
+    ),
+]

@@ -6,7 +6,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from helpdesk.conversations.actions import ActionError
+from helpdesk.errors import ActionError
 
 
 def exception_handler(exc, context):

@@ -47,10 +47,12 @@ class ConversationDetailApi(APIView):
 
 class MessageListApi(APIView):
     def get(self, request, conversation_id: int):
-        conversation = access.get_conversation(request.user.employee, conversation_id)
+        employee = request.user.employee
+        conversation = access.get_conversation(employee, conversation_id)
         paginator = api_settings.DEFAULT_PAGINATION_CLASS()
         page = paginator.paginate_queryset(queries.thread(conversation), request, view=self)
-        return paginator.get_paginated_response([message_data(m) for m in page])
+        reveal = access.sees_deleted(employee)
+        return paginator.get_paginated_response([message_data(m, reveal_deleted=reveal) for m in page])
 
 
 class _BodyInput(serializers.Serializer):

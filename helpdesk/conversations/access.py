@@ -14,9 +14,10 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from helpdesk.accounts.models import Employee, Scope
+from helpdesk.accounts.models import ApiToken, Employee, Role, Scope, Team
+from helpdesk.accounts.permissions import Perm
 
-from .models import Conversation
+from .models import Channel, Contact, Conversation
 
 
 def visible_conversations(employee: Employee, *, include_deleted: bool = False) -> QuerySet[Conversation]:
@@ -55,6 +56,113 @@ def require(employee: Employee, perm: str) -> None:
         raise PermissionDenied(_("Your role does not allow this."))
 
 
+def sees_deleted(employee: Employee) -> bool:
+    """Deleted messages show their text (struck through) only to holders of this permission."""
+    return employee.can(Perm.SEE_DELETED)
+
+
+def trash(employee: Employee) -> QuerySet[Conversation]:
+    """Deleted conversations this employee may see and restore."""
+    require(employee, Perm.RESTORE)
+    return visible_conversations(employee, include_deleted=True).filter(deleted_at__isnull=False)
+
+
+def get_deleted_conversation(employee: Employee, conversation_id: int | str) -> Conversation:
+    return _get(trash(employee).select_related("contact", "channel", "assignee", "team"), conversation_id)
+
+
+# --- The company's people and settings -----------------------------------------------------------
+# Each getter answers 404 for another company's id, exactly as for one that does not exist.
+
+
+def _get(qs: QuerySet, pk: int | str):
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        raise Http404 from None
+    obj = qs.filter(pk=pk).first()
+    if obj is None:
+        raise Http404
+    return obj
+
+
+def company_employees(viewer: Employee) -> QuerySet[Employee]:
+    return Employee.objects.filter(company_id=viewer.company_id).select_related("user", "role")
+
+
+def get_employee(viewer: Employee, employee_id: int | str) -> Employee:
+    return _get(company_employees(viewer), employee_id)
+
+
+def company_teams(viewer: Employee) -> QuerySet[Team]:
+    return Team.objects.filter(company_id=viewer.company_id)
+
+
+def get_team(viewer: Employee, team_id: int | str) -> Team:
+    return _get(company_teams(viewer), team_id)
+
+
+def company_roles(viewer: Employee) -> QuerySet[Role]:
+    return Role.objects.filter(company_id=viewer.company_id)
+
+
+def get_role(viewer: Employee, role_id: int | str) -> Role:
+    return _get(company_roles(viewer), role_id)
+
+
+def company_channels(viewer: Employee) -> QuerySet[Channel]:
+    return Channel.objects.filter(company_id=viewer.company_id, archived_at__isnull=True)
+
+
+def get_channel(viewer: Employee, channel_id: int | str) -> Channel:
+    return _get(company_channels(viewer), channel_id)
+
+
+def own_api_tokens(viewer: Employee) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(employee_id=viewer.pk)
+
+
+def visible_contacts(viewer: Employee) -> QuerySet[Contact]:
+    """Contacts of the company; a narrower scope sees only contacts of chats it can see."""
+    qs = Contact.objects.filter(company_id=viewer.company_id)
+    if not viewer.is_active:
+        return qs.none()
+    if viewer.role.scope == Scope.ALL:
+        return qs
+    return qs.filter(pk__in=visible_conversations(viewer).values("contact_id"))
+
+
+def get_contact(viewer: Employee, contact_id: int | str) -> Contact:
+    return _get(visible_contacts(viewer), contact_id)
+
+
+# --- Who may hand out which powers ------------------------------------------------------------------
+
+SCOPE_RANK = {Scope.ASSIGNED: 0, Scope.TEAMS: 1, Scope.ALL: 2}
+
+
+def outranks(viewer: Employee, role: Role) -> bool:
+    """May ``viewer`` give this role to someone, or manage someone who holds it?
+
+    Only if it grants nothing the viewer lacks (permissions and breadth of scope), unless the
+    viewer manages roles anyway: an admin can't make anyone more powerful than themselves.
+    """
+    if viewer.can(Perm.MANAGE_ROLES):
+        return True
+    mine = viewer.role
+    return set(role.permissions) <= set(mine.permissions) and SCOPE_RANK[role.scope] <= SCOPE_RANK[mine.scope]
+
+
+def require_outranks(viewer: Employee, role: Role) -> None:
+    if not outranks(viewer, role):
+        raise PermissionDenied(_("That role has powers your own role does not have."))
+
+
+def can_manage_roles(employee: Employee) -> bool:
+    """The super-admin's power; a company always keeps at least one active holder."""
+    return employee.can(Perm.MANAGE_ROLES)
+
+
 @dataclass(frozen=True)
 class Viewer:
     """What a socket needs to know about its employee to filter events without a query."""
@@ -63,6 +171,7 @@ class Viewer:
     company_id: int
     scope: str
     team_ids: frozenset[int]
+    sees_deleted: bool = False
 
     @classmethod
     def of(cls, employee: Employee) -> Viewer:
@@ -71,6 +180,7 @@ class Viewer:
             company_id=employee.company_id,
             scope=employee.role.scope,
             team_ids=frozenset(employee.teams.values_list("pk", flat=True)),
+            sees_deleted=sees_deleted(employee),
         )
 
     def sees(self, snapshot: dict[str, Any]) -> bool:

@@ -16,6 +16,8 @@ from django.utils.translation import gettext as _
 
 from helpdesk.accounts.models import Employee, Team
 from helpdesk.accounts.permissions import Perm
+from helpdesk.errors import ActionError
+from helpdesk.events import audit
 from helpdesk.events import log as events
 
 from . import access
@@ -33,15 +35,6 @@ from .models import (
 from .snapshots import message_data, preview_of
 
 _UNSET: Any = object()
-
-
-class ActionError(Exception):
-    """The request makes sense but can't be done; the message is shown to the person."""
-
-    def __init__(self, message: str, *, code: str = "invalid"):
-        super().__init__(message)
-        self.message = message
-        self.code = code
 
 
 def _clean_body(body: str) -> str:
@@ -313,6 +306,81 @@ def _set_status(conversation: Conversation, *, by: Employee, status: str, event:
         conversation.waiting_since = None
     conversation.save(update_fields=["status", "snoozed_until", "waiting_since", "updated_at"])
     events.record(conversation, event, actor=by, previous=previous)
+    return conversation
+
+
+# --- Deleting and restoring: nothing is destroyed ----------------------------------------------------
+
+
+def _message_repr(message: Message) -> str:
+    return f"#{message.conversation_id}: {preview_of(message.body)[:80]}"
+
+
+@transaction.atomic(durable=True)
+def delete_message(message: Message, *, by: Employee) -> Message:
+    """Mark a message deleted (who, when). Admins still see it and can restore it."""
+    access.require(by, Perm.DELETE_MESSAGES)
+    conversation = _locked(message.conversation)
+    message = Message.objects.select_for_update().get(pk=message.pk, conversation=conversation)
+    if message.kind == MessageKind.SYSTEM:
+        raise ActionError(_("System messages can't be deleted."), code="system_message")
+    if message.deleted_at:
+        return message
+    message.deleted_at, message.deleted_by = timezone.now(), by
+    message.save(update_fields=["deleted_at", "deleted_by"])
+    message.conversation = conversation
+    # The event carries no text: sockets of people who may not see deleted text get none.
+    events.record(conversation, "message.deleted", actor=by, message=message_data(message, reveal_deleted=False))
+    audit.record(
+        "message.deleted", company=conversation.company_id, actor=by, obj=message, object_repr=_message_repr(message)
+    )
+    return message
+
+
+@transaction.atomic(durable=True)
+def restore_message(message: Message, *, by: Employee) -> Message:
+    access.require(by, Perm.RESTORE)
+    conversation = _locked(message.conversation)
+    message = Message.objects.select_for_update().get(pk=message.pk, conversation=conversation)
+    if not message.deleted_at:
+        return message
+    message.deleted_at, message.deleted_by = None, None
+    message.save(update_fields=["deleted_at", "deleted_by"])
+    message.conversation = conversation
+    events.record(conversation, "message.restored", actor=by, message=message_data(message))
+    audit.record(
+        "message.restored", company=conversation.company_id, actor=by, obj=message, object_repr=_message_repr(message)
+    )
+    return message
+
+
+@transaction.atomic(durable=True)
+def delete_conversation(conversation: Conversation, *, by: Employee) -> Conversation:
+    """Move a conversation to the Trash: it leaves every list live; admins can restore it."""
+    access.require(by, Perm.DELETE_CONVERSATIONS)
+    conversation = _locked(conversation)
+    if conversation.deleted_at:
+        return conversation
+    previous = {**_access_snapshot(conversation), "deleted": False}
+    conversation.deleted_at, conversation.deleted_by = timezone.now(), by
+    conversation.save(update_fields=["deleted_at", "deleted_by", "updated_at"])
+    events.record(conversation, "conversation.deleted", actor=by, previous=previous)
+    audit.record("conversation.deleted", company=conversation.company_id, actor=by, obj=conversation)
+    return conversation
+
+
+@transaction.atomic(durable=True)
+def restore_conversation(conversation: Conversation, *, by: Employee) -> Conversation:
+    access.require(by, Perm.RESTORE)
+    conversation = _locked(conversation)
+    if not conversation.deleted_at:
+        return conversation
+    # While it was in the Trash the customer may have opened a new conversation on the same
+    # channel; both then stay, and the customer's next message goes to the newest one.
+    conversation.deleted_at, conversation.deleted_by = None, None
+    conversation.save(update_fields=["deleted_at", "deleted_by", "updated_at"])
+    events.record(conversation, "conversation.restored", actor=by)
+    audit.record("conversation.restored", company=conversation.company_id, actor=by, obj=conversation)
     return conversation
 
 

@@ -35,8 +35,13 @@ def conversation_summary(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def message_data(message: Message) -> dict[str, Any]:
-    """A message as agents see it (notes included)."""
+def message_data(message: Message, *, reveal_deleted: bool = True) -> dict[str, Any]:
+    """A message as agents see it (notes included).
+
+    A deleted message keeps its text only for readers allowed to see deleted messages
+    (``reveal_deleted``); for everyone else the text is gone, not just hidden.
+    """
+    deleted = message.deleted_at is not None
     return {
         "id": message.pk,
         "conversation_id": message.conversation_id,
@@ -44,9 +49,11 @@ def message_data(message: Message) -> dict[str, Any]:
         "kind": message.kind,
         "author_name": message.author_name,
         "author_employee_id": message.author_employee_id,
-        "body": message.body,
+        "body": "" if deleted and not reveal_deleted else message.body,
         "created_at": _iso(message.created_at),
-        "deleted": message.deleted_at is not None,
+        "deleted": deleted,
+        "deleted_at": _iso(message.deleted_at),
+        "deleted_by_name": message.deleted_by.display_name if message.deleted_by_id else None,
     }
 
 

@@ -7,8 +7,12 @@ from typing import Any
 from django.conf import settings
 
 from helpdesk.conversations.access import Viewer
+from helpdesk.conversations.models import Message
 from helpdesk.events.log import serialise
 from helpdesk.events.models import Event
+
+# Events whose payload carries a message's text.
+MESSAGE_EVENTS = ("message.created", "message.restored")
 
 
 def events_after(viewer: Viewer, after: int) -> tuple[list[dict[str, Any]], bool]:
@@ -23,12 +27,25 @@ def events_after(viewer: Viewer, after: int) -> tuple[list[dict[str, Any]], bool
     rows = list(Event.objects.filter(company_id=viewer.company_id, id__gt=start).order_by("id")[: limit + 1])
     if len(rows) > limit:
         return [], True
-    out = []
-    for event in rows:
-        data = serialise(event)
-        if audience_sees(viewer, data):
-            out.append({**data, "visible": viewer.sees(data["payload"]["conversation"])})
+    out = [serialise(event) for event in rows]
+    out = [
+        {**data, "visible": viewer.sees(data["payload"]["conversation"])} for data in out if audience_sees(viewer, data)
+    ]
+    if not viewer.sees_deleted:
+        _redact_deleted(out)
     return out, False
+
+
+def _redact_deleted(events: list[dict[str, Any]]) -> None:
+    """Old events still carry the text of messages deleted since: drop it for this viewer."""
+    ids = {e["payload"]["message"]["id"] for e in events if e["type"] in MESSAGE_EVENTS}
+    if not ids:
+        return
+    deleted = set(Message.objects.filter(pk__in=ids, deleted_at__isnull=False).values_list("pk", flat=True))
+    for event in events:
+        message = event["payload"].get("message")
+        if event["type"] in MESSAGE_EVENTS and message["id"] in deleted:
+            event["payload"] = {**event["payload"], "message": {**message, "body": "", "deleted": True}}
 
 
 def audience_sees(viewer: Viewer, event: dict[str, Any]) -> bool:

@@ -77,7 +77,8 @@ def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
         conversation = thread = None
         if conversation_id is not None:
             conversation = access.get_conversation(employee, conversation_id)
-            thread = [message_data(m) for m in queries.thread(conversation)]
+            reveal = access.sees_deleted(employee)
+            thread = [message_data(m, reveal_deleted=reveal) for m in queries.thread(conversation)]
         sidebar = queries.counts(employee, status=status)
         teammates = list(employee.company.employees.filter(is_active=True).order_by("display_name"))
     return render(

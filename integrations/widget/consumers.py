@@ -98,3 +98,6 @@ class VisitorConsumer(AsyncJsonWebsocketConsumer):
 
     async def visitor_message(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "message", "message": event["message"]})
+
+    async def visitor_removed(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "removed", "message_id": event["message_id"]})

@@ -9,13 +9,19 @@ from helpdesk.conversations.models import ContactIdentity
 from .visitors import public_message, visitor_group
 
 
-def visitor_send(conversation: dict[str, Any], message: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _group(conversation: dict[str, Any]) -> str:
     external_id = (
         ContactIdentity.objects.filter(channel_id=conversation["channel_id"], contact_id=conversation["contact_id"])
         .values_list("external_id", flat=True)
         .first()
     )
-    return (
-        visitor_group(conversation["channel_id"], external_id or "none"),
-        {"type": "visitor.message", "message": public_message(message)},
-    )
+    return visitor_group(conversation["channel_id"], external_id or "none")
+
+
+def visitor_send(conversation: dict[str, Any], message: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return _group(conversation), {"type": "visitor.message", "message": public_message(message)}
+
+
+def visitor_remove(conversation: dict[str, Any], message: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A deleted message disappears from the visitor's chat too."""
+    return _group(conversation), {"type": "visitor.removed", "message_id": message["id"]}

@@ -220,8 +220,19 @@
     if (message.from === "agent" && message.author_name) node.appendChild(el("span", { class: "who" }, message.author_name));
     node.appendChild(document.createTextNode(message.body));
     node.appendChild(el("span", { class: "meta" }, timeOf(message.created_at)));
-    list.appendChild(node);
-    scrollDown();
+    // In id order: a message restored by the team goes back where it was.
+    var later = null;
+    list.querySelectorAll("[data-id]").forEach(function (other) {
+      if (!later && Number(other.dataset.id) > message.id) later = other;
+    });
+    list.insertBefore(node, later);
+    if (!later) scrollDown();
+  }
+
+  function removeMessage(id) {
+    var node = list.querySelector('[data-id="' + Number(id) + '"]');
+    if (node) node.remove();
+    delete state.seen[id];
   }
 
   // Our own message can come back (live push or history) before its ack: it is already
@@ -314,6 +325,7 @@
       }
       if (data.type === "hello" || data.type === "pong") setOnline(data.online);
       else if (data.type === "message") drawMessage(data.message);
+      else if (data.type === "removed") removeMessage(data.message_id);
       else if (data.type === "history") drawHistory(data.messages);
       else if (data.type === "ack") acknowledge(data.client_id, data.message_id);
       else if (data.type === "error") handleError(data);
