@@ -576,7 +576,7 @@ def update_channel(
     access.require(by, Perm.MANAGE_CHANNELS)
     _same_company(by, channel)
     _lock_company(by.company_id)
-    channel = Channel.objects.select_for_update().select_related("team").get(pk=channel.pk)
+    channel = Channel.objects.select_for_update(of=("self",)).select_related("team").get(pk=channel.pk)
     before = channel_state(channel)
     if name is not _UNSET:
         channel.name = _clean_name(name)

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext
 
+from helpdesk.accounts import actions as admin_actions
 from helpdesk.accounts.permissions import Perm
 from helpdesk.conversations import access, queries
 from helpdesk.conversations.models import Channel, ChannelKind, Status
@@ -117,8 +118,10 @@ def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
 
 @employee_required(Perm.MANAGE_CHANNELS)
 def channel_list(request: HttpRequest) -> HttpResponse:
-    channels = Channel.objects.filter(company_id=request.employee.company_id, archived_at__isnull=True).order_by("name")
-    return render(request, "web/channel_list.html", {"channels": channels})
+    channels = access.company_channels(request.employee).select_related("team").order_by("name")
+    return render(
+        request, "web/channel_list.html", {"channels": channels, "settings_page": True, "section": "web:channels"}
+    )
 
 
 class WidgetSettingsForm(forms.Form):
@@ -157,9 +160,7 @@ class WidgetSettingsForm(forms.Form):
 
 @employee_required(Perm.MANAGE_CHANNELS)
 def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
-    channel = get_object_or_404(
-        Channel, pk=channel_id, company_id=request.employee.company_id, archived_at__isnull=True
-    )
+    channel = access.get_channel(request.employee, channel_id)
     form = None
     if channel.kind == ChannelKind.WIDGET:
         initial = {
@@ -172,15 +173,8 @@ def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
         form = WidgetSettingsForm(request.POST or None, initial=initial)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
-            channel.name = data["name"]
-            channel.settings = {
-                **channel.settings,
-                "title": data["title"],
-                "greeting": data["greeting"],
-                "color": data["color"],
-                "allowed_origins": data["allowed_origins"],
-            }
-            channel.save(update_fields=["name", "settings"])
+            widget_settings = {key: data[key] for key in ("title", "greeting", "color", "allowed_origins")}
+            admin_actions.update_channel(channel, by=request.employee, name=data["name"], settings=widget_settings)
             flash.success(request, _("Saved."))
             return redirect("web:channel", channel_id=channel.pk)
     base = settings.PUBLIC_URL or request.build_absolute_uri("/").rstrip("/")
@@ -194,6 +188,8 @@ def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
             "form": form,
             "snippet": snippet,
             "demo_url": reverse("web:demo", args=[channel.public_key]),
+            "settings_page": True,
+            "section": "web:channels",
         },
     )
 

@@ -1,0 +1,45 @@
+"""The settings area's sections, each shown to the employees whose role opens it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.urls import reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from helpdesk.accounts.models import Employee
+from helpdesk.accounts.permissions import Perm
+
+
+@dataclass(frozen=True)
+class Section:
+    label: str | Promise
+    url_name: str
+    perm: str | None  # None: every employee (their own tokens, their own sign-in)
+
+    def open_to(self, employee: Employee) -> bool:
+        return self.perm is None or employee.can(self.perm)
+
+
+# The settings area, in this order. (Each capability adds its own line.)
+SECTIONS = [
+    Section(_("Channels"), "web:channels", Perm.MANAGE_CHANNELS),
+]
+
+
+def sections_for(employee: Employee) -> list[dict[str, str]]:
+    return [
+        {"label": str(section.label), "url": reverse(section.url_name), "url_name": section.url_name}
+        for section in SECTIONS
+        if section.open_to(employee)
+    ]
+
+
+def navigation(request) -> dict:
+    """Context processor: the settings sections of the signed-in employee (for the top bar and the sidebar)."""
+    employee = getattr(request.user, "employee", None) if request.user.is_authenticated else None
+    if employee is None or not employee.is_active:
+        return {}
+    # A callable: templates evaluate it only on the pages that show the navigation.
+    return {"settings_sections": lambda: sections_for(employee)}
