@@ -8,6 +8,7 @@ layer and Celery's filesystem broker under ``.data/``. With ``DATABASE_URL`` and
 from __future__ import annotations
 
 import contextlib
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -37,6 +38,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "channels",
+    "axes",
     "helpdesk.accounts",
     "helpdesk.conversations",
     "helpdesk.events",
@@ -58,6 +60,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "helpdesk.accounts.middleware.CompanyTimezoneMiddleware",
     "helpdesk.events.audit.AuditContextMiddleware",
+    "helpdesk.web.auth_views.TwoFactorEnrolmentMiddleware",
+    # Last, as django-axes asks: it turns a lock-out into our sign-in page with the reason.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "smartchat.urls"
@@ -156,6 +161,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # django-axes first: it refuses sign-ins from a locked-out address before any password check.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Sign-in throttling: after LOGIN_FAILURE_LIMIT wrong passwords for one e-mail from one address,
+# that pair is locked out for LOGIN_LOCKOUT_MINUTES (locking by the pair lets nobody lock a
+# colleague out from elsewhere). A right password resets the count.
+AXES_FAILURE_LIMIT = env.integer("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env.integer("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # sign-ins are in our own audit log
+AXES_LOCKOUT_CALLABLE = "helpdesk.web.auth_views.locked_out"
+AXES_CLIENT_IP_CALLABLE = "helpdesk.events.audit.client_ip"
+AXES_USERNAME_CALLABLE = "helpdesk.web.auth_views.axes_username"
+AXES_VERBOSE = False
 LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:inbox"
 LOGOUT_REDIRECT_URL = "web:login"
@@ -210,7 +232,9 @@ if env.boolean("HTTPS", False):
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 3600, minimum=0)
+    SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env.boolean("SECURE_HSTS_PRELOAD", True)
 
 EMAIL_BACKEND = env.string("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 

@@ -14,6 +14,7 @@ from PIL import Image
 from helpdesk.accounts import actions
 from helpdesk.accounts.models import ApiToken, Employee, Role, Scope, Team
 from helpdesk.accounts.permissions import Perm
+from helpdesk.conversations import access
 from helpdesk.errors import ActionError
 from helpdesk.events.models import AuditEntry
 
@@ -283,11 +284,11 @@ def test_two_factor_needs_a_right_code_and_a_code_works_once(cast):
 
 
 def test_a_company_can_require_two_factor_for_admins(cast):
-    assert not actions.needs_2fa(cast.alice)
+    assert not access.needs_2fa(cast.alice)
     actions.update_company(cast.acme, by=cast.alice, require_2fa_for_admins=True)
     cast.alice.company.refresh_from_db()
     cast.bob.company.refresh_from_db()
-    assert actions.needs_2fa(cast.alice) and not actions.needs_2fa(cast.bob)
+    assert access.needs_2fa(cast.alice) and not access.needs_2fa(cast.bob)
 
 
 def test_sign_ins_are_audited_for_their_company(cast):

@@ -193,6 +193,7 @@ def test_the_invitation_link_lets_a_new_employee_choose_a_password(client, cast)
         form_page.redirect_chain[-1][0], {"new_password1": "a-Long-passw0rd", "new_password2": "a-Long-passw0rd"}
     )
     assert response.status_code == 302 and response.url == reverse("web:set-password-done")
-    assert client.login(username="nina@acme.test", password="a-Long-passw0rd")
+    signed_in = client.post(reverse("web:login"), {"username": "nina@acme.test", "password": "a-Long-passw0rd"})
+    assert signed_in.status_code == 302 and signed_in.url == reverse("web:inbox")
     # The link works once.
     assert "no longer works" in client.get(link, follow=True).content.decode()

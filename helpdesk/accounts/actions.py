@@ -696,7 +696,7 @@ def disable_totp(employee: Employee, *, by: Employee, code: str | None = None) -
     """Turn it off: the employee with a current code, or an admin who manages them (lost phone)."""
     employee = Employee.objects.select_for_update().get(pk=employee.pk)
     if by.pk == employee.pk:
-        if employee.company.require_2fa_for_admins and needs_2fa(employee):
+        if access.needs_2fa(employee):
             raise ActionError(_("Your company requires two-factor sign-in for your role."), code="required")
         if not verify_totp(employee, code or "", _locked=True):
             raise ActionError(_("That code is not right."), code="bad_code")
@@ -720,13 +720,6 @@ def verify_totp(employee: Employee, code: str, *, _locked: bool = False) -> bool
         Employee.objects.filter(pk=employee.pk).update(totp_last_step=step)
         employee.totp_last_step = step
         return True
-
-
-def needs_2fa(employee: Employee) -> bool:
-    """Must this employee use two-factor sign-in? When their company requires it of admins."""
-    return employee.company.require_2fa_for_admins and (
-        employee.role.allows(Perm.MANAGE_EMPLOYEES) or employee.role.allows(Perm.MANAGE_ROLES)
-    )
 
 
 # --- Sign-in -------------------------------------------------------------------------------------------------------

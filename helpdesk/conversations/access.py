@@ -158,6 +158,18 @@ def require_outranks(viewer: Employee, role: Role) -> None:
         raise PermissionDenied(_("That role has powers your own role does not have."))
 
 
+def needs_2fa(employee: Employee) -> bool:
+    """Must this employee sign in with a second factor? When their company requires it of admins."""
+    return employee.company.require_2fa_for_admins and (
+        employee.role.allows(Perm.MANAGE_EMPLOYEES) or employee.role.allows(Perm.MANAGE_ROLES)
+    )
+
+
+def may_use_session(employee: Employee) -> bool:
+    """A signed-in session may be used, unless the company requires a second factor not set up yet."""
+    return employee.has_2fa or not needs_2fa(employee)
+
+
 def can_manage_roles(employee: Employee) -> bool:
     """The super-admin's power; a company always keeps at least one active holder."""
     return employee.can(Perm.MANAGE_ROLES)

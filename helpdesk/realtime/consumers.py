@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from helpdesk.accounts import presence
 from helpdesk.accounts.models import Employee
+from helpdesk.conversations import access
 from helpdesk.conversations.access import Viewer
 
 from .catchup import audience_sees, events_after
@@ -25,8 +26,9 @@ FORBIDDEN = 4403
 def _viewer_for(user) -> Viewer | None:
     if not user.is_authenticated:
         return None
-    employee = Employee.objects.select_related("role").filter(user=user, is_active=True).first()
-    return Viewer.of(employee) if employee else None
+    employee = Employee.objects.select_related("role", "company").filter(user=user, is_active=True).first()
+    # A session that still owes its second factor (the company requires one) opens no socket.
+    return Viewer.of(employee) if employee and access.may_use_session(employee) else None
 
 
 class InboxConsumer(AsyncJsonWebsocketConsumer):

@@ -2,15 +2,16 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from . import views
+from .auth_views import SignInView, sign_in_code, two_factor, two_factor_disable, two_factor_enable
 
 app_name = "web"
 urlpatterns = [
     path("", views.home, name="home"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(template_name="web/login.html", redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("login/", SignInView.as_view(), name="login"),
+    path("login/code/", sign_in_code, name="login-2fa"),
+    path("settings/two-factor/", two_factor, name="two-factor"),
+    path("settings/two-factor/enable", two_factor_enable, name="two-factor-enable"),
+    path("settings/two-factor/disable", two_factor_disable, name="two-factor-disable"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     # The link in the invitation e-mail (and for a forgotten password, sent by an admin).
     path(
