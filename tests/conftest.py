@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.conf import settings
+from django.utils import translation
 
 from helpdesk.accounts import services
 from helpdesk.accounts.models import Role, Scope
@@ -39,6 +40,14 @@ def _fast_passwords_and_private_layer():
     layer = settings.CHANNEL_LAYERS["default"]
     if "redis" in layer["BACKEND"].lower():
         layer["CONFIG"]["prefix"] = f"smartchat-test-{os.getpid()}"
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    # Django's LocaleMiddleware leaves the request's language active in the thread; a test
+    # that asked for Russian must not make the next one speak it.
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 def build_cast() -> SimpleNamespace:

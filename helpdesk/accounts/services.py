@@ -1,4 +1,8 @@
-"""Creating companies, their built-in roles, employees and channels."""
+"""The platform level: creating companies with their built-in roles and first people.
+
+These run for the installation's operator (management commands, Django admin, the demo and
+the tests), not for an employee: the company's own administration goes through actions.py.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,16 @@ def create_company(*, name: str, timezone: str = "UTC", description: str = "") -
     company = Company(name=name, timezone=timezone, description=description)
     company.full_clean()
     company.save()
+    ensure_builtin_roles(company)
+    return company
+
+
+def ensure_builtin_roles(company: Company) -> None:
+    """Seed the agent, admin and super-admin roles the company lacks (safe to repeat)."""
+    existing = set(Role.objects.filter(company=company).values_list("builtin", flat=True))
     for builtin, (scope, perms) in BUILTIN_ROLES.items():
+        if builtin in existing:
+            continue
         Role.objects.create(
             company=company,
             name=BUILTIN_ROLE_NAMES[builtin],
@@ -31,7 +44,6 @@ def create_company(*, name: str, timezone: str = "UTC", description: str = "") -
             scope=scope,
             permissions=[str(p) for p in perms],
         )
-    return company
 
 
 @transaction.atomic
@@ -73,3 +85,22 @@ def create_widget_channel(
         team=team,
         settings={"allowed_origins": list(allowed_origins), **settings},
     )
+
+
+@transaction.atomic
+def create_company_with_super_admin(
+    *, name: str, timezone: str, admin_email: str, admin_name: str, description: str = ""
+) -> tuple[Company, Employee]:
+    """What the operator does for a new customer: the company and the person who runs it."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    admin_email = admin_email.strip().lower()
+    validate_email(admin_email)
+    if get_user_model().objects.filter(username=admin_email).exists():
+        raise ValidationError(f"An account with the e-mail {admin_email} already exists.")
+    company = create_company(name=name, timezone=timezone, description=description)
+    admin = create_employee(
+        company=company, email=admin_email, name=admin_name.strip() or admin_email, role=BuiltinRole.SUPER_ADMIN
+    )
+    return company, admin
