@@ -126,28 +126,28 @@ function messageBody(m) {
   ];
 }
 
-function messageTools(m) {
-  const can = state.can;
-  if (m.kind === "system") return null;
-  const button = (verb, label) => el("button", {
-    type: "button", class: `tool-${verb}`, "data-message-action": verb, "data-testid": `message-${verb}`,
+function messageButton(verb, label) {
+  return el("button", {
+    type: "button", class: `message-tool tool-${verb}`, "data-message-action": verb, "data-testid": `message-${verb}`,
   }, label);
-  if (!m.deleted && can.deleteMessages) return el("div", { class: "message-tools" }, button("delete", t.delete));
-  if (m.deleted && can.restore) return el("div", { class: "message-tools" }, button("restore", t.restore));
-  return null;
 }
 
 function renderMessage(m) {
   const kind = m.kind === "note" ? "note" : m.kind === "system" ? "system" : m.direction === "in" ? "inbound" : "outbound";
   const name = m.direction === "in" && current ? contactLabel(m.author_name, current.contact_id) : m.author_name;
   const author = m.kind === "note" ? `${name} · ${t.note}` : name;
+  // Delete sits in the head (shown on hover); Restore under a deleted message. Never on system lines.
+  const deletable = m.kind !== "system" && !m.deleted && state.can.deleteMessages;
+  const restorable = m.kind !== "system" && m.deleted && state.can.restore;
   return el("li", { class: `message ${kind}${m.deleted ? " deleted" : ""}`, dataset: { id: m.id }, "data-testid": "message", "data-kind": kind },
     el("div", { class: "bubble" },
       el("div", { class: "message-head" },
         el("span", { class: "author" }, author),
-        el("time", { datetime: m.created_at }, when(m.created_at))),
+        el("span", { class: "head-right" },
+          deletable ? messageButton("delete", t.delete) : null,
+          el("time", { datetime: m.created_at }, when(m.created_at)))),
       messageBody(m),
-      messageTools(m)));
+      restorable ? el("div", { class: "message-tools" }, messageButton("restore", t.restore)) : null));
 }
 
 function appendMessage(m) {
