@@ -124,3 +124,39 @@ async def test_a_deleted_reply_disappears_from_the_visitors_chat(tcast):
     assert (await visitor.receive_json_from())["message"]["id"] == reply.pk
     assert await visitor.receive_nothing(timeout=QUIET)
     await visitor.disconnect()
+
+
+def test_the_list_preview_never_shows_a_deleted_message(cast):
+    reply = actions.post_reply(cast.conversation, by=cast.bob, body="Your card number is wrong")
+    cast.conversation.refresh_from_db()
+    assert cast.conversation.last_message_preview == "Your card number is wrong"
+    actions.delete_message(reply, by=cast.alice)
+    cast.conversation.refresh_from_db()
+    # The newest message still standing: the customer's question.
+    assert cast.conversation.last_message_preview == "Hello, is my order shipped?"
+    event = cast.conversation.events.order_by("-id").first()
+    assert event.payload["conversation"]["preview"] == "Hello, is my order shipped?"
+    actions.restore_message(reply, by=cast.alice)
+    cast.conversation.refresh_from_db()
+    assert cast.conversation.last_message_preview == "Your card number is wrong"
+
+
+def test_deleting_a_note_or_an_older_message_leaves_the_preview_alone(cast):
+    note = actions.add_note(cast.conversation, by=cast.bob, body="psst")
+    actions.post_reply(cast.conversation, by=cast.bob, body="Shipped today")
+    actions.delete_message(note, by=cast.alice)
+    actions.delete_message(cast.first_message, by=cast.alice)
+    cast.conversation.refresh_from_db()
+    assert cast.conversation.last_message_preview == "Shipped today"
+
+
+def test_catch_up_drops_a_deleted_message_from_older_list_previews(cast):
+    mark = last_event_id()
+    reply = actions.post_reply(cast.conversation, by=cast.bob, body="Oops, wrong chat")
+    actions.assign(cast.conversation, by=cast.alice, assignee=cast.bob)  # its snapshot still shows the reply
+    actions.delete_message(reply, by=cast.alice)
+    for employee, leaked in ((cast.bob, False), (cast.alice, True)):
+        events, _ = events_after(Viewer.of(employee), mark)
+        previews = [e["payload"]["conversation"]["preview"] for e in events]
+        assert ("Oops, wrong chat" in previews) is leaked
+        assert previews[-1] == "Hello, is my order shipped?"

@@ -15,4 +15,17 @@ urlpatterns = [
     path("conversations/<int:conversation_id>/resolve", views.ResolveApi.as_view(), name="resolve"),
     path("conversations/<int:conversation_id>/reopen", views.ReopenApi.as_view(), name="reopen"),
     path("conversations/<int:conversation_id>/read", views.ReadApi.as_view(), name="read"),
+    path("conversations/<int:conversation_id>/delete", views.ConversationDeleteApi.as_view(), name="delete"),
+    path(
+        "conversations/<int:conversation_id>/messages/<int:message_id>/delete",
+        views.MessageDeleteApi.as_view(),
+        name="message-delete",
+    ),
+    path(
+        "conversations/<int:conversation_id>/messages/<int:message_id>/restore",
+        views.MessageRestoreApi.as_view(),
+        name="message-restore",
+    ),
+    path("trash/", views.TrashListApi.as_view(), name="trash"),
+    path("trash/<int:conversation_id>/restore", views.TrashRestoreApi.as_view(), name="trash-restore"),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -134,3 +135,65 @@ class ReadApi(APIView):
         conversation = access.get_conversation(request.user.employee, conversation_id)
         actions.mark_read(conversation, employee=request.user.employee)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Deleting and restoring: nothing is destroyed --------------------------------------------------
+
+
+def _message_in(conversation, message_id: int):
+    # A message of another conversation answers 404, even when that one is visible too.
+    message = conversation.messages.select_related("author_employee", "author_contact").filter(pk=message_id).first()
+    if message is None:
+        raise Http404
+    return message
+
+
+class MessageDeleteApi(APIView):
+    def post(self, request, conversation_id: int, message_id: int):
+        employee = request.user.employee
+        message = _message_in(access.get_conversation(employee, conversation_id), message_id)
+        message = actions.delete_message(message, by=employee)
+        return Response(message_data(message, reveal_deleted=access.sees_deleted(employee)))
+
+
+class MessageRestoreApi(APIView):
+    def post(self, request, conversation_id: int, message_id: int):
+        employee = request.user.employee
+        message = _message_in(access.get_conversation(employee, conversation_id), message_id)
+        message = actions.restore_message(message, by=employee)
+        return Response(message_data(message))
+
+
+class ConversationDeleteApi(APIView):
+    def post(self, request, conversation_id: int):
+        conversation = access.get_conversation(request.user.employee, conversation_id)
+        actions.delete_conversation(conversation, by=request.user.employee)
+        return Response(conversation_summary(conversation))
+
+
+def trashed_summary(conversation) -> dict:
+    data = conversation_summary(conversation)
+    data["deleted_at"] = conversation.deleted_at.isoformat() if conversation.deleted_at else None
+    data["deleted_by_name"] = conversation.deleted_by.display_name if conversation.deleted_by_id else None
+    return data
+
+
+class TrashListApi(APIView):
+    """Deleted conversations in the employee's scope, most recently deleted first."""
+
+    def get(self, request):
+        qs = (
+            access.trash(request.user.employee)
+            .select_related("contact", "channel", "assignee", "deleted_by")
+            .order_by("-deleted_at", "-pk")
+        )
+        paginator = api_settings.DEFAULT_PAGINATION_CLASS()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response([trashed_summary(c) for c in page])
+
+
+class TrashRestoreApi(APIView):
+    def post(self, request, conversation_id: int):
+        conversation = access.get_deleted_conversation(request.user.employee, conversation_id)
+        actions.restore_conversation(conversation, by=request.user.employee)
+        return Response(conversation_summary(conversation))

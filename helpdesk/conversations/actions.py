@@ -316,6 +316,24 @@ def _message_repr(message: Message) -> str:
     return f"#{message.conversation_id}: {preview_of(message.body)[:80]}"
 
 
+def _refresh_preview(conversation: Conversation) -> None:
+    """The list preview shows the newest message that is not deleted (customer's or reply).
+
+    Without this a deleted message's text would live on in the list, and in the snapshot
+    every later event carries, for people who may not see deleted messages.
+    """
+    body = (
+        conversation.messages.filter(kind=MessageKind.MESSAGE, deleted_at__isnull=True)
+        .order_by("-pk")
+        .values_list("body", flat=True)
+        .first()
+    )
+    preview = preview_of(body or "")
+    if preview != conversation.last_message_preview:
+        conversation.last_message_preview = preview
+        conversation.save(update_fields=["last_message_preview", "updated_at"])
+
+
 @transaction.atomic(durable=True)
 def delete_message(message: Message, *, by: Employee) -> Message:
     """Mark a message deleted (who, when). Admins still see it and can restore it."""
@@ -328,6 +346,7 @@ def delete_message(message: Message, *, by: Employee) -> Message:
         return message
     message.deleted_at, message.deleted_by = timezone.now(), by
     message.save(update_fields=["deleted_at", "deleted_by"])
+    _refresh_preview(conversation)
     message.conversation = conversation
     # The event carries no text: sockets of people who may not see deleted text get none.
     events.record(conversation, "message.deleted", actor=by, message=message_data(message, reveal_deleted=False))
@@ -346,6 +365,7 @@ def restore_message(message: Message, *, by: Employee) -> Message:
         return message
     message.deleted_at, message.deleted_by = None, None
     message.save(update_fields=["deleted_at", "deleted_by"])
+    _refresh_preview(conversation)
     message.conversation = conversation
     events.record(conversation, "message.restored", actor=by, message=message_data(message))
     audit.record(

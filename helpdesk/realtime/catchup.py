@@ -7,7 +7,8 @@ from typing import Any
 from django.conf import settings
 
 from helpdesk.conversations.access import Viewer
-from helpdesk.conversations.models import Message
+from helpdesk.conversations.models import Message, MessageKind
+from helpdesk.conversations.snapshots import preview_of
 from helpdesk.events.log import serialise
 from helpdesk.events.models import Event
 
@@ -37,15 +38,38 @@ def events_after(viewer: Viewer, after: int) -> tuple[list[dict[str, Any]], bool
 
 
 def _redact_deleted(events: list[dict[str, Any]]) -> None:
-    """Old events still carry the text of messages deleted since: drop it for this viewer."""
-    ids = {e["payload"]["message"]["id"] for e in events if e["type"] in MESSAGE_EVENTS}
-    if not ids:
+    """Old events still carry the text of messages deleted since: drop it for this viewer.
+
+    Both places the text can be: the message itself (``message.created`` / ``.restored``)
+    and the list preview in the conversation snapshot of any event written while that
+    message was the newest one. A stale preview is replaced by the current one.
+    """
+    conversation_ids = {e["payload"]["conversation"]["id"] for e in events}
+    if not conversation_ids:
         return
-    deleted = set(Message.objects.filter(pk__in=ids, deleted_at__isnull=False).values_list("pk", flat=True))
+    rows = Message.objects.filter(conversation_id__in=conversation_ids, deleted_at__isnull=False).values_list(
+        "pk", "conversation_id", "kind", "body", "conversation__last_message_preview"
+    )
+    deleted: set[int] = set()
+    stale: dict[tuple[int, str], str] = {}
+    for pk, conversation_id, kind, body, current in rows:
+        deleted.add(pk)
+        preview = preview_of(body)
+        if kind == MessageKind.MESSAGE and preview != current:
+            stale[conversation_id, preview] = current
+    if not deleted:
+        return
     for event in events:
-        message = event["payload"].get("message")
+        payload, changes = event["payload"], {}
+        message = payload.get("message")
         if event["type"] in MESSAGE_EVENTS and message["id"] in deleted:
-            event["payload"] = {**event["payload"], "message": {**message, "body": "", "deleted": True}}
+            changes["message"] = {**message, "body": "", "deleted": True}
+        snapshot = payload["conversation"]
+        key = (snapshot["id"], snapshot.get("preview") or "")
+        if key in stale:
+            changes["conversation"] = {**snapshot, "preview": stale[key]}
+        if changes:
+            event["payload"] = {**payload, **changes}
 
 
 def audience_sees(viewer: Viewer, event: dict[str, Any]) -> bool:

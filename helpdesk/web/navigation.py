@@ -25,6 +25,8 @@ class Section:
 # The settings area, in this order. (Each capability adds its own line.)
 SECTIONS = [
     Section(_("Channels"), "web:channels", Perm.MANAGE_CHANNELS),
+    Section(_("Audit log"), "web:audit-log", Perm.VIEW_AUDIT_LOG),
+    Section(_("Trash"), "web:trash", Perm.RESTORE),
     Section(_("Two-factor sign-in"), "web:two-factor", None),
 ]
 

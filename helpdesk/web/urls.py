@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from . import views
+from . import audit_views, trash_views, views
 from .auth_views import SignInView, sign_in_code, two_factor, two_factor_disable, two_factor_enable
 
 app_name = "web"
@@ -30,6 +30,10 @@ urlpatterns = [
     path("inbox/<int:conversation_id>/", views.inbox, name="conversation"),
     path("settings/channels/", views.channel_list, name="channels"),
     path("settings/channels/<int:channel_id>/", views.channel_detail, name="channel"),
+    path("settings/audit-log/", audit_views.audit_log, name="audit-log"),
+    path("settings/audit-log/export/", audit_views.audit_log_export, name="audit-log-export"),
+    path("settings/trash/", trash_views.trash, name="trash"),
+    path("settings/trash/<int:conversation_id>/restore/", trash_views.restore, name="trash-restore"),
     path("demo/", views.demo, name="demo-default"),
     path("demo/<str:public_key>/", views.demo, name="demo"),
 ]

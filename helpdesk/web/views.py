@@ -46,6 +46,12 @@ def inbox_strings() -> dict[str, str]:
         "gone": _("This conversation has moved out of your inbox."),
         "newConversation": _("New conversation"),
         "visitor": _("Visitor #%(id)s"),
+        "delete": _("Delete"),
+        "restore": _("Restore"),
+        "deletedBy": _("Deleted by %(name)s at %(time)s"),
+        "confirmDeleteMessage": _("Delete this message? Admins can restore it."),
+        "confirmDeleteConversation": _("Move this conversation to the Trash? Admins can restore it from there."),
+        "trashed": _("This conversation was moved to the Trash."),
     }
 
 
@@ -108,6 +114,10 @@ def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
                     "note": employee.can(Perm.ADD_NOTES),
                     "assign": employee.can(Perm.ASSIGN),
                     "resolve": employee.can(Perm.RESOLVE),
+                    "deleteMessages": employee.can(Perm.DELETE_MESSAGES),
+                    "seeDeleted": access.sees_deleted(employee),
+                    "restore": employee.can(Perm.RESTORE),
+                    "deleteConversation": employee.can(Perm.DELETE_CONVERSATIONS),
                 },
                 "maxChars": settings.MESSAGE_MAX_CHARS,
                 "i18n": inbox_strings(),

@@ -14,7 +14,7 @@ const composer = $("[data-composer]");
 const liveStatus = $("[data-live-status]");
 
 const conversations = new Map(state.conversations.map((c) => [c.id, c]));
-const shownMessages = new Set();
+const shownMessages = new Map(); // id → the message as shown in the open thread
 // Events already reflected in the page: the catch-up window re-sends them, we skip them.
 const appliedEvents = new Set(state.seenEventIds);
 let lastEventId = state.lastEventId;
@@ -114,23 +114,61 @@ function upsertConversation(snapshot, visible) {
 
 // --- The open conversation ------------------------------------------------------------------
 
+function messageBody(m) {
+  // A deleted message: struck through, with who and when, for those who may see deleted
+  // messages; only "Message deleted" for everyone else (the server sent them no text).
+  if (!m.deleted) return [el("div", { class: "body" }, m.body)];
+  if (!state.can.seeDeleted) return [el("div", { class: "body", "data-testid": "deleted-placeholder" }, t.deleted)];
+  return [
+    m.body ? el("div", { class: "body struck" }, m.body) : el("div", { class: "body" }, t.deleted),
+    el("div", { class: "deleted-note", "data-testid": "deleted-note" },
+      format(t.deletedBy, { name: m.deleted_by_name || "", time: when(m.deleted_at) })),
+  ];
+}
+
+function messageButton(verb, label) {
+  return el("button", {
+    type: "button", class: `message-tool tool-${verb}`, "data-message-action": verb, "data-testid": `message-${verb}`,
+  }, label);
+}
+
 function renderMessage(m) {
   const kind = m.kind === "note" ? "note" : m.kind === "system" ? "system" : m.direction === "in" ? "inbound" : "outbound";
   const name = m.direction === "in" && current ? contactLabel(m.author_name, current.contact_id) : m.author_name;
   const author = m.kind === "note" ? `${name} · ${t.note}` : name;
+  // Delete sits in the head (shown on hover); Restore under a deleted message. Never on system lines.
+  const deletable = m.kind !== "system" && !m.deleted && state.can.deleteMessages;
+  const restorable = m.kind !== "system" && m.deleted && state.can.restore;
   return el("li", { class: `message ${kind}${m.deleted ? " deleted" : ""}`, dataset: { id: m.id }, "data-testid": "message", "data-kind": kind },
     el("div", { class: "bubble" },
       el("div", { class: "message-head" },
         el("span", { class: "author" }, author),
-        el("time", { datetime: m.created_at }, when(m.created_at))),
-      el("div", { class: "body" }, m.deleted ? t.deleted : m.body)));
+        el("span", { class: "head-right" },
+          deletable ? messageButton("delete", t.delete) : null,
+          el("time", { datetime: m.created_at }, when(m.created_at)))),
+      messageBody(m),
+      restorable ? el("div", { class: "message-tools" }, messageButton("restore", t.restore)) : null));
 }
 
 function appendMessage(m) {
   if (!thread || shownMessages.has(m.id)) return;
-  shownMessages.add(m.id);
+  shownMessages.set(m.id, m);
   thread.append(renderMessage(m));
   thread.scrollTop = thread.scrollHeight;
+}
+
+function updateMessage(m) {
+  // A message was deleted or restored: redraw it in place.
+  if (!thread) return;
+  const known = shownMessages.get(m.id);
+  if (!known) { appendMessage(m); return; }
+  const merged = { ...known, ...m };
+  // The deletion event never carries the text: who may see it keeps the copy they have,
+  // everyone else forgets it.
+  if (m.deleted && !m.body) merged.body = state.can.seeDeleted ? known.body : "";
+  shownMessages.set(m.id, merged);
+  const node = thread.querySelector(`li[data-id="${m.id}"]`);
+  if (node) node.replaceWith(renderMessage(merged));
 }
 
 function renderHeader() {
@@ -146,7 +184,10 @@ function renderHeader() {
   $('[data-action="assign-me"]').hidden = current.assignee_id === state.me || !can.reply;
   $('[data-action="resolve"]').hidden = current.status === "resolved" || !can.resolve;
   $('[data-action="reopen"]').hidden = current.status !== "resolved" || !can.resolve;
-  $("[data-gone]").hidden = current.visible !== false;
+  $('[data-action="delete-conversation"]').hidden = current.deleted || !can.deleteConversation;
+  const gone = $("[data-gone]");
+  gone.hidden = current.visible !== false;
+  gone.textContent = current.deleted ? t.trashed : t.gone;
   for (const row of list.children) row.classList.toggle("selected", Number(row.dataset.id) === current.id);
 }
 
@@ -178,6 +219,8 @@ function applyEvent(event) {
     } else if (m.direction === "in") {
       c.unread = (c.unread || 0) + 1;
     }
+  } else if ((event.type === "message.deleted" || event.type === "message.restored") && isOpen) {
+    updateMessage(event.payload.message);
   }
   if (isOpen) {
     current = { ...current, ...snapshot, visible: event.visible };
@@ -302,21 +345,43 @@ function setupComposer() {
   });
 }
 
+function setupMessageActions() {
+  thread.addEventListener("click", async (event) => {
+    const button = event.target.closest("[data-message-action]");
+    if (!button) return;
+    const verb = button.dataset.messageAction;
+    if (verb === "delete" && !confirm(t.confirmDeleteMessage)) return;
+    const id = Number(button.closest("li").dataset.id);
+    button.disabled = true;
+    try {
+      updateMessage(await api(`/api/v1/conversations/${current.id}/messages/${id}/${verb}`, {}));
+    } catch (error) {
+      button.disabled = false;
+      alert(error.message);
+    }
+  });
+}
+
 function setupActions() {
   const actions = {
     "assign-me": () => api(`/api/v1/conversations/${current.id}/assign`, { assignee_id: state.me }),
     resolve: () => api(`/api/v1/conversations/${current.id}/resolve`, {}),
     reopen: () => api(`/api/v1/conversations/${current.id}/reopen`, {}),
+    "delete-conversation": () => confirm(t.confirmDeleteConversation)
+      ? api(`/api/v1/conversations/${current.id}/delete`, {}) : null,
   };
   for (const button of document.querySelectorAll("[data-action]")) {
     button.addEventListener("click", async () => {
       button.disabled = true;
       try {
         const snapshot = await actions[button.dataset.action]();
+        if (!snapshot) return;
         current = { ...current, ...snapshot };
         upsertConversation(snapshot, true);
         renderHeader();
         renderList();
+        // In the Trash it is no longer anyone's to work on: back to the list.
+        if (snapshot.deleted) location.assign(`/inbox/?view=${state.view}&status=${state.status}`);
       } catch (error) {
         alert(error.message);
       } finally {
@@ -335,6 +400,7 @@ if (current) {
   markReadSoon();
   setupComposer();
   setupActions();
+  setupMessageActions();
   document.addEventListener("visibilitychange", markReadSoon);
 }
 connect();

@@ -1,0 +1,310 @@
+"""The audit log page: who changed what and when, filtered, paginated and exported as CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import AsyncIterator, Iterable, Iterator
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+import django_filters
+from django import forms
+from django.core.handlers.asgi import ASGIRequest
+from django.core.paginator import Paginator
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
+
+from helpdesk.accounts.permissions import Perm
+from helpdesk.conversations import access
+from helpdesk.events.models import AuditEntry
+
+from .decorators import employee_required
+
+PAGE_SIZE = 50
+CSV_CHUNK = 2000
+VALUE_LIMIT = 120
+
+# What each action code means, in words; a code missing here is shown as it is.
+ACTION_LABELS = {
+    "signin.succeeded": gettext_lazy("Signed in"),
+    "signin.failed": gettext_lazy("Failed sign-in"),
+    "role.created": gettext_lazy("Role created"),
+    "role.updated": gettext_lazy("Role changed"),
+    "role.archived": gettext_lazy("Role archived"),
+    "role.unarchived": gettext_lazy("Role taken out of the archive"),
+    "employee.added": gettext_lazy("Employee added"),
+    "employee.updated": gettext_lazy("Employee changed"),
+    "employee.deactivated": gettext_lazy("Employee deactivated"),
+    "employee.reactivated": gettext_lazy("Employee reactivated"),
+    "employee.password_link_sent": gettext_lazy("Password link sent"),
+    "employee.2fa_enabled": gettext_lazy("Two-factor sign-in turned on"),
+    "employee.2fa_disabled": gettext_lazy("Two-factor sign-in turned off"),
+    "team.created": gettext_lazy("Team created"),
+    "team.updated": gettext_lazy("Team changed"),
+    "company.created": gettext_lazy("Company created"),
+    "company.updated": gettext_lazy("Company settings changed"),
+    "company.logo_changed": gettext_lazy("Company logo changed"),
+    "channel.updated": gettext_lazy("Channel settings changed"),
+    "api_token.created": gettext_lazy("API token created"),
+    "api_token.revoked": gettext_lazy("API token revoked"),
+    "message.deleted": gettext_lazy("Message deleted"),
+    "message.restored": gettext_lazy("Message restored"),
+    "conversation.deleted": gettext_lazy("Conversation deleted"),
+    "conversation.restored": gettext_lazy("Conversation restored"),
+}
+
+# AuditEntry.object_type holds the model's name.
+OBJECT_TYPE_LABELS = {
+    "employee": gettext_lazy("Employee"),
+    "role": gettext_lazy("Role"),
+    "team": gettext_lazy("Team"),
+    "company": gettext_lazy("Company"),
+    "channel": gettext_lazy("Channel"),
+    "apitoken": gettext_lazy("API token"),
+    "conversation": gettext_lazy("Conversation"),
+    "message": pgettext_lazy("chat message", "Message"),
+}
+
+
+def action_label(code: str) -> str:
+    return str(ACTION_LABELS.get(code, code))
+
+
+def object_type_label(code: str) -> str:
+    return str(OBJECT_TYPE_LABELS.get(code, code))
+
+
+# --- Filters ----------------------------------------------------------------------------------------
+
+
+def _sorted_choices(labels: dict[str, Any]) -> list[tuple[str, str]]:
+    return sorted(((code, str(label)) for code, label in labels.items()), key=lambda choice: choice[1].lower())
+
+
+def _company_actors(request: HttpRequest) -> QuerySet:
+    # Only the viewer's own colleagues: another company's employee id is "not a valid choice".
+    return access.company_employees(request.employee).order_by("display_name")
+
+
+def _day_start(day: date) -> datetime:
+    """Midnight of ``day`` in the company's time zone (the middleware made it current)."""
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+class AuditLogForm(forms.Form):
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for name in ("date_from", "date_to"):
+            if data.get(name):
+                try:  # years at the very edge of the calendar can't be converted to UTC
+                    _day_start(data[name]).astimezone(UTC)
+                except (OverflowError, ValueError):
+                    self.add_error(name, _("Enter a date between the years 1900 and 9000."))
+                    data.pop(name, None)
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            self.add_error("date_to", _("The end date is before the start date."))
+        return data
+
+
+class AuditLogFilter(django_filters.FilterSet):
+    action = django_filters.ChoiceFilter(
+        label=gettext_lazy("Action"), choices=lambda: _sorted_choices(ACTION_LABELS), empty_label=gettext_lazy("Any")
+    )
+    actor = django_filters.ModelChoiceFilter(
+        label=gettext_lazy("Who"), queryset=_company_actors, empty_label=gettext_lazy("Anyone")
+    )
+    object_type = django_filters.ChoiceFilter(
+        label=gettext_lazy("Object type"),
+        choices=lambda: _sorted_choices(OBJECT_TYPE_LABELS),
+        empty_label=gettext_lazy("Any"),
+    )
+    date_from = django_filters.DateFilter(
+        label=gettext_lazy("From"), method="filter_date_from", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = django_filters.DateFilter(
+        label=gettext_lazy("To"), method="filter_date_to", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    q = django_filters.CharFilter(label=gettext_lazy("Object"), method="filter_object", max_length=200)
+
+    class Meta:
+        model = AuditEntry
+        fields: list[str] = []
+        form = AuditLogForm
+
+    def filter_date_from(self, queryset: QuerySet, name: str, value: date) -> QuerySet:
+        return queryset.filter(created_at__gte=_day_start(value))
+
+    def filter_date_to(self, queryset: QuerySet, name: str, value: date) -> QuerySet:
+        # The whole last day counts, in the company's time zone.
+        return queryset.filter(created_at__lte=timezone.make_aware(datetime.combine(value, time.max)))
+
+    def filter_object(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(Q(object_repr__icontains=value) | Q(object_id=value))
+
+
+def filtered_entries(request: HttpRequest) -> tuple[AuditLogFilter, QuerySet[AuditEntry]]:
+    """The filter form and the employee's company's rows it selects, newest first.
+
+    Invalid filter values select nothing (the form shows why): an export must never hand
+    out more than was asked for because one field was mistyped.
+    """
+    entries = AuditEntry.objects.filter(company_id=request.employee.company_id).order_by("-id")
+    params = request.GET.copy()
+    params.pop("page", None)
+    filters = AuditLogFilter(params or None, queryset=entries, request=request)
+    if filters.is_bound and not filters.is_valid():
+        return filters, entries.none()
+    return filters, filters.qs
+
+
+# --- Showing values -----------------------------------------------------------------------------------
+
+
+def _short(value: Any) -> str:
+    if value is None or value == "" or value == [] or value == {}:
+        return "—"
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, list | tuple):
+        text = ", ".join(_short(item) for item in value)
+    elif isinstance(value, dict):
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    else:
+        text = str(value)
+    return text if len(text) <= VALUE_LIMIT else text[: VALUE_LIMIT - 1] + "…"
+
+
+def changes(entry: AuditEntry) -> list[dict[str, str | None]]:
+    """Each changed key with its value before and after (``None`` where there was none).
+
+    Two lists (a role's permissions) are shown as what was added and what was removed.
+    """
+    before, after = entry.before or {}, entry.after or {}
+    out = []
+    for key in dict.fromkeys([*before, *after]):
+        old, new = before.get(key), after.get(key)
+        if isinstance(old, list) and isinstance(new, list):
+            added = [f"+{item}" for item in new if item not in old]
+            removed = [f"−{item}" for item in old if item not in new]
+            out.append({"key": key, "before": None, "after": _short(added + removed)})
+            continue
+        out.append(
+            {
+                "key": key,
+                "before": _short(old) if key in before else None,
+                "after": _short(new) if key in after else None,
+            }
+        )
+    return out
+
+
+# --- Pages ------------------------------------------------------------------------------------------------
+
+
+@employee_required(Perm.VIEW_AUDIT_LOG)
+def audit_log(request: HttpRequest) -> HttpResponse:
+    filters, entries = filtered_entries(request)
+    return _page(request, filters, entries)
+
+
+def _page(request: HttpRequest, filters: AuditLogFilter, entries: QuerySet[AuditEntry]) -> HttpResponse:
+    page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [
+        {
+            "entry": entry,
+            "action": action_label(entry.action),
+            "object_type": object_type_label(entry.object_type),
+            "changes": changes(entry),
+        }
+        for entry in page
+    ]
+    return render(
+        request,
+        "web/settings/audit_log.html",
+        {"filters": filters, "page": page, "rows": rows, "settings_page": True, "section": "web:audit-log"},
+    )
+
+
+@employee_required(Perm.VIEW_AUDIT_LOG)
+def audit_log_export(request: HttpRequest) -> HttpResponse:
+    """The rows the same filters select, as a CSV file that opens in Excel (UTF-8 with a BOM)."""
+    filters, entries = filtered_entries(request)
+    if filters.is_bound and not filters.is_valid():
+        return _page(request, filters, entries)
+    # Words and the time zone are fixed now: the rows are written after this view returns.
+    header = [_("Time"), _("Who"), _("Action"), _("Action code"), _("Object type"), _("Object ID"), _("Object")]
+    header += [_("Before"), _("After"), _("IP address")]
+    labels = {code: str(label) for code, label in ACTION_LABELS.items()}
+    types = {code: str(label) for code, label in OBJECT_TYPE_LABELS.items()}
+    tz = timezone.get_current_timezone()
+    writer = csv.writer(_Echo())
+
+    def line(entry: AuditEntry) -> str:
+        return writer.writerow(_csv_row(entry, labels, types, tz))
+
+    first = "\ufeff" + writer.writerow(header)
+    rows = entries.only(
+        "created_at", "actor_name", "action", "object_type", "object_id", "object_repr", "before", "after", "ip"
+    )
+    # Under ASGI (uvicorn) Django would read a synchronous iterator to the end before sending
+    # the first byte; an asynchronous one is sent as it is read. Memory stays flat either way.
+    if isinstance(request, ASGIRequest):
+        content: Iterable[str] | AsyncIterator[str] = _async_lines(first, rows, line)
+    else:
+        content = _sync_lines(first, rows, line)
+    response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
+    filename = f"audit-log-{timezone.localdate():%Y-%m-%d}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class _Echo:
+    """A file-like object whose write returns the line, so csv.writer yields strings."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _sync_lines(first: str, rows: QuerySet[AuditEntry], line) -> Iterator[str]:
+    yield first
+    for entry in rows.iterator(chunk_size=CSV_CHUNK):
+        yield line(entry)
+
+
+async def _async_lines(first: str, rows: QuerySet[AuditEntry], line) -> AsyncIterator[str]:
+    yield first
+    async for entry in rows.aiterator(chunk_size=CSV_CHUNK):
+        yield line(entry)
+
+
+def _cell(value: str) -> str:
+    # A cell that starts like a formula would run as one in a spreadsheet (a failed sign-in's
+    # user name is whatever the stranger typed): make it plain text.
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def _csv_row(entry: AuditEntry, labels: dict[str, str], types: dict[str, str], tz) -> list[str]:
+    def as_json(value: dict) -> str:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True) if value else ""
+
+    values = [
+        timezone.localtime(entry.created_at, tz).isoformat(sep=" ", timespec="seconds"),
+        entry.actor_name,
+        labels.get(entry.action, entry.action),
+        entry.action,
+        types.get(entry.object_type, entry.object_type),
+        entry.object_id,
+        entry.object_repr,
+        as_json(entry.before),
+        as_json(entry.after),
+        entry.ip or "",
+    ]
+    return [_cell(value) for value in values]
