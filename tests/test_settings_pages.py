@@ -446,9 +446,10 @@ def test_an_admin_is_offered_only_roles_they_may_give(client, cast):
     temp = actions.create_role(by=cast.sam, name="Temp", permissions=["reply"], scope="assigned")
     actions.archive_role(temp, by=cast.sam)
     login(client, cast.alice)
-    offered = {r.name for r in client.get(reverse("web:employee-add")).context["form"].fields["role"].queryset}
+    form = client.get(reverse("web:employee-add")).context["form"]
     # Not the super-admin's (more powers than an admin has), not an archived one.
-    assert offered == {"Admin", "Agent", "Assigned only"}
+    assert {r.name for r in form.fields["role"].queryset} == {"Admin", "Agent", "Assigned only"}
+    assert form["role"].value() == cast.bob.role_id  # the fewest powers come ticked: the agent's
 
 
 @pytest.mark.parametrize("which", ["super_admin", "archived", "globex"])

@@ -17,7 +17,7 @@ from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from helpdesk.accounts.models import Company, Employee, Role, Scope
+from helpdesk.accounts.models import BuiltinRole, Company, Employee, Role, Scope
 from helpdesk.accounts.permissions import Perm
 from helpdesk.conversations import access
 from helpdesk.errors import ActionError
@@ -171,14 +171,15 @@ class EmployeeForm(forms.Form):
                 "teams": list(employee.teams.all()),
                 "capacity": employee.capacity,
             }
-        else:
-            kwargs["initial"] = {"capacity": 10}
         super().__init__(*args, **kwargs)
         self.fields["name"].widget.attrs.update(required=True, maxlength=150)
-        self.fields["role"].queryset = givable_roles(viewer, keep=employee.role if employee else None)
+        self.fields["role"].queryset = roles = givable_roles(viewer, keep=employee.role if employee else None)
         self.fields["teams"].queryset = access.company_teams(viewer).order_by("name")
         if employee is None:
             self.fields["email"].widget.attrs.update(required=True, autocomplete="off")
+            if not self.is_bound:
+                # A newcomer starts with the fewest powers: the built-in agent role, when it may be given.
+                self.initial = {"capacity": 10, "role": roles.filter(builtin=BuiltinRole.AGENT).first()}
         else:
             del self.fields["email"]  # the sign-in e-mail is theirs: changing it is not an admin's edit
             if employee.pk == viewer.pk:
