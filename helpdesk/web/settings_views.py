@@ -105,6 +105,7 @@ def _company_page(request: HttpRequest, form: CompanyForm, logo_form: LogoForm) 
 
 @employee_required(Perm.MANAGE_COMPANY)
 def company_settings(request: HttpRequest) -> HttpResponse:
+    """Name, description, time zone, working hours and the 2FA rule of the admin's company."""
     me = request.employee
     form = CompanyForm(_posted(request), company=me.company)
     if request.method == "POST" and form.is_valid():
@@ -130,6 +131,7 @@ def company_settings(request: HttpRequest) -> HttpResponse:
 @employee_required(Perm.MANAGE_COMPANY)
 @require_POST
 def company_logo_upload(request: HttpRequest) -> HttpResponse:
+    """Replace the company logo with an uploaded image (the action checks it is one)."""
     me = request.employee
     logo_form = LogoForm(request.POST, request.FILES)
     if logo_form.is_valid():
@@ -148,6 +150,7 @@ def company_logo_upload(request: HttpRequest) -> HttpResponse:
 @employee_required(Perm.MANAGE_COMPANY)
 @require_POST
 def company_logo_remove(request: HttpRequest) -> HttpResponse:
+    """Remove the company logo."""
     me = request.employee
     _press(request, lambda: admin_actions.set_company_logo(me.company, by=me, data=None), _("The logo is removed."))
     return redirect("web:settings-company")
@@ -173,6 +176,7 @@ def company_logo(request: HttpRequest) -> HttpResponse:
 
 @employee_required(Perm.MANAGE_EMPLOYEES)
 def employee_list(request: HttpRequest) -> HttpResponse:
+    """The company's employees, active or deactivated."""
     me = request.employee
     status = request.GET.get("status", "active")
     if status not in EMPLOYEE_FILTERS:
@@ -196,6 +200,7 @@ def employee_list(request: HttpRequest) -> HttpResponse:
 
 @employee_required(Perm.MANAGE_EMPLOYEES)
 def employee_add(request: HttpRequest) -> HttpResponse:
+    """Add an employee and e-mail them their set-password link."""
     me = request.employee
     form = EmployeeForm(_posted(request), viewer=me)
     if request.method == "POST" and form.is_valid():
@@ -256,6 +261,7 @@ def _history(employee: Employee) -> list[dict[str, Any]]:
 
 @employee_required(Perm.MANAGE_EMPLOYEES)
 def employee_detail(request: HttpRequest, employee_id: int) -> HttpResponse:
+    """One employee: their facts, an edit form when the admin may manage them, their history."""
     me = request.employee
     employee = access.get_employee(me, employee_id)
     # Someone whose role has powers the admin lacks is shown, not offered for editing.
@@ -298,6 +304,7 @@ def employee_detail(request: HttpRequest, employee_id: int) -> HttpResponse:
 @employee_required(Perm.MANAGE_EMPLOYEES)
 @require_POST
 def employee_send_link(request: HttpRequest, employee_id: int) -> HttpResponse:
+    """E-mail the employee a fresh set-password link."""
     employee = access.get_employee(request.employee, employee_id)
     try:
         admin_actions.send_password_link(employee, by=request.employee, base_url=_base_url(request))
@@ -314,6 +321,7 @@ def employee_send_link(request: HttpRequest, employee_id: int) -> HttpResponse:
 @employee_required(Perm.MANAGE_EMPLOYEES)
 @require_POST
 def employee_deactivate(request: HttpRequest, employee_id: int) -> HttpResponse:
+    """Deactivate an employee: no more sign-ins or assignments; their history stays."""
     employee = access.get_employee(request.employee, employee_id)
     _press(
         request,
@@ -326,6 +334,7 @@ def employee_deactivate(request: HttpRequest, employee_id: int) -> HttpResponse:
 @employee_required(Perm.MANAGE_EMPLOYEES)
 @require_POST
 def employee_reactivate(request: HttpRequest, employee_id: int) -> HttpResponse:
+    """Let a deactivated employee sign in again."""
     employee = access.get_employee(request.employee, employee_id)
     _press(
         request,
@@ -340,6 +349,7 @@ def employee_reactivate(request: HttpRequest, employee_id: int) -> HttpResponse:
 
 @employee_required(Perm.MANAGE_EMPLOYEES)
 def team_list(request: HttpRequest) -> HttpResponse:
+    """The company's teams with their active member counts, and a form for a new one."""
     me = request.employee
     form = TeamForm(_posted(request))
     if request.method == "POST" and form.is_valid():
@@ -360,6 +370,7 @@ def team_list(request: HttpRequest) -> HttpResponse:
 
 @employee_required(Perm.MANAGE_EMPLOYEES)
 def team_detail(request: HttpRequest, team_id: int) -> HttpResponse:
+    """Rename a team and choose its members among the active employees."""
     me = request.employee
     team = access.get_team(me, team_id)
     members = list(team.members.order_by("display_name"))
@@ -418,6 +429,7 @@ def _role_editor(form: RoleForm, role: Role | None) -> dict[str, Any]:
 
 @employee_required(Perm.MANAGE_ROLES)
 def role_list(request: HttpRequest) -> HttpResponse:
+    """The company's roles, archived ones apart."""
     roles = list(
         access.company_roles(request.employee)
         .annotate(holder_count=Count("employees", filter=Q(employees__is_active=True)))
@@ -437,6 +449,7 @@ def role_list(request: HttpRequest) -> HttpResponse:
 
 @employee_required(Perm.MANAGE_ROLES)
 def role_add(request: HttpRequest) -> HttpResponse:
+    """A new role: its name, conversation access and permissions."""
     form = RoleForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -454,6 +467,7 @@ def role_add(request: HttpRequest) -> HttpResponse:
 
 @employee_required(Perm.MANAGE_ROLES)
 def role_detail(request: HttpRequest, role_id: int) -> HttpResponse:
+    """The role editor: read-only for the editor's own role and for archived roles."""
     me = request.employee
     role = access.get_role(me, role_id)
     form = RoleForm(_posted(request), initial={"name": role.name})
@@ -487,6 +501,7 @@ def role_detail(request: HttpRequest, role_id: int) -> HttpResponse:
 @employee_required(Perm.MANAGE_ROLES)
 @require_POST
 def role_archive(request: HttpRequest, role_id: int) -> HttpResponse:
+    """Archive a role nobody active holds (never a built-in one)."""
     role = access.get_role(request.employee, role_id)
     _press(
         request,
@@ -499,6 +514,7 @@ def role_archive(request: HttpRequest, role_id: int) -> HttpResponse:
 @employee_required(Perm.MANAGE_ROLES)
 @require_POST
 def role_unarchive(request: HttpRequest, role_id: int) -> HttpResponse:
+    """Make an archived role available again."""
     role = access.get_role(request.employee, role_id)
     _press(
         request,
