@@ -24,6 +24,10 @@ class Section:
 
 # The settings area, in this order. (Each capability adds its own line.)
 SECTIONS = [
+    Section(_("Company"), "web:settings-company", Perm.MANAGE_COMPANY),
+    Section(_("Employees"), "web:employees", Perm.MANAGE_EMPLOYEES),
+    Section(_("Teams"), "web:teams", Perm.MANAGE_EMPLOYEES),
+    Section(_("Roles"), "web:roles", Perm.MANAGE_ROLES),
     Section(_("Channels"), "web:channels", Perm.MANAGE_CHANNELS),
     Section(_("Audit log"), "web:audit-log", Perm.VIEW_AUDIT_LOG),
     Section(_("Trash"), "web:trash", Perm.RESTORE),

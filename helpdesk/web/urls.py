@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from . import audit_views, trash_views, views
+from . import audit_views, settings_views, trash_views, views
 from .auth_views import SignInView, sign_in_code, two_factor, two_factor_disable, two_factor_enable
 
 app_name = "web"
@@ -28,6 +28,35 @@ urlpatterns = [
     ),
     path("inbox/", views.inbox, name="inbox"),
     path("inbox/<int:conversation_id>/", views.inbox, name="conversation"),
+    path("settings/company/", settings_views.company_settings, name="settings-company"),
+    path("settings/company/logo/", settings_views.company_logo, name="company-logo"),
+    path("settings/company/logo/upload/", settings_views.company_logo_upload, name="company-logo-upload"),
+    path("settings/company/logo/remove/", settings_views.company_logo_remove, name="company-logo-remove"),
+    path("settings/employees/", settings_views.employee_list, name="employees"),
+    path("settings/employees/new/", settings_views.employee_add, name="employee-add"),
+    path("settings/employees/<int:employee_id>/", settings_views.employee_detail, name="employee"),
+    path(
+        "settings/employees/<int:employee_id>/send-link/",
+        settings_views.employee_send_link,
+        name="employee-send-link",
+    ),
+    path(
+        "settings/employees/<int:employee_id>/deactivate/",
+        settings_views.employee_deactivate,
+        name="employee-deactivate",
+    ),
+    path(
+        "settings/employees/<int:employee_id>/reactivate/",
+        settings_views.employee_reactivate,
+        name="employee-reactivate",
+    ),
+    path("settings/teams/", settings_views.team_list, name="teams"),
+    path("settings/teams/<int:team_id>/", settings_views.team_detail, name="team"),
+    path("settings/roles/", settings_views.role_list, name="roles"),
+    path("settings/roles/new/", settings_views.role_add, name="role-add"),
+    path("settings/roles/<int:role_id>/", settings_views.role_detail, name="role"),
+    path("settings/roles/<int:role_id>/archive/", settings_views.role_archive, name="role-archive"),
+    path("settings/roles/<int:role_id>/unarchive/", settings_views.role_unarchive, name="role-unarchive"),
     path("settings/channels/", views.channel_list, name="channels"),
     path("settings/channels/<int:channel_id>/", views.channel_detail, name="channel"),
     path("settings/audit-log/", audit_views.audit_log, name="audit-log"),
