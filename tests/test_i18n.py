@@ -34,7 +34,7 @@ def test_the_russian_catalogue_has_no_empty_or_fuzzy_entries():
 def test_the_compiled_catalogue_matches_its_source():
     # Django reads the .mo; a .po edited without `make messages` would silently not apply.
     def text(entry) -> object:
-        return entry.msgstr_plural and dict(entry.msgstr_plural) or entry.msgstr
+        return (entry.msgstr_plural and dict(entry.msgstr_plural)) or entry.msgstr
 
     source = {(e.msgctxt, e.msgid): text(e) for e in polib.pofile(str(RU_PO)) if not e.obsolete and e.msgid}
     compiled = {(e.msgctxt, e.msgid): text(e) for e in polib.mofile(str(RU_MO)) if e.msgid}
