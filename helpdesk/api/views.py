@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from helpdesk.accounts.models import Employee, Team
 from helpdesk.conversations import access, actions, queries
-from helpdesk.conversations.models import Status
+from helpdesk.conversations.models import Conversation, Message
 from helpdesk.conversations.snapshots import conversation_summary, message_data
+
+from .filters import ConversationFilter
+from .schema import errors
+from .serializers import ConversationOut, ConversationRowOut, MessageOut
 
 
 def validated(serializer_class, data) -> dict:
@@ -20,39 +25,44 @@ def validated(serializer_class, data) -> dict:
     return serializer.validated_data
 
 
-def summary_with_unread(conversation) -> dict:
-    data = conversation_summary(conversation)
-    data["unread"] = getattr(conversation, "unread", 0)
-    return data
+@extend_schema(tags=["conversations"], responses={200: ConversationRowOut(many=True), **errors(400)})
+class ConversationListApi(ListAPIView):
+    """The inbox: a view (mine / unassigned / all) and a status, newest activity first."""
 
+    serializer_class = ConversationRowOut
+    filterset_class = ConversationFilter
 
-class ConversationListApi(APIView):
-    class Filters(serializers.Serializer):
-        view = serializers.ChoiceField(choices=queries.VIEWS, default="mine")
-        status = serializers.ChoiceField(choices=queries.STATUSES, default=Status.OPEN)
-
-    def get(self, request):
-        filters = validated(self.Filters, request.query_params)
-        qs = queries.inbox(request.user.employee, **filters)
-        paginator = api_settings.DEFAULT_PAGINATION_CLASS()
-        page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response([summary_with_unread(c) for c in page])
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no employee
+            return Conversation.objects.none()
+        employee = self.request.user.employee
+        return queries.inbox_rows(access.visible_conversations(employee), employee)
 
 
 class ConversationDetailApi(APIView):
+    @extend_schema(tags=["conversations"], responses={200: ConversationOut, **errors(404)})
     def get(self, request, conversation_id: int):
         conversation = access.get_conversation(request.user.employee, conversation_id)
         return Response(conversation_summary(conversation))
 
 
-class MessageListApi(APIView):
-    def get(self, request, conversation_id: int):
-        employee = request.user.employee
-        conversation = access.get_conversation(employee, conversation_id)
-        paginator = api_settings.DEFAULT_PAGINATION_CLASS()
-        page = paginator.paginate_queryset(queries.thread(conversation), request, view=self)
-        reveal = access.sees_deleted(employee)
-        return paginator.get_paginated_response([message_data(m, reveal_deleted=reveal) for m in page])
+@extend_schema(tags=["conversations"], responses={200: MessageOut(many=True), **errors(404)})
+class MessageListApi(ListAPIView):
+    """A conversation's messages and internal notes, oldest first."""
+
+    serializer_class = MessageOut
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Message.objects.none()
+        conversation = access.get_conversation(self.request.user.employee, self.kwargs["conversation_id"])
+        return queries.thread(conversation)
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if not getattr(self, "swagger_fake_view", False):
+            context["reveal_deleted"] = access.sees_deleted(self.request.user.employee)
+        return context
 
 
 class _BodyInput(serializers.Serializer):
@@ -60,6 +70,7 @@ class _BodyInput(serializers.Serializer):
 
 
 class ReplyApi(APIView):
+    @extend_schema(tags=["conversations"], request=_BodyInput, responses={201: MessageOut, **errors(400, 403, 404)})
     def post(self, request, conversation_id: int):
         conversation = access.get_conversation(request.user.employee, conversation_id)
         data = validated(_BodyInput, request.data)
@@ -68,6 +79,7 @@ class ReplyApi(APIView):
 
 
 class NoteApi(APIView):
+    @extend_schema(tags=["conversations"], request=_BodyInput, responses={201: MessageOut, **errors(400, 403, 404)})
     def post(self, request, conversation_id: int):
         conversation = access.get_conversation(request.user.employee, conversation_id)
         data = validated(_BodyInput, request.data)
@@ -80,6 +92,12 @@ class AssignApi(APIView):
         assignee_id = serializers.IntegerField(allow_null=True, required=False)
         team_id = serializers.IntegerField(allow_null=True, required=False)
 
+    @extend_schema(
+        tags=["conversations"],
+        request=Input,
+        responses={200: ConversationOut, **errors(400, 403, 404)},
+        description="Give the conversation to an employee and/or a team; null clears either.",
+    )
     def post(self, request, conversation_id: int):
         employee = request.user.employee
         conversation = access.get_conversation(employee, conversation_id)
@@ -106,6 +124,7 @@ class SnoozeApi(APIView):
     class Input(serializers.Serializer):
         until = serializers.DateTimeField()
 
+    @extend_schema(tags=["conversations"], request=Input, responses={200: ConversationOut, **errors(400, 403, 404)})
     def post(self, request, conversation_id: int):
         conversation = access.get_conversation(request.user.employee, conversation_id)
         data = validated(self.Input, request.data)
@@ -115,6 +134,12 @@ class SnoozeApi(APIView):
 
 def _status_api(action_name: str):
     class StatusApi(APIView):
+        @extend_schema(
+            tags=["conversations"],
+            operation_id=f"conversations_{action_name}",
+            request=None,
+            responses={200: ConversationOut, **errors(400, 403, 404)},
+        )
         def post(self, request, conversation_id: int):
             conversation = access.get_conversation(request.user.employee, conversation_id)
             getattr(actions, action_name)(conversation, by=request.user.employee)
@@ -130,6 +155,7 @@ WakeApi = _status_api("wake")
 
 
 class ReadApi(APIView):
+    @extend_schema(tags=["conversations"], request=None, responses={204: None, **errors(404)})
     def post(self, request, conversation_id: int):
         conversation = access.get_conversation(request.user.employee, conversation_id)
         actions.mark_read(conversation, employee=request.user.employee)
