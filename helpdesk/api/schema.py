@@ -36,7 +36,7 @@ def errors(*statuses: int) -> dict[int, OpenApiResponse]:
 
 
 class AutoSchema(openapi.AutoSchema):
-    """Names a view's nested serializer after the view (``SnoozeApi.Input``: ``SnoozeRequest``),
+    """Names a view's nested serializer after its view (``SnoozeApi.Input``: ``SnoozeRequest``),
     and drops the ``Out`` of output serializers (``MessageOut``: ``Message``).
 
     Thin views each declare their own ``Input``; without this they would all be "Input".
@@ -45,6 +45,8 @@ class AutoSchema(openapi.AutoSchema):
     def get_serializer_name(self, serializer, direction):
         outer, _dot, inner = type(serializer).__qualname__.rpartition(".")
         if outer and "<locals>" not in outer:
-            # (A request component gets "Request" appended: SnoozeApi.Input is "SnoozeRequest".)
-            return outer.rpartition(".")[2].removesuffix("Api") + ("" if inner == "Input" else inner)
+            # A request component gets "Request" appended (a PATCH one "Patched" prepended):
+            # SnoozeApi.Input is "SnoozeRequest", EmployeeDetailApi.Input "PatchedEmployeeRequest".
+            view = outer.rpartition(".")[2].removesuffix("Api").removesuffix("List").removesuffix("Detail")
+            return view + ("" if inner == "Input" else inner)
         return super().get_serializer_name(serializer, direction).removesuffix("Out")
