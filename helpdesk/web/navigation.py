@@ -25,6 +25,7 @@ class Section:
 # The settings area, in this order. (Each capability adds its own line.)
 SECTIONS = [
     Section(_("Channels"), "web:channels", Perm.MANAGE_CHANNELS),
+    Section(_("API tokens"), "web:api-tokens", None),
 ]
 
 

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from . import views
+from . import token_views, views
 
 app_name = "web"
 urlpatterns = [
@@ -27,6 +27,8 @@ urlpatterns = [
     ),
     path("inbox/", views.inbox, name="inbox"),
     path("inbox/<int:conversation_id>/", views.inbox, name="conversation"),
+    path("settings/api-tokens/", token_views.api_tokens, name="api-tokens"),
+    path("settings/api-tokens/<int:token_id>/revoke/", token_views.api_token_revoke, name="api-token-revoke"),
     path("settings/channels/", views.channel_list, name="channels"),
     path("settings/channels/<int:channel_id>/", views.channel_detail, name="channel"),
     path("demo/", views.demo, name="demo-default"),
