@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Prefetch, Q, QuerySet
+from django.shortcuts import get_object_or_404
 from django.utils.functional import lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -84,11 +85,9 @@ class ContactDetailOut(ContactOut):
 
 def contact_detail(request, contact_id: int) -> dict:
     viewer = me(request)
-    contact = access.get_contact(viewer, contact_id)
     identities = ContactIdentity.objects.select_related("channel").order_by("pk")
-    contact = (
-        access.visible_contacts(viewer).prefetch_related(Prefetch("identities", queryset=identities)).get(pk=contact.pk)
-    )
+    contacts = access.visible_contacts(viewer).prefetch_related(Prefetch("identities", queryset=identities))
+    contact = get_object_or_404(contacts, pk=contact_id)  # the gate's rows: another company's id is a 404
     contact.visible_conversation_ids = list(
         access.visible_conversations(viewer)
         .filter(contact=contact)
