@@ -1,11 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from helpdesk.api import docs as api_docs
 from smartchat.health import healthz
 
 urlpatterns = [
     path("", include("helpdesk.web.urls")),
     path("api/v1/", include("helpdesk.api.urls")),
+    path("api/schema/", api_docs.schema, name="api-schema"),
+    path("api/docs/", api_docs.swagger_ui, name="api-docs"),
     path("widget/", include("integrations.widget.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

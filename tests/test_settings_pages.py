@@ -163,13 +163,24 @@ def test_forms_need_the_csrf_token(cast):
 def test_the_settings_navigation_lists_the_sections_in_order(client, cast):
     login(client, cast.sam)
     labels = [s["label"] for s in client.get(reverse("web:roles")).context["settings_sections"]()]
-    assert labels == ["Company", "Employees", "Teams", "Roles", "Channels", "Audit log", "Trash", "Two-factor sign-in"]
+    assert labels == [
+        "Company", "Employees", "Teams", "Roles", "Channels", "Audit log", "Trash", "API tokens", "Two-factor sign-in",
+    ]  # fmt: skip
     login(client, cast.alice)
     labels = [s["label"] for s in client.get(reverse("web:teams")).context["settings_sections"]()]
-    assert labels == ["Company", "Employees", "Teams", "Channels", "Audit log", "Trash", "Two-factor sign-in"]
+    assert labels == [
+        "Company",
+        "Employees",
+        "Teams",
+        "Channels",
+        "Audit log",
+        "Trash",
+        "API tokens",
+        "Two-factor sign-in",
+    ]
     login(client, cast.bob)
     labels = [s["label"] for s in client.get(reverse("web:two-factor")).context["settings_sections"]()]
-    assert labels == ["Two-factor sign-in"]  # an agent's settings are their own sign-in only
+    assert labels == ["API tokens", "Two-factor sign-in"]  # an agent's settings are their own keys and sign-in
 
 
 @pytest.mark.parametrize("name", PAGES)

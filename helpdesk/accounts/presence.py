@@ -10,6 +10,14 @@ from django.utils import timezone
 from .models import Employee, Presence
 
 
+def shown_presence(employee: Employee) -> str:
+    """What colleagues see: "online" turns "away" once no inbox tab has sent a heartbeat lately."""
+    if employee.presence != Presence.ONLINE:
+        return employee.presence
+    fresh = timezone.now() - timedelta(seconds=settings.PRESENCE_TIMEOUT_SECONDS)
+    return Presence.ONLINE if employee.last_seen_at and employee.last_seen_at >= fresh else Presence.AWAY
+
+
 def heartbeat(employee_id: int) -> None:
     """An inbox tab is open: refresh last_seen_at; an offline employee becomes online."""
     now = timezone.now()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -20,5 +21,5 @@ def exception_handler(exc, context):
         code = getattr(detail["detail"], "code", "error")
         response.data = {"error": {"code": code, "message": str(detail["detail"])}}
     else:
-        response.data = {"error": {"code": "invalid", "message": "Some fields are not valid.", "fields": detail}}
+        response.data = {"error": {"code": "invalid", "message": _("Some fields are not valid."), "fields": detail}}
     return response

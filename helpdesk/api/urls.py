@@ -1,9 +1,28 @@
 from django.urls import path
 
-from . import views
+from . import contacts, employees, roles, teams, tokens, views
 
 app_name = "api"
 urlpatterns = [
+    path("employees/", employees.EmployeeListApi.as_view(), name="employees"),
+    path("employees/<int:employee_id>/", employees.EmployeeDetailApi.as_view(), name="employee"),
+    path(
+        "employees/<int:employee_id>/deactivate", employees.EmployeeDeactivateApi.as_view(), name="employee-deactivate"
+    ),
+    path(
+        "employees/<int:employee_id>/reactivate", employees.EmployeeReactivateApi.as_view(), name="employee-reactivate"
+    ),
+    path("teams/", teams.TeamListApi.as_view(), name="teams"),
+    path("teams/<int:team_id>/", teams.TeamDetailApi.as_view(), name="team"),
+    path("roles/", roles.RoleListApi.as_view(), name="roles"),
+    path("roles/<int:role_id>/", roles.RoleDetailApi.as_view(), name="role"),
+    path("roles/<int:role_id>/archive", roles.RoleArchiveApi.as_view(), name="role-archive"),
+    path("roles/<int:role_id>/unarchive", roles.RoleUnarchiveApi.as_view(), name="role-unarchive"),
+    path("contacts/", contacts.ContactListApi.as_view(), name="contacts"),
+    path("contacts/<int:contact_id>/", contacts.ContactDetailApi.as_view(), name="contact"),
+    path("tokens/", tokens.TokenListApi.as_view(), name="tokens"),
+    path("tokens/<int:token_id>/", tokens.TokenDetailApi.as_view(), name="token"),
+    path("tokens/<int:token_id>/revoke", tokens.TokenRevokeApi.as_view(), name="token-revoke"),
     path("conversations/", views.ConversationListApi.as_view(), name="conversations"),
     path("conversations/<int:conversation_id>/", views.ConversationDetailApi.as_view(), name="conversation"),
     path("conversations/<int:conversation_id>/messages/", views.MessageListApi.as_view(), name="messages"),

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from helpdesk.accounts.models import Employee, Team
 from helpdesk.conversations import access, actions, queries
-from helpdesk.conversations.models import Status
+from helpdesk.conversations.models import Conversation, Message
 from helpdesk.conversations.snapshots import conversation_summary, message_data
+
+from .filters import ConversationFilter
+from .schema import errors
+from .serializers import ConversationOut, ConversationRowOut, MessageOut, TrashedConversationOut
 
 
 def validated(serializer_class, data) -> dict:
@@ -21,39 +26,44 @@ def validated(serializer_class, data) -> dict:
     return serializer.validated_data
 
 
-def summary_with_unread(conversation) -> dict:
-    data = conversation_summary(conversation)
-    data["unread"] = getattr(conversation, "unread", 0)
-    return data
+@extend_schema(tags=["conversations"], responses={200: ConversationRowOut(many=True), **errors(400)})
+class ConversationListApi(ListAPIView):
+    """The inbox: a view (mine / unassigned / all) and a status, newest activity first."""
 
+    serializer_class = ConversationRowOut
+    filterset_class = ConversationFilter
 
-class ConversationListApi(APIView):
-    class Filters(serializers.Serializer):
-        view = serializers.ChoiceField(choices=queries.VIEWS, default="mine")
-        status = serializers.ChoiceField(choices=queries.STATUSES, default=Status.OPEN)
-
-    def get(self, request):
-        filters = validated(self.Filters, request.query_params)
-        qs = queries.inbox(request.user.employee, **filters)
-        paginator = api_settings.DEFAULT_PAGINATION_CLASS()
-        page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response([summary_with_unread(c) for c in page])
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no employee
+            return Conversation.objects.none()
+        employee = self.request.user.employee
+        return queries.inbox_rows(access.visible_conversations(employee), employee)
 
 
 class ConversationDetailApi(APIView):
+    @extend_schema(tags=["conversations"], responses={200: ConversationOut, **errors(404)})
     def get(self, request, conversation_id: int):
         conversation = access.get_conversation(request.user.employee, conversation_id)
         return Response(conversation_summary(conversation))
 
 
-class MessageListApi(APIView):
-    def get(self, request, conversation_id: int):
-        employee = request.user.employee
-        conversation = access.get_conversation(employee, conversation_id)
-        paginator = api_settings.DEFAULT_PAGINATION_CLASS()
-        page = paginator.paginate_queryset(queries.thread(conversation), request, view=self)
-        reveal = access.sees_deleted(employee)
-        return paginator.get_paginated_response([message_data(m, reveal_deleted=reveal) for m in page])
+@extend_schema(tags=["conversations"], responses={200: MessageOut(many=True), **errors(404)})
+class MessageListApi(ListAPIView):
+    """A conversation's messages and internal notes, oldest first."""
+
+    serializer_class = MessageOut
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Message.objects.none()
+        conversation = access.get_conversation(self.request.user.employee, self.kwargs["conversation_id"])
+        return queries.thread(conversation)
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if not getattr(self, "swagger_fake_view", False):
+            context["reveal_deleted"] = access.sees_deleted(self.request.user.employee)
+        return context
 
 
 class _BodyInput(serializers.Serializer):
@@ -61,6 +71,7 @@ class _BodyInput(serializers.Serializer):
 
 
 class ReplyApi(APIView):
+    @extend_schema(tags=["conversations"], request=_BodyInput, responses={201: MessageOut, **errors(400, 403, 404)})
     def post(self, request, conversation_id: int):
         conversation = access.get_conversation(request.user.employee, conversation_id)
         data = validated(_BodyInput, request.data)
@@ -69,6 +80,7 @@ class ReplyApi(APIView):
 
 
 class NoteApi(APIView):
+    @extend_schema(tags=["conversations"], request=_BodyInput, responses={201: MessageOut, **errors(400, 403, 404)})
     def post(self, request, conversation_id: int):
         conversation = access.get_conversation(request.user.employee, conversation_id)
         data = validated(_BodyInput, request.data)
@@ -81,6 +93,12 @@ class AssignApi(APIView):
         assignee_id = serializers.IntegerField(allow_null=True, required=False)
         team_id = serializers.IntegerField(allow_null=True, required=False)
 
+    @extend_schema(
+        tags=["conversations"],
+        request=Input,
+        responses={200: ConversationOut, **errors(400, 403, 404)},
+        description="Give the conversation to an employee and/or a team; null clears either.",
+    )
     def post(self, request, conversation_id: int):
         employee = request.user.employee
         conversation = access.get_conversation(employee, conversation_id)
@@ -107,6 +125,7 @@ class SnoozeApi(APIView):
     class Input(serializers.Serializer):
         until = serializers.DateTimeField()
 
+    @extend_schema(tags=["conversations"], request=Input, responses={200: ConversationOut, **errors(400, 403, 404)})
     def post(self, request, conversation_id: int):
         conversation = access.get_conversation(request.user.employee, conversation_id)
         data = validated(self.Input, request.data)
@@ -116,6 +135,12 @@ class SnoozeApi(APIView):
 
 def _status_api(action_name: str):
     class StatusApi(APIView):
+        @extend_schema(
+            tags=["conversations"],
+            operation_id=f"conversations_{action_name}",
+            request=None,
+            responses={200: ConversationOut, **errors(400, 403, 404)},
+        )
         def post(self, request, conversation_id: int):
             conversation = access.get_conversation(request.user.employee, conversation_id)
             getattr(actions, action_name)(conversation, by=request.user.employee)
@@ -131,6 +156,7 @@ WakeApi = _status_api("wake")
 
 
 class ReadApi(APIView):
+    @extend_schema(tags=["conversations"], request=None, responses={204: None, **errors(404)})
     def post(self, request, conversation_id: int):
         conversation = access.get_conversation(request.user.employee, conversation_id)
         actions.mark_read(conversation, employee=request.user.employee)
@@ -149,6 +175,7 @@ def _message_in(conversation, message_id: int):
 
 
 class MessageDeleteApi(APIView):
+    @extend_schema(tags=["conversations"], request=None, responses={200: MessageOut, **errors(403, 404)})
     def post(self, request, conversation_id: int, message_id: int):
         employee = request.user.employee
         message = _message_in(access.get_conversation(employee, conversation_id), message_id)
@@ -157,6 +184,7 @@ class MessageDeleteApi(APIView):
 
 
 class MessageRestoreApi(APIView):
+    @extend_schema(tags=["conversations"], request=None, responses={200: MessageOut, **errors(403, 404)})
     def post(self, request, conversation_id: int, message_id: int):
         employee = request.user.employee
         message = _message_in(access.get_conversation(employee, conversation_id), message_id)
@@ -165,34 +193,31 @@ class MessageRestoreApi(APIView):
 
 
 class ConversationDeleteApi(APIView):
+    @extend_schema(tags=["conversations"], request=None, responses={200: ConversationOut, **errors(403, 404)})
     def post(self, request, conversation_id: int):
         conversation = access.get_conversation(request.user.employee, conversation_id)
         actions.delete_conversation(conversation, by=request.user.employee)
         return Response(conversation_summary(conversation))
 
 
-def trashed_summary(conversation) -> dict:
-    data = conversation_summary(conversation)
-    data["deleted_at"] = conversation.deleted_at.isoformat() if conversation.deleted_at else None
-    data["deleted_by_name"] = conversation.deleted_by.display_name if conversation.deleted_by_id else None
-    return data
-
-
-class TrashListApi(APIView):
+@extend_schema(tags=["trash"], responses={200: TrashedConversationOut(many=True), **errors(400, 403)})
+class TrashListApi(ListAPIView):
     """Deleted conversations in the employee's scope, most recently deleted first."""
 
-    def get(self, request):
-        qs = (
-            access.trash(request.user.employee)
+    serializer_class = TrashedConversationOut
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Conversation.objects.none()
+        return (
+            access.trash(self.request.user.employee)
             .select_related("contact", "channel", "assignee", "deleted_by")
             .order_by("-deleted_at", "-pk")
         )
-        paginator = api_settings.DEFAULT_PAGINATION_CLASS()
-        page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response([trashed_summary(c) for c in page])
 
 
 class TrashRestoreApi(APIView):
+    @extend_schema(tags=["trash"], request=None, responses={200: ConversationOut, **errors(403, 404)})
     def post(self, request, conversation_id: int):
         conversation = access.get_deleted_conversation(request.user.employee, conversation_id)
         actions.restore_conversation(conversation, by=request.user.employee)

@@ -86,6 +86,14 @@ def _get(qs: QuerySet, pk: int | str):
     return obj
 
 
+def _get_all(qs: QuerySet, pks: list[int]) -> list:
+    wanted = set(pks)
+    found = list(qs.filter(pk__in=wanted).order_by("pk")) if wanted else []
+    if len(found) != len(wanted):
+        raise Http404
+    return found
+
+
 def company_employees(viewer: Employee) -> QuerySet[Employee]:
     return Employee.objects.filter(company_id=viewer.company_id).select_related("user", "role")
 
@@ -94,12 +102,22 @@ def get_employee(viewer: Employee, employee_id: int | str) -> Employee:
     return _get(company_employees(viewer), employee_id)
 
 
+def get_employees(viewer: Employee, employee_ids: list[int]) -> list[Employee]:
+    """Every one of these employees, or 404 if any id is missing or another company's."""
+    return _get_all(company_employees(viewer), employee_ids)
+
+
 def company_teams(viewer: Employee) -> QuerySet[Team]:
     return Team.objects.filter(company_id=viewer.company_id)
 
 
 def get_team(viewer: Employee, team_id: int | str) -> Team:
     return _get(company_teams(viewer), team_id)
+
+
+def get_teams(viewer: Employee, team_ids: list[int]) -> list[Team]:
+    """Every one of these teams, or 404 if any id is missing or another company's."""
+    return _get_all(company_teams(viewer), team_ids)
 
 
 def company_roles(viewer: Employee) -> QuerySet[Role]:
@@ -120,6 +138,11 @@ def get_channel(viewer: Employee, channel_id: int | str) -> Channel:
 
 def own_api_tokens(viewer: Employee) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(employee_id=viewer.pk)
+
+
+def get_own_api_token(viewer: Employee, token_id: int | str) -> ApiToken:
+    """One of the viewer's own tokens; anyone else's answers 404, like a missing one."""
+    return _get(own_api_tokens(viewer), token_id)
 
 
 def visible_contacts(viewer: Employee) -> QuerySet[Contact]:

@@ -6,10 +6,15 @@ Each action is one transaction and records what happened in the event log; side 
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -172,6 +177,117 @@ def _contact_for(channel: Channel, external_contact_id: str, defaults: dict[str,
             .get(channel=channel, external_id=external_contact_id)
             .contact
         )
+
+
+# --- Contacts --------------------------------------------------------------------------------------
+
+CONTACT_ATTRIBUTES_MAX_KEYS = 50
+CONTACT_ATTRIBUTE_KEY_MAX_CHARS = 64
+CONTACT_ATTRIBUTE_VALUE_MAX_CHARS = 1000
+CONTACT_ATTRIBUTES_MAX_BYTES = 16 * 1024
+PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()\-.]{2,38}$")
+
+
+def contact_state(contact: Contact) -> dict[str, Any]:
+    return {"name": contact.name, "email": contact.email, "phone": contact.phone, "attributes": contact.attributes}
+
+
+def _clean_contact_name(name: str) -> str:
+    name = " ".join(str(name or "").split())
+    if len(name) > 200:
+        raise ActionError(_("The name can be at most 200 characters long."), code="too_long", field="name")
+    return name
+
+
+def _clean_contact_email(email: str) -> str:
+    email = str(email or "").strip()
+    if not email:
+        return ""
+    try:
+        if len(email) > 254:
+            raise ValidationError("too long")
+        validate_email(email)
+    except ValidationError:
+        raise ActionError(_("Enter a valid e-mail address."), code="bad_email", field="email") from None
+    return email
+
+
+def _clean_phone(phone: str) -> str:
+    phone = " ".join(str(phone or "").split())
+    if phone and not PHONE_RE.match(phone):
+        raise ActionError(
+            _("Enter a phone number: digits, spaces and + - ( ) . only, up to 40 characters."),
+            code="bad_phone",
+            field="phone",
+        )
+    return phone
+
+
+def clean_contact_attributes(attributes: Any) -> dict[str, Any]:
+    """A flat JSON object: string keys to strings, numbers, true/false or null, size-limited."""
+
+    def refuse(message: str) -> ActionError:
+        return ActionError(message, code="bad_attributes", field="attributes")
+
+    if not isinstance(attributes, dict):
+        raise refuse(_("Attributes must be an object of names to values."))
+    if len(attributes) > CONTACT_ATTRIBUTES_MAX_KEYS:
+        raise refuse(_("A contact can have at most %(limit)s attributes.") % {"limit": CONTACT_ATTRIBUTES_MAX_KEYS})
+    for key, value in attributes.items():
+        if not isinstance(key, str) or not key.strip() or len(key) > CONTACT_ATTRIBUTE_KEY_MAX_CHARS:
+            raise refuse(
+                _("Attribute names must be 1 to %(limit)s characters long.")
+                % {"limit": CONTACT_ATTRIBUTE_KEY_MAX_CHARS}
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise refuse(_("The attribute %(name)s must be a finite number.") % {"name": key})
+        if value is not None and not isinstance(value, str | int | float | bool):
+            raise refuse(
+                _("The attribute %(name)s must be a text, a number, true, false or null, not a list or object.")
+                % {"name": key}
+            )
+        if isinstance(value, str) and len(value) > CONTACT_ATTRIBUTE_VALUE_MAX_CHARS:
+            raise refuse(
+                _("The attribute %(name)s can be at most %(limit)s characters long.")
+                % {"name": key, "limit": CONTACT_ATTRIBUTE_VALUE_MAX_CHARS}
+            )
+    if len(json.dumps(attributes, ensure_ascii=False).encode()) > CONTACT_ATTRIBUTES_MAX_BYTES:
+        raise refuse(
+            _("The attributes can be at most %(limit)s KB together.") % {"limit": CONTACT_ATTRIBUTES_MAX_BYTES // 1024}
+        )
+    return dict(attributes)
+
+
+@transaction.atomic(durable=True)
+def update_contact(
+    contact: Contact,
+    *,
+    by: Employee,
+    name: str = _UNSET,
+    email: str = _UNSET,
+    phone: str = _UNSET,
+    attributes: dict[str, Any] = _UNSET,
+) -> Contact:
+    """Correct what we know about a customer. ``attributes`` replaces the whole object."""
+    access.require(by, Perm.MANAGE_CONTACTS)
+    if contact.company_id != by.company_id:
+        raise ActionError(_("That belongs to another company."), code="foreign")
+    # The same row lock receive_message takes: an inbound message never sees half an edit.
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    before = contact_state(contact)
+    if name is not _UNSET:
+        contact.name = _clean_contact_name(name)
+    if email is not _UNSET:
+        contact.email = _clean_contact_email(email)
+    if phone is not _UNSET:
+        contact.phone = _clean_phone(phone)
+    if attributes is not _UNSET:
+        contact.attributes = clean_contact_attributes(attributes)
+    contact.save(update_fields=["name", "email", "phone", "attributes"])
+    audit.record(
+        "contact.updated", company=by.company_id, actor=by, obj=contact, before=before, after=contact_state(contact)
+    )
+    return contact
 
 
 # --- Agents' actions ---------------------------------------------------------------------------------

@@ -38,11 +38,20 @@ STATUSES = tuple(Status.values)
 
 def inbox(employee: Employee, *, view: str = "mine", status: str = Status.OPEN) -> QuerySet[Conversation]:
     """One inbox list: a view (mine / unassigned / all) and a status tab, newest activity first."""
-    qs = visible_conversations(employee).filter(status=status)
+    return inbox_rows(in_view(visible_conversations(employee).filter(status=status), employee, view), employee)
+
+
+def in_view(qs: QuerySet[Conversation], employee: Employee, view: str) -> QuerySet[Conversation]:
+    """Narrow conversations to a view of the inbox: mine, unassigned or all."""
     if view == "mine":
-        qs = qs.filter(assignee=employee)
-    elif view == "unassigned":
-        qs = qs.filter(assignee__isnull=True)
+        return qs.filter(assignee=employee)
+    if view == "unassigned":
+        return qs.filter(assignee__isnull=True)
+    return qs
+
+
+def inbox_rows(qs: QuerySet[Conversation], employee: Employee) -> QuerySet[Conversation]:
+    """What a row of an inbox list shows (with unread counts), newest activity first."""
     return (
         with_unread(qs, employee).select_related("contact", "channel", "assignee").order_by("-last_activity_at", "-pk")
     )

@@ -52,6 +52,7 @@ ACTION_LABELS = {
     "channel.updated": gettext_lazy("Channel settings changed"),
     "api_token.created": gettext_lazy("API token created"),
     "api_token.revoked": gettext_lazy("API token revoked"),
+    "contact.updated": gettext_lazy("Contact changed"),
     "message.deleted": gettext_lazy("Message deleted"),
     "message.restored": gettext_lazy("Message restored"),
     "conversation.deleted": gettext_lazy("Conversation deleted"),
@@ -67,6 +68,7 @@ OBJECT_TYPE_LABELS = {
     "channel": gettext_lazy("Channel"),
     "apitoken": gettext_lazy("API token"),
     "conversation": gettext_lazy("Conversation"),
+    "contact": gettext_lazy("Contact"),
     "message": pgettext_lazy("chat message", "Message"),
 }
 

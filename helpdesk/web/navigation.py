@@ -31,6 +31,7 @@ SECTIONS = [
     Section(_("Channels"), "web:channels", Perm.MANAGE_CHANNELS),
     Section(_("Audit log"), "web:audit-log", Perm.VIEW_AUDIT_LOG),
     Section(_("Trash"), "web:trash", Perm.RESTORE),
+    Section(_("API tokens"), "web:api-tokens", None),
     Section(_("Two-factor sign-in"), "web:two-factor", None),
 ]
 

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from . import audit_views, settings_views, trash_views, views
+from . import audit_views, settings_views, token_views, trash_views, views
 from .auth_views import SignInView, sign_in_code, two_factor, two_factor_disable, two_factor_enable
 
 app_name = "web"
@@ -57,6 +57,8 @@ urlpatterns = [
     path("settings/roles/<int:role_id>/", settings_views.role_detail, name="role"),
     path("settings/roles/<int:role_id>/archive/", settings_views.role_archive, name="role-archive"),
     path("settings/roles/<int:role_id>/unarchive/", settings_views.role_unarchive, name="role-unarchive"),
+    path("settings/api-tokens/", token_views.api_tokens, name="api-tokens"),
+    path("settings/api-tokens/<int:token_id>/revoke/", token_views.api_token_revoke, name="api-token-revoke"),
     path("settings/channels/", views.channel_list, name="channels"),
     path("settings/channels/<int:channel_id>/", views.channel_detail, name="channel"),
     path("settings/audit-log/", audit_views.audit_log, name="audit-log"),

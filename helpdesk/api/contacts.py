@@ -1,0 +1,151 @@
+"""Contacts: the customers behind the conversations, as far as the employee's scope reaches.
+
+A role that sees all conversations sees every contact of the company; a narrower scope sees
+the contacts of the conversations it can see (``access.visible_contacts``).
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Prefetch, Q, QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils.functional import lazy
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from helpdesk.accounts.models import Employee
+from helpdesk.accounts.permissions import Perm
+from helpdesk.conversations import access, actions
+from helpdesk.conversations.models import ChannelKind, Contact, ContactIdentity
+
+from .common import GatedListApi, me
+from .schema import errors
+from .views import validated
+
+TAGS = ["contacts"]
+
+
+def _attributes_help() -> str:
+    return gettext(
+        "Your own fields: up to %(keys)s names (1 to %(key_chars)s characters) with a text (up to "
+        "%(value_chars)s characters), a number, true, false or null; %(kb)s KB at most together."
+    ) % {
+        "keys": actions.CONTACT_ATTRIBUTES_MAX_KEYS,
+        "key_chars": actions.CONTACT_ATTRIBUTE_KEY_MAX_CHARS,
+        "value_chars": actions.CONTACT_ATTRIBUTE_VALUE_MAX_CHARS,
+        "kb": actions.CONTACT_ATTRIBUTES_MAX_BYTES // 1024,
+    }
+
+
+ATTRIBUTES_SCHEMA = {
+    "type": "object",
+    "additionalProperties": {
+        "nullable": True,
+        "oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}],
+    },
+    # Translated when the schema is rendered, in the reader's language.
+    "description": lazy(_attributes_help, str)(),
+}
+
+
+@extend_schema_field(ATTRIBUTES_SCHEMA)
+class AttributesField(serializers.JSONField):
+    """Any JSON here; ``actions.update_contact`` checks the shape and the size."""
+
+
+class ContactOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField(help_text=_("The name the contact gave; may be empty."))
+    email = serializers.CharField()
+    phone = serializers.CharField()
+    attributes = AttributesField()
+    created_at = serializers.DateTimeField()
+
+
+class IdentityOut(serializers.Serializer):
+    channel_id = serializers.IntegerField()
+    channel_kind = serializers.ChoiceField(source="channel.kind", choices=ChannelKind.choices)
+    channel_name = serializers.CharField(source="channel.name")
+    external_id = serializers.CharField(help_text=_("The contact's id on that channel (visitor, chat, address)."))
+    created_at = serializers.DateTimeField()
+
+
+class ContactDetailOut(ContactOut):
+    identities = IdentityOut(many=True)
+    conversation_ids = serializers.ListField(
+        child=serializers.IntegerField(),
+        source="visible_conversation_ids",
+        help_text=_("Their conversations that you may see, most recent activity first."),
+    )
+
+
+def contact_detail(request, contact_id: int) -> dict:
+    viewer = me(request)
+    identities = ContactIdentity.objects.select_related("channel").order_by("pk")
+    contacts = access.visible_contacts(viewer).prefetch_related(Prefetch("identities", queryset=identities))
+    contact = get_object_or_404(contacts, pk=contact_id)  # the gate's rows: another company's id is a 404
+    contact.visible_conversation_ids = list(
+        access.visible_conversations(viewer)
+        .filter(contact=contact)
+        .order_by("-last_activity_at", "-pk")
+        .values_list("pk", flat=True)
+    )
+    return ContactDetailOut(contact).data
+
+
+class ContactFilter(django_filters.FilterSet):
+    email = django_filters.CharFilter(field_name="email", lookup_expr="iexact", max_length=254)
+    phone = django_filters.CharFilter(field_name="phone", max_length=40)
+    search = django_filters.CharFilter(
+        method="filter_search", max_length=100, help_text=_("Part of the name, e-mail address or phone number.")
+    )
+
+    class Meta:
+        model = Contact
+        fields = ["email", "phone", "search"]
+
+    def filter_search(self, queryset, name, value):
+        return queryset.filter(Q(name__icontains=value) | Q(email__icontains=value) | Q(phone__icontains=value))
+
+
+class ContactListApi(GatedListApi):
+    model = Contact
+    serializer_class = ContactOut
+    filterset_class = ContactFilter
+
+    def rows(self, employee: Employee) -> QuerySet[Contact]:
+        return access.visible_contacts(employee).order_by("-created_at", "-pk")
+
+    @extend_schema(tags=TAGS, responses={200: ContactOut(many=True), **errors(400)})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class ContactDetailApi(APIView):
+    class Input(serializers.Serializer):
+        name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        email = serializers.CharField(max_length=254, required=False, allow_blank=True)
+        phone = serializers.CharField(max_length=40, required=False, allow_blank=True)
+        attributes = AttributesField(required=False, help_text=_("Replaces all of the contact's attributes."))
+
+    @extend_schema(tags=TAGS, responses={200: ContactDetailOut, **errors(404)})
+    def get(self, request, contact_id: int):
+        return Response(contact_detail(request, contact_id))
+
+    @extend_schema(
+        tags=TAGS,
+        request=Input,
+        responses={200: ContactDetailOut, **errors(400, 403, 404)},
+        description=_("Correct a contact's name, e-mail, phone or attributes (manage_contacts)."),
+    )
+    def patch(self, request, contact_id: int):
+        by = me(request)
+        access.require(by, Perm.MANAGE_CONTACTS)
+        contact = access.get_contact(by, contact_id)
+        data = validated(self.Input, request.data)
+        actions.update_contact(contact, by=by, **data)
+        return Response(contact_detail(request, contact.pk))

@@ -1,0 +1,75 @@
+"""Documented shapes of the conversation and message dicts the API shares with events.
+
+The dicts are built once, in ``conversations.snapshots``; these serializers describe them
+for the OpenAPI schema and render through the same functions (a test keeps the declared
+fields and the built keys equal).
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from helpdesk.conversations.models import ChannelKind, Direction, MessageKind, Priority, Status
+from helpdesk.conversations.snapshots import conversation_summary, message_data
+
+
+class ConversationOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    company_id = serializers.IntegerField()
+    channel_id = serializers.IntegerField()
+    channel_kind = serializers.ChoiceField(choices=ChannelKind.choices)
+    channel_name = serializers.CharField()
+    contact_id = serializers.IntegerField()
+    contact_name = serializers.CharField(help_text=_("The contact's own name or address; empty when unknown."))
+    status = serializers.ChoiceField(choices=Status.choices)
+    assignee_id = serializers.IntegerField(allow_null=True)
+    assignee_name = serializers.CharField(allow_null=True)
+    team_id = serializers.IntegerField(allow_null=True)
+    priority = serializers.ChoiceField(choices=Priority.choices)
+    snoozed_until = serializers.DateTimeField(allow_null=True)
+    last_activity_at = serializers.DateTimeField(allow_null=True)
+    waiting_since = serializers.DateTimeField(
+        allow_null=True, help_text=_("Since when the customer's last message is unanswered.")
+    )
+    preview = serializers.CharField()
+    deleted = serializers.BooleanField()
+
+    def to_representation(self, instance):
+        return conversation_summary(instance)
+
+
+class ConversationRowOut(ConversationOut):
+    unread = serializers.IntegerField(help_text=_("The customer's messages after your read marker."))
+
+    def to_representation(self, instance):
+        return {**conversation_summary(instance), "unread": getattr(instance, "unread", 0)}
+
+
+class TrashedConversationOut(ConversationOut):
+    deleted_at = serializers.DateTimeField()
+    deleted_by_name = serializers.CharField(allow_null=True)
+
+    def to_representation(self, instance):
+        return {
+            **conversation_summary(instance),
+            "deleted_at": instance.deleted_at.isoformat() if instance.deleted_at else None,
+            "deleted_by_name": instance.deleted_by.display_name if instance.deleted_by_id else None,
+        }
+
+
+class MessageOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    conversation_id = serializers.IntegerField()
+    direction = serializers.ChoiceField(choices=Direction.choices)
+    kind = serializers.ChoiceField(choices=MessageKind.choices)
+    author_name = serializers.CharField()
+    author_employee_id = serializers.IntegerField(allow_null=True)
+    body = serializers.CharField(help_text=_("Empty for a deleted message unless your role may see deleted messages."))
+    created_at = serializers.DateTimeField()
+    deleted = serializers.BooleanField()
+    deleted_at = serializers.DateTimeField(allow_null=True)
+    deleted_by_name = serializers.CharField(allow_null=True)
+
+    def to_representation(self, instance):
+        return message_data(instance, reveal_deleted=self.context.get("reveal_deleted", True))
