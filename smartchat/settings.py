@@ -90,12 +90,23 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------------
 DATABASE_URL = env.string("DATABASE_URL", "")
+DB_POOL_MAX_SIZE = env.integer("DB_POOL_MAX_SIZE", 20, minimum=0)
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(
             DATABASE_URL, conn_max_age=env.integer("DB_CONN_MAX_AGE", 60, minimum=0), conn_health_checks=True
         )
     }
+    # Under ASGI every HTTP request runs in a thread of its own, so per-thread persistent
+    # connections (CONN_MAX_AGE) pile up until PostgreSQL answers "too many clients". A pool
+    # per process hands each connection back when the request ends. DB_POOL_MAX_SIZE=0: off.
+    if DB_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django refuses a pool with persistent connections
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 2,
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": 10,
+        }
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -121,7 +132,18 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # redis-py 8 gives every read a 5 s socket timeout: the same 5 s that
+                        # channels_redis blocks in BZPOPMIN, so a quiet layer timed out and
+                        # closed idle sockets.
+                        "socket_timeout": 15,
+                        # redis-py 8 caps a pool at 100 and fails (not waits) beyond: a burst of
+                        # sockets joining or leaving groups needs more.
+                        "max_connections": env.integer("REDIS_MAX_CONNECTIONS", 1000, minimum=10),
+                    }
+                ],
                 "prefix": env.string("CHANNEL_LAYER_PREFIX", "smartchat"),
                 "capacity": 1500,
                 "expiry": 30,

@@ -69,7 +69,7 @@ class ServerProcess:
         env = {
             **os.environ,
             "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            "REDIS_URL": layer["hosts"][0],
+            "REDIS_URL": settings.REDIS_URL,
             "CHANNEL_LAYER_PREFIX": layer["prefix"],
             "SECRET_KEY": settings.SECRET_KEY,
             "DB_CONN_MAX_AGE": "0",

@@ -95,7 +95,8 @@ def test_the_settings_accept_the_compose_environment(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == ["postgres", ["redis://redis:6379/0"], False]
+    host = {"address": "redis://redis:6379/0", "socket_timeout": 15, "max_connections": 1000}
+    assert json.loads(result.stdout) == ["postgres", [host], False]
 
 
 def test_every_task_the_scheduler_sends_is_registered_in_the_worker():

@@ -139,3 +139,64 @@ def test_a_foreign_widget_token_is_refused_over_a_real_socket(asgi_server, tcast
             assert closed.value.rcvd.code == 4401
 
     asyncio.run(scenario())
+
+
+async def idle_then_event(server: LiveServer, cast, idle: float) -> None:
+    session = await sync_to_async(Session.of)(server, cast.alice)
+    async with await open_inbox(server, session) as inbox:
+        # Longer than redis-py's default 5 s read timeout and channels_redis' 5 s BZPOPMIN:
+        # with those equal, a quiet layer timed out and the server closed idle sockets.
+        await asyncio.sleep(idle)
+        await database_sync_to_async(actions.add_note)(cast.conversation, by=cast.alice, body="still here?")
+        event = (await next_of(inbox, "event"))["event"]
+        assert event["payload"]["message"]["body"] == "still here?"
+
+
+def test_an_idle_inbox_socket_stays_open_and_live(asgi_server, redis_layer, tcast):
+    asyncio.run(idle_then_event(asgi_server, tcast, idle=7))
+
+
+@pytest.mark.postgres
+def test_concurrent_requests_share_a_bounded_pool_of_database_connections(asgi_server, tcast, settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL-only: the connection pool")
+    pool = settings.DATABASES["default"]["OPTIONS"]["pool"]
+    # Under ASGI each request runs in a thread of its own; without a pool every thread kept
+    # a connection and PostgreSQL ran out ("too many clients"). With it they take turns.
+    session = Session.of(asgi_server, tcast.alice)
+
+    def get(path: str) -> int:
+        request = urllib.request.Request(asgi_server.url + path, headers={"Cookie": session.cookie})
+        with urllib.request.urlopen(request, timeout=20) as response:
+            return response.status
+
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import psycopg
+
+    db = settings.DATABASES["default"]
+    peak, done = [0], threading.Event()
+
+    def watch() -> None:
+        # A connection of its own, outside Django and its pool, sampling while the load runs.
+        with psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"]) as watcher:
+            while not done.is_set():
+                (count,) = watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                ).fetchone()
+                peak[0] = max(peak[0], count)
+                done.wait(0.01)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with ThreadPoolExecutor(max_workers=40) as workers:
+            statuses = list(workers.map(get, ["/api/v1/conversations/?view=all"] * 160))
+    finally:
+        done.set()
+        watcher.join()
+    assert set(statuses) == {200}
+    # The pool's connections, plus this test's own and the live server's database thread.
+    assert 0 < peak[0] <= pool["max_size"] + 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -31,7 +32,23 @@ def _viewer_for(user) -> Viewer | None:
     return Viewer.of(employee) if employee and access.may_use_session(employee) else None
 
 
-class InboxConsumer(AsyncJsonWebsocketConsumer):
+class LiveJsonConsumer(AsyncJsonWebsocketConsumer):
+    """A JSON socket whose handlers run without first queueing in the database thread.
+
+    Channels >= 4.2 runs close_old_connections through sync_to_async before every handler,
+    i.e. in the one thread that all database work of the process shares, so every event
+    pushed to every socket waited behind the ORM work of everyone else. Our handlers reach
+    the database only through database_sync_to_async, which closes stale connections itself.
+    """
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+
+class InboxConsumer(LiveJsonConsumer):
     async def connect(self) -> None:
         self.viewer = await _viewer_for(self.scope["user"])
         self.joined: list[str] = []

@@ -6,11 +6,11 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils.translation import gettext as _
 
 from helpdesk.accounts.presence import team_online
 from helpdesk.conversations import actions
+from helpdesk.realtime.consumers import LiveJsonConsumer
 
 from .visitors import WidgetError, check_origin, read_token, visitor_group, visitor_history, widget_channel
 
@@ -29,7 +29,7 @@ def _admit(public_key: str, origin: str | None, token: str):
     return channel, read_token(channel, token)
 
 
-class VisitorConsumer(AsyncJsonWebsocketConsumer):
+class VisitorConsumer(LiveJsonConsumer):
     async def connect(self) -> None:
         self.group = None
         query = parse_qs(self.scope.get("query_string", b"").decode())
