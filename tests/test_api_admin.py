@@ -18,6 +18,7 @@ from helpdesk.conversations.models import Contact
 from helpdesk.errors import ActionError
 from helpdesk.events.models import AuditEntry
 from tests.conftest import login
+from tests.live import free_port
 
 API = "/api/v1/"
 JSON = "application/json"
@@ -129,6 +130,20 @@ def test_adding_without_an_invitation_sends_nothing(client, cast):
     )
     assert response.status_code == 201 and response.json()["invite_sent"] is False
     assert mail.outbox == []
+
+
+def test_a_mail_server_that_refuses_still_leaves_the_employee_added(client, cast, settings):
+    # A real SMTP client against a port where nothing listens: the send fails, the account stays.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2
+    login(client, cast.alice)
+    response = post(
+        client,
+        f"{API}employees/",
+        {"email": "nina@acme.test", "name": "Nina", "role_id": cast.bob.role_id, "send_invite": True},
+    )
+    assert response.status_code == 201 and response.json()["invite_sent"] is False
+    assert Employee.objects.filter(user__email="nina@acme.test").exists()
 
 
 @pytest.mark.parametrize("foreign", ["role", "team"])

@@ -160,3 +160,11 @@ def test_catch_up_drops_a_deleted_message_from_older_list_previews(cast):
         previews = [e["payload"]["conversation"]["preview"] for e in events]
         assert ("Oops, wrong chat" in previews) is leaked
         assert previews[-1] == "Hello, is my order shipped?"
+
+
+def test_a_deleted_customer_message_no_longer_counts_as_unread(cast):
+    second = actions.receive_message(channel=cast.widget, external_contact_id="visitor-1", body="spam link")
+    row = lambda: queries.inbox(cast.bob, view="all").get(pk=cast.conversation.pk)  # noqa: E731
+    assert row().unread == 2
+    actions.delete_message(second, by=cast.alice)
+    assert row().unread == 1

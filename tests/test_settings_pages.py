@@ -20,7 +20,7 @@ from django.urls import reverse
 from PIL import Image
 
 from helpdesk.accounts import actions
-from helpdesk.accounts.models import Company, Employee, Role, Scope, Team
+from helpdesk.accounts.models import Company, CompanyLogo, Employee, Role, Scope, Team
 from helpdesk.accounts.permissions import Perm
 from helpdesk.events.models import AuditEntry
 from tests.conftest import login
@@ -50,7 +50,7 @@ def company_row(company: Company) -> tuple:
         company.timezone,
         company.working_hours,
         company.require_2fa_for_admins,
-        bytes(company.logo),
+        bytes(CompanyLogo.objects.get(company=company).data) if company.logo_content_type else b"",
         company.logo_content_type,
     )
 

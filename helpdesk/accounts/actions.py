@@ -33,7 +33,7 @@ from helpdesk.conversations.models import Channel
 from helpdesk.errors import ActionError
 from helpdesk.events import audit
 
-from .models import ApiToken, Company, Employee, Role, Scope, Team, validate_timezone
+from .models import ApiToken, Company, CompanyLogo, Employee, Role, Scope, Team, validate_timezone
 from .permissions import Perm
 
 _UNSET: Any = object()
@@ -452,7 +452,7 @@ def company_state(company: Company) -> dict[str, Any]:
         "timezone": company.timezone,
         "working_hours": company.working_hours,
         "require_2fa_for_admins": company.require_2fa_for_admins,
-        "logo": hashlib.sha256(bytes(company.logo)).hexdigest()[:12] if company.logo else "",
+        "logo": company.logo_updated_at.isoformat() if company.logo_content_type else "",
     }
 
 
@@ -534,9 +534,12 @@ def set_company_logo(company: Company, *, by: Employee, data: bytes | None) -> C
         content_type = _image_type(data)
     company = _lock_company(company.pk)
     before = company_state(company)
-    company.logo, company.logo_content_type = data or b"", content_type
-    company.logo_updated_at = timezone.now()
-    company.save(update_fields=["logo", "logo_content_type", "logo_updated_at"])
+    now = timezone.now()
+    CompanyLogo.objects.update_or_create(
+        company=company, defaults={"data": data or b"", "content_type": content_type, "updated_at": now}
+    )
+    company.logo_content_type, company.logo_updated_at = content_type, now
+    company.save(update_fields=["logo_content_type", "logo_updated_at"])
     audit.record(
         "company.logo_changed", company=company, actor=by, obj=company, before=before, after=company_state(company)
     )

@@ -21,8 +21,8 @@ class Company(models.Model):
     name = models.CharField(_("name"), max_length=200)
     description = models.TextField(_("description"), blank=True)
     timezone = models.CharField(_("time zone"), max_length=64, default="UTC", validators=[validate_timezone])
-    # Kept in the database, not on a disk: every web process behind a load balancer serves it.
-    logo = models.BinaryField(_("logo"), blank=True, default=b"", editable=False)
+    # The logo's bytes live in CompanyLogo (the company row is read on every request); here
+    # is what pages need to show it: its type ("" when there is none) and when it changed.
     logo_content_type = models.CharField(max_length=40, blank=True)
     logo_updated_at = models.DateTimeField(null=True, blank=True)
     # {"0": ["09:00", "18:00"], ...}: Monday is "0"; a missing day is a day off.
@@ -36,6 +36,18 @@ class Company(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CompanyLogo(models.Model):
+    """A company's logo image. In the database, not on a disk: every web process serves it."""
+
+    company = models.OneToOneField(Company, on_delete=models.PROTECT, primary_key=True, related_name="logo")
+    data = models.BinaryField(_("logo"), editable=False)
+    content_type = models.CharField(max_length=40)
+    updated_at = models.DateTimeField(default=dj_timezone.now)
+
+    def __str__(self) -> str:
+        return f"logo of company {self.company_id}"
 
 
 class Scope(models.TextChoices):

@@ -7,6 +7,8 @@ assign chats. The e-mail address and capacity are shown only to holders of
 
 from __future__ import annotations
 
+import logging
+
 import django_filters
 from django.conf import settings
 from django.db.models import Prefetch, Q, QuerySet
@@ -30,6 +32,8 @@ from .views import validated
 
 TAGS = ["employees"]
 MAX_IDS = 200
+
+log = logging.getLogger(__name__)
 
 
 class TeamRefOut(serializers.Serializer):
@@ -144,10 +148,15 @@ class EmployeeListApi(GatedListApi):
         employee = admin_actions.add_employee(
             by=by, email=data["email"], name=data["name"], role=role, teams=teams, capacity=data["capacity"]
         )
+        invite_sent = False
         if data["send_invite"]:
             base_url = settings.PUBLIC_URL or request.build_absolute_uri("/")
-            admin_actions.send_password_link(employee, by=by, base_url=base_url)
-        return Response(card(request, employee.pk, invite_sent=data["send_invite"]), status=status.HTTP_201_CREATED)
+            try:
+                admin_actions.send_password_link(employee, by=by, base_url=base_url)
+                invite_sent = True
+            except OSError:  # SMTP errors included: the employee exists; the link can be sent again
+                log.exception("could not send the set-password link to employee %s", employee.pk)
+        return Response(card(request, employee.pk, invite_sent=invite_sent), status=status.HTTP_201_CREATED)
 
 
 class EmployeeDetailApi(APIView):

@@ -55,6 +55,8 @@ class AuditEntry(models.Model):
             models.Index(fields=["company", "-id"], name="audit_by_company"),
             models.Index(fields=["company", "action", "-id"], name="audit_by_action"),
             models.Index(fields=["company", "actor", "-id"], name="audit_by_actor"),
+            # An employee's (or role's, team's) history on its own page.
+            models.Index(fields=["company", "object_type", "object_id", "-id"], name="audit_by_object"),
         ]
 
     def __str__(self) -> str:

@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from helpdesk.accounts import actions as admin_actions
-from helpdesk.accounts.models import Employee, Role, Scope, Team
+from helpdesk.accounts.models import CompanyLogo, Employee, Role, Scope, Team
 from helpdesk.accounts.permissions import PERM_GROUPS, Perm
 from helpdesk.conversations import access
 from helpdesk.errors import ActionError
@@ -159,10 +159,10 @@ def company_logo_remove(request: HttpRequest) -> HttpResponse:
 @employee_required()
 def company_logo(request: HttpRequest) -> HttpResponse:
     """The logo of the signed-in employee's own company (there is no way to name another)."""
-    company = request.employee.company
-    if not company.logo or not company.logo_content_type:
+    logo = CompanyLogo.objects.filter(company_id=request.employee.company_id).exclude(content_type="").first()
+    if logo is None:
         raise Http404
-    response = HttpResponse(bytes(company.logo), content_type=company.logo_content_type)
+    response = HttpResponse(bytes(logo.data), content_type=logo.content_type)
     # The type was checked at upload; nosniff keeps a browser from guessing another one.
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'"

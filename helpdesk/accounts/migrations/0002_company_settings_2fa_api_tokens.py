@@ -14,11 +14,6 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddField(
             model_name='company',
-            name='logo',
-            field=models.BinaryField(blank=True, default=b'', verbose_name='logo'),
-        ),
-        migrations.AddField(
-            model_name='company',
             name='logo_content_type',
             field=models.CharField(blank=True, max_length=40),
         ),
@@ -78,6 +73,15 @@ class Migration(migrations.Migration):
                 ('last_used_at', models.DateTimeField(blank=True, null=True)),
                 ('revoked_at', models.DateTimeField(blank=True, null=True)),
                 ('employee', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='api_tokens', to='accounts.employee')),
+            ],
+        ),
+        migrations.CreateModel(
+            name='CompanyLogo',
+            fields=[
+                ('company', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, primary_key=True, related_name='logo', serialize=False, to='accounts.company')),
+                ('data', models.BinaryField(verbose_name='logo')),
+                ('content_type', models.CharField(max_length=40)),
+                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
             ],
         ),
     ]
