@@ -1,0 +1,282 @@
+"""Every URL of the project, as every kind of visitor: the one gate holds everywhere.
+
+For each named URL pattern (pages and API) the matrix says what each actor gets: anonymous,
+an agent with team scope (bob, team Sales), a role that sees only assigned chats (dave), an
+admin (alice), the super-admin (sam), and the super-admin of another company (gina, who
+holds every permission). Ids in the URLs are Acme's, so gina must get 404 wherever an object
+is named, never 403 and never data; on lists she sees her own company's.
+
+A URL pattern without an entry here fails `test_every_url_is_in_the_matrix`: a new page or
+endpoint can't be added without deciding who may reach it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from django.contrib.auth.tokens import default_token_generator
+from django.db import transaction
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from helpdesk.accounts import actions as admin_actions
+from helpdesk.accounts import services
+from helpdesk.conversations import actions
+from tests.conftest import ACME_ORIGIN
+from tests.test_admin_actions import png
+
+ACTORS = ("anonymous", "bob", "dave", "alice", "sam", "gina")
+LOGIN = 302  # pages send the signed-out to sign in
+API_ANON = 401  # the API asks for a key or a session
+
+
+@dataclass
+class Entry:
+    """How to call one URL, and the status each actor gets."""
+
+    method: str
+    expect: dict[str, int]
+    kwargs: Callable[[SimpleNamespace], dict[str, Any]] = lambda w: {}
+    data: Callable[[SimpleNamespace], Any] | None = None
+    json: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def who(anonymous: int, bob: int, dave: int, alice: int, sam: int, gina: int) -> dict[str, int]:
+    return dict(zip(ACTORS, (anonymous, bob, dave, alice, sam, gina), strict=True))
+
+
+def everyone(status: int) -> dict[str, int]:
+    return dict.fromkeys(ACTORS, status)
+
+
+def page(bob: int, dave: int, alice: int, sam: int, gina: int) -> dict[str, int]:
+    return who(LOGIN, bob, dave, alice, sam, gina)
+
+
+def api(bob: int, dave: int, alice: int, sam: int, gina: int) -> dict[str, int]:
+    return who(API_ANON, bob, dave, alice, sam, gina)
+
+
+conversation = lambda w: {"conversation_id": w.conversation.pk}  # noqa: E731
+
+MATRIX: dict[str, Entry] = {
+    # --- Signing in and out: open to all -----------------------------------------------------------
+    "web:home": Entry("get", everyone(302)),
+    "web:login": Entry("get", who(200, 302, 302, 302, 302, 302)),  # signed in: on to the inbox
+    "web:login-2fa": Entry("get", everyone(302)),  # no password step: back to sign in
+    "web:logout": Entry("post", everyone(302)),
+    "web:set-password": Entry("get", everyone(302), kwargs=lambda w: w.password_link),  # to the form
+    "web:set-password-done": Entry("get", everyone(200)),
+    "set_language": Entry("post", everyone(302), data=lambda w: {"language": "ru"}),
+    "healthz": Entry("get", everyone(200)),
+    "web:demo-default": Entry("get", everyone(302)),
+    "web:demo": Entry("get", everyone(200), kwargs=lambda w: {"public_key": w.widget.public_key}),
+    "widget:session": Entry(
+        "post",
+        everyone(200),
+        kwargs=lambda w: {"public_key": w.widget.public_key},
+        data=lambda w: {},
+        json=True,
+        headers={"Origin": ACME_ORIGIN},
+    ),
+    # --- The inbox --------------------------------------------------------------------------------------
+    "web:inbox": Entry("get", page(200, 200, 200, 200, 200)),
+    # Bob sees his team's chat; Dave only chats assigned to him; Gina's company has no such id.
+    "web:conversation": Entry("get", page(200, 404, 200, 200, 404), kwargs=conversation),
+    # --- Everyone's own settings ---------------------------------------------------------------------------
+    "web:two-factor": Entry("get", page(200, 200, 200, 200, 200)),
+    "web:two-factor-enable": Entry("post", page(302, 302, 302, 302, 302), data=lambda w: {"code": "000000"}),
+    "web:two-factor-disable": Entry("post", page(302, 302, 302, 302, 302), data=lambda w: {"code": "000000"}),
+    "web:api-tokens": Entry("get", page(200, 200, 200, 200, 200)),
+    # Bob's token: only Bob may revoke it here; for everyone else it does not exist.
+    "web:api-token-revoke": Entry("post", page(302, 404, 404, 404, 404), kwargs=lambda w: {"token_id": w.token.pk}),
+    # --- Administration -----------------------------------------------------------------------------------
+    "web:settings-company": Entry("get", page(403, 403, 200, 200, 200)),
+    "web:company-logo": Entry("get", page(200, 200, 200, 200, 404)),  # one's own company's logo; Globex has none
+    "web:company-logo-upload": Entry("post", page(403, 403, 200, 200, 200), data=lambda w: {}),  # no file: the form
+    "web:company-logo-remove": Entry("post", page(403, 403, 302, 302, 302)),
+    "web:employees": Entry("get", page(403, 403, 200, 200, 200)),
+    "web:employee-add": Entry("get", page(403, 403, 200, 200, 200)),
+    "web:employee": Entry("get", page(403, 403, 200, 200, 404), kwargs=lambda w: {"employee_id": w.erin.pk}),
+    "web:employee-send-link": Entry("post", page(403, 403, 302, 302, 404), kwargs=lambda w: {"employee_id": w.erin.pk}),
+    "web:employee-deactivate": Entry(
+        "post", page(403, 403, 302, 302, 404), kwargs=lambda w: {"employee_id": w.erin.pk}
+    ),
+    "web:employee-reactivate": Entry(
+        "post", page(403, 403, 302, 302, 404), kwargs=lambda w: {"employee_id": w.erin.pk}
+    ),
+    "web:teams": Entry("get", page(403, 403, 200, 200, 200)),
+    "web:team": Entry("get", page(403, 403, 200, 200, 404), kwargs=lambda w: {"team_id": w.support.pk}),
+    "web:roles": Entry("get", page(403, 403, 403, 200, 200)),
+    "web:role-add": Entry("get", page(403, 403, 403, 200, 200)),
+    "web:role": Entry("get", page(403, 403, 403, 200, 404), kwargs=lambda w: {"role_id": w.spare_role.pk}),
+    "web:role-archive": Entry("post", page(403, 403, 403, 302, 404), kwargs=lambda w: {"role_id": w.spare_role.pk}),
+    "web:role-unarchive": Entry("post", page(403, 403, 403, 302, 404), kwargs=lambda w: {"role_id": w.spare_role.pk}),
+    "web:channels": Entry("get", page(403, 403, 200, 200, 200)),
+    "web:channel": Entry("get", page(403, 403, 200, 200, 404), kwargs=lambda w: {"channel_id": w.widget.pk}),
+    "web:audit-log": Entry("get", page(403, 403, 200, 200, 200)),
+    "web:audit-log-export": Entry("get", page(403, 403, 200, 200, 200)),
+    "web:trash": Entry("get", page(403, 403, 200, 200, 200)),
+    "web:trash-restore": Entry(
+        "post", page(403, 403, 302, 302, 404), kwargs=lambda w: {"conversation_id": w.trashed.pk}
+    ),
+    # --- API: conversations ---------------------------------------------------------------------------------
+    "api:conversations": Entry("get", api(200, 200, 200, 200, 200)),
+    "api:conversation": Entry("get", api(200, 404, 200, 200, 404), kwargs=conversation),
+    "api:messages": Entry("get", api(200, 404, 200, 200, 404), kwargs=conversation),
+    "api:reply": Entry("post", api(201, 404, 201, 201, 404), kwargs=conversation, data=lambda w: {"body": "Hi"}),
+    "api:notes": Entry("post", api(201, 404, 201, 201, 404), kwargs=conversation, data=lambda w: {"body": "FYI"}),
+    # Taking the chat oneself needs only the right to answer it.
+    "api:assign": Entry(
+        "post",
+        api(200, 404, 200, 200, 404),
+        kwargs=conversation,
+        data=lambda w: {"assignee_id": w.me.pk if w.me else 1},
+    ),
+    "api:snooze": Entry(
+        "post", api(200, 404, 200, 200, 404), kwargs=conversation, data=lambda w: {"until": "2099-01-01T09:00:00Z"}
+    ),
+    "api:wake": Entry("post", api(200, 404, 200, 200, 404), kwargs=conversation),
+    "api:resolve": Entry("post", api(200, 404, 200, 200, 404), kwargs=conversation),
+    "api:reopen": Entry("post", api(200, 404, 200, 200, 404), kwargs=conversation),
+    "api:read": Entry("post", api(204, 404, 204, 204, 404), kwargs=conversation),
+    "api:delete": Entry("post", api(403, 404, 200, 200, 404), kwargs=conversation),
+    "api:message-delete": Entry(
+        "post",
+        api(403, 404, 200, 200, 404),
+        kwargs=lambda w: {"conversation_id": w.conversation.pk, "message_id": w.first_message.pk},
+    ),
+    "api:message-restore": Entry(
+        "post",
+        api(403, 404, 200, 200, 404),
+        kwargs=lambda w: {"conversation_id": w.conversation.pk, "message_id": w.deleted_message.pk},
+    ),
+    "api:trash": Entry("get", api(403, 403, 200, 200, 200)),
+    "api:trash-restore": Entry(
+        "post", api(403, 403, 200, 200, 404), kwargs=lambda w: {"conversation_id": w.trashed.pk}
+    ),
+    # --- API: people and contacts ------------------------------------------------------------------------------
+    "api:employees": Entry("get", api(200, 200, 200, 200, 200)),  # colleagues' public cards, to assign chats
+    "api:employee": Entry("get", api(200, 200, 200, 200, 404), kwargs=lambda w: {"employee_id": w.erin.pk}),
+    "api:employee-deactivate": Entry("post", api(403, 403, 200, 200, 404), kwargs=lambda w: {"employee_id": w.erin.pk}),
+    "api:employee-reactivate": Entry("post", api(403, 403, 200, 200, 404), kwargs=lambda w: {"employee_id": w.erin.pk}),
+    "api:teams": Entry("get", api(200, 200, 200, 200, 200)),
+    "api:team": Entry("get", api(200, 200, 200, 200, 404), kwargs=lambda w: {"team_id": w.support.pk}),
+    "api:roles": Entry("get", api(403, 403, 200, 200, 200)),
+    "api:role": Entry("get", api(403, 403, 200, 200, 404), kwargs=lambda w: {"role_id": w.spare_role.pk}),
+    "api:role-archive": Entry("post", api(403, 403, 403, 200, 404), kwargs=lambda w: {"role_id": w.spare_role.pk}),
+    "api:role-unarchive": Entry("post", api(403, 403, 403, 200, 404), kwargs=lambda w: {"role_id": w.spare_role.pk}),
+    # Contacts follow the conversations one may see: Dave sees no chat, so no contact.
+    "api:contacts": Entry("get", api(200, 200, 200, 200, 200)),
+    "api:contact": Entry(
+        "get", api(200, 404, 200, 200, 404), kwargs=lambda w: {"contact_id": w.conversation.contact_id}
+    ),
+    # API tokens are one's own; Bob's token is nobody else's business.
+    "api:tokens": Entry("get", api(200, 200, 200, 200, 200)),
+    "api:token": Entry("get", api(200, 404, 404, 404, 404), kwargs=lambda w: {"token_id": w.token.pk}),
+    "api:token-revoke": Entry("post", api(200, 404, 404, 404, 404), kwargs=lambda w: {"token_id": w.token.pk}),
+    # --- The API's own description -------------------------------------------------------------------------------
+    "api-schema": Entry("get", api(200, 200, 200, 200, 200)),
+    "api-docs": Entry("get", page(200, 200, 200, 200, 200)),
+}
+
+
+def url_names() -> set[str]:
+    """Every named URL pattern of the project (Django's own admin is the operator's, checked below)."""
+
+    def walk(patterns, namespace: str | None) -> set[str]:
+        names: set[str] = set()
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                if pattern.namespace == "admin":
+                    continue
+                inner = ":".join(filter(None, (namespace, pattern.namespace))) or None
+                names |= walk(pattern.url_patterns, inner)
+            elif isinstance(pattern, URLPattern):
+                assert pattern.name, f"an unnamed URL pattern: {pattern.pattern}"
+                names.add(f"{namespace}:{pattern.name}" if namespace else pattern.name)
+        return names
+
+    return walk(get_resolver().url_patterns, None)
+
+
+def test_every_url_is_in_the_matrix():
+    names = url_names()
+    assert names - MATRIX.keys() == set(), "new URLs: add them to MATRIX with who may reach them"
+    assert MATRIX.keys() - names == set(), "the matrix names URLs that no longer exist"
+
+
+@pytest.fixture
+def world(cast) -> SimpleNamespace:
+    """The cast, plus the objects some URLs name: a spare role, a token, a trashed chat, a logo."""
+    spare_role = admin_actions.create_role(by=cast.sam, name="Spare", permissions=["reply"], scope="assigned")
+    token, _ = admin_actions.create_api_token(by=cast.bob, name="CRM")
+    trashed = actions.receive_message(channel=cast.widget, external_contact_id="gone", body="old").conversation
+    actions.delete_conversation(trashed, by=cast.alice)
+    deleted_message = actions.post_reply(cast.conversation, by=cast.alice, body="oops")
+    actions.delete_message(deleted_message, by=cast.alice)
+    admin_actions.set_company_logo(cast.acme, by=cast.alice, data=png())
+    gina = services.create_employee(company=cast.globex, email="gina@globex.test", name="Gina", role="super_admin")
+    user = cast.erin.user
+    password_link = {
+        "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+        "token": default_token_generator.make_token(user),
+    }
+    return SimpleNamespace(
+        **vars(cast),
+        spare_role=spare_role,
+        token=token,
+        trashed=trashed,
+        deleted_message=deleted_message,
+        password_link=password_link,
+        gina=gina,
+    )
+
+
+def call(client: Client, entry: Entry, world: SimpleNamespace, name: str):
+    url = reverse(name, kwargs=entry.kwargs(world))
+    data = entry.data(world) if entry.data else None
+    if entry.method == "get":
+        return client.get(url, headers=entry.headers)
+    if entry.json or name.startswith("api:"):
+        return client.post(
+            url, data if data is not None else {}, content_type="application/json", headers=entry.headers
+        )
+    return client.post(url, data or {}, headers=entry.headers)
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_each_actor_gets_the_expected_answer(name, world):
+    entry = MATRIX[name]
+    got = {}
+    for actor in ACTORS:
+        client = Client()
+        employee = getattr(world, actor, None)
+        if employee is not None:
+            client.force_login(employee.user)
+        world.me = employee
+        # Each actor meets the same world: whatever the request changed is rolled back. Marked
+        # as a test's own block (as TestCase marks its), so the actions' durable blocks may nest.
+        block = transaction.atomic()
+        block._from_testcase = True
+        with block:
+            got[actor] = call(client, entry, world, name).status_code
+            transaction.set_rollback(True)
+    assert {actor: (got[actor], entry.expect[actor]) for actor in ACTORS if got[actor] != entry.expect[actor]} == {}
+
+
+def test_the_django_admin_is_only_for_the_platform_operator(world):
+    for actor in ACTORS:
+        client = Client()
+        employee = getattr(world, actor, None)
+        if employee is not None:
+            client.force_login(employee.user)
+        response = client.get(reverse("admin:index"))
+        assert response.status_code == 302 and "/admin/login/" in response.url, actor
