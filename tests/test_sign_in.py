@@ -235,3 +235,26 @@ def test_cookies_are_secure_and_http_only_behind_https(tmp_path, cookie):
         SMARTCHAT_DATA_DIR=str(tmp_path),
     )
     assert json.loads(result.stdout) == [True, True, True]
+
+
+def test_an_admin_turns_off_the_second_factor_of_someone_who_lost_their_phone(client, cast):
+    turn_on_2fa(cast.bob)
+    login(client, cast.alice)
+    page = client.get(reverse("web:employee", args=[cast.bob.pk])).content.decode()
+    assert 'data-testid="reset-2fa"' in page
+    response = client.post(reverse("web:employee-reset-2fa", args=[cast.bob.pk]), follow=True)
+    assert "Two-factor sign-in is off for Bob." in response.content.decode()
+    cast.bob.refresh_from_db()
+    assert not cast.bob.has_2fa and cast.bob.totp_secret == ""
+    (entry,) = audit("employee.2fa_disabled")
+    assert (entry.actor_id, entry.object_id) == (cast.alice.pk, str(cast.bob.pk))
+    # Bob signs in with his password alone again.
+    assert sign_in(client_class_from(client), "bob@acme.test").url == reverse("web:inbox")
+
+
+def test_an_agent_cannot_turn_off_a_colleagues_second_factor(client, cast):
+    turn_on_2fa(cast.erin)
+    login(client, cast.bob)
+    assert client.post(reverse("web:employee-reset-2fa", args=[cast.erin.pk])).status_code == 403
+    cast.erin.refresh_from_db()
+    assert cast.erin.has_2fa

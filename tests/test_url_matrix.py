@@ -112,6 +112,7 @@ MATRIX: dict[str, Entry] = {
     "web:employee-reactivate": Entry(
         "post", page(403, 403, 302, 302, 404), kwargs=lambda w: {"employee_id": w.erin.pk}
     ),
+    "web:employee-reset-2fa": Entry("post", page(403, 403, 302, 302, 404), kwargs=lambda w: {"employee_id": w.erin.pk}),
     "web:teams": Entry("get", page(403, 403, 200, 200, 200)),
     "web:team": Entry("get", page(403, 403, 200, 200, 404), kwargs=lambda w: {"team_id": w.support.pk}),
     "web:roles": Entry("get", page(403, 403, 403, 200, 200)),

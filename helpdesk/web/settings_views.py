@@ -333,6 +333,19 @@ def employee_deactivate(request: HttpRequest, employee_id: int) -> HttpResponse:
 
 @employee_required(Perm.MANAGE_EMPLOYEES)
 @require_POST
+def employee_reset_2fa(request: HttpRequest, employee_id: int) -> HttpResponse:
+    """Turn off someone's two-factor sign-in (a lost phone); the change is in the audit log."""
+    employee = access.get_employee(request.employee, employee_id)
+    _press(
+        request,
+        lambda: admin_actions.disable_totp(employee, by=request.employee),
+        _("Two-factor sign-in is off for %(name)s.") % {"name": employee.display_name},
+    )
+    return redirect("web:employee", employee_id=employee.pk)
+
+
+@employee_required(Perm.MANAGE_EMPLOYEES)
+@require_POST
 def employee_reactivate(request: HttpRequest, employee_id: int) -> HttpResponse:
     """Let a deactivated employee sign in again."""
     employee = access.get_employee(request.employee, employee_id)

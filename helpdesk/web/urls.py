@@ -50,6 +50,11 @@ urlpatterns = [
         settings_views.employee_reactivate,
         name="employee-reactivate",
     ),
+    path(
+        "settings/employees/<int:employee_id>/reset-2fa/",
+        settings_views.employee_reset_2fa,
+        name="employee-reset-2fa",
+    ),
     path("settings/teams/", settings_views.team_list, name="teams"),
     path("settings/teams/<int:team_id>/", settings_views.team_detail, name="team"),
     path("settings/roles/", settings_views.role_list, name="roles"),
