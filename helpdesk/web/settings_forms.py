@@ -15,7 +15,7 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from helpdesk.accounts.models import BuiltinRole, Company, Employee, Role, Scope
 from helpdesk.accounts.permissions import Perm
@@ -152,7 +152,7 @@ class EmployeeForm(forms.Form):
     """An employee's name, role, teams and capacity; with ``employee`` it edits them."""
 
     email = forms.CharField(label=gettext_lazy("E-mail"), required=False, widget=forms.EmailInput())
-    name = forms.CharField(label=gettext_lazy("Name"), required=False)
+    name = forms.CharField(label=pgettext_lazy("person", "Name"), required=False)
     role = RoleChoiceField(label=gettext_lazy("Role"), queryset=Role.objects.none(), empty_label=None)
     teams = forms.ModelMultipleChoiceField(
         label=gettext_lazy("Teams"), queryset=None, required=False, widget=forms.CheckboxSelectMultiple
