@@ -1,0 +1,60 @@
+// The reply / internal-note box under the open conversation.
+
+import { $, api, format, state, store, t } from "./core.js";
+import { appendMessage } from "./thread.js";
+
+const composer = $("[data-composer]");
+export const textarea = composer ? composer.querySelector("textarea") : null;
+export const composerState = { mode: "reply" };
+
+// Features that take over keys while they show something (a menu of canned answers or of
+// names to mention) register here; a handler returning true has handled the key.
+export const keyHandlers = [];
+
+export function startComposer() {
+  if (!composer || !store.current) return;
+  const hint = $("[data-composer-hint]");
+  const tabs = composer.querySelectorAll("[data-mode]");
+  const can = state.can;
+  for (const tab of tabs) {
+    tab.hidden = tab.dataset.mode === "reply" ? !can.reply : !can.note;
+    tab.addEventListener("click", () => {
+      composerState.mode = tab.dataset.mode;
+      for (const other of tabs) other.classList.toggle("active", other === tab);
+      composer.classList.toggle("note-mode", composerState.mode === "note");
+      textarea.placeholder = composerState.mode === "note" ? t.notePlaceholder : t.replyPlaceholder;
+      textarea.focus();
+    });
+  }
+  if (!can.reply && can.note) tabs[1].click();
+  textarea.addEventListener("input", () => {
+    const left = state.maxChars - textarea.value.length;
+    hint.textContent = left < 200 ? String(left) : "";
+    hint.classList.toggle("over", left < 0);
+  });
+  textarea.addEventListener("keydown", (event) => {
+    if (keyHandlers.some((handle) => handle(event))) return;
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      composer.requestSubmit();
+    }
+  });
+  composer.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = textarea.value.trim();
+    if (!body) return;
+    const path = composerState.mode === "note" ? "notes" : "reply";
+    composer.classList.add("sending");
+    try {
+      const message = await api(`/api/v1/conversations/${store.current.id}/${path}`, { body });
+      appendMessage(message); // the socket's copy of the same message is then ignored by id
+      textarea.value = "";
+      hint.textContent = "";
+    } catch (error) {
+      hint.textContent = format(t.failed, { reason: error.message });
+      hint.classList.add("over");
+    } finally {
+      composer.classList.remove("sending");
+    }
+  });
+}
