@@ -101,9 +101,20 @@ class Role(models.Model):
         return perm in self.permissions
 
 
+class AssignmentMethod(models.TextChoices):
+    BALANCED = "balanced", _("Balanced: the online agent with the fewest open conversations")
+    ROUND_ROBIN = "round_robin", _("Round robin: online agents in turn")
+    MANUAL = "manual", _("Manual: conversations wait in the team's queue")
+
+
 class Team(models.Model):
     company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="teams")
     name = models.CharField(_("name"), max_length=100)
+    assignment_method = models.CharField(
+        _("automatic assignment"), max_length=20, choices=AssignmentMethod.choices, default=AssignmentMethod.BALANCED
+    )
+    # A team's own cap on open conversations per agent, on top of each agent's capacity.
+    max_open_per_agent = models.PositiveIntegerField(_("open conversations per agent at most"), null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["company", "name"], name="team_name_unique_per_company")]
@@ -128,6 +139,8 @@ class Employee(models.Model):
     # Refreshed by the inbox socket's heartbeat: "online" only counts while this is recent.
     last_seen_at = models.DateTimeField(null=True, blank=True)
     capacity = models.PositiveIntegerField(_("capacity"), default=10)
+    # When a conversation was last given to them automatically: ties go to whoever waited longest.
+    last_assigned_at = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=dj_timezone.now)
     deactivated_at = models.DateTimeField(null=True, blank=True)
@@ -169,3 +182,27 @@ class ApiToken(models.Model):
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+
+class PresenceChange(models.Model):
+    """Each change of an employee's presence, kept for statistics (online time, coverage)."""
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", _("Set by the employee")
+        AUTOMATIC = "automatic", _("No open inbox for a while")
+        CONNECTION = "connection", _("Opened the inbox")
+
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="+")
+    employee = models.ForeignKey(Employee, on_delete=models.PROTECT, related_name="presence_changes")
+    presence = models.CharField(max_length=10, choices=Presence.choices)
+    source = models.CharField(max_length=12, choices=Source.choices)
+    at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["company", "at"], name="presence_by_company"),
+            models.Index(fields=["employee", "at"], name="presence_by_employee"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.employee_id} {self.presence} at {self.at:%Y-%m-%d %H:%M}"

@@ -27,12 +27,27 @@ class Contact(models.Model):
     phone = models.CharField(_("phone"), max_length=40, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Blocked: their messages are kept but open nothing, notify nobody and are not routed.
+    # blocked_until empty while blocked_at is set means "until unblocked".
+    blocked_at = models.DateTimeField(null=True, blank=True)
+    blocked_until = models.DateTimeField(null=True, blank=True)
+    blocked_reason = models.CharField(_("reason"), max_length=500, blank=True)
+    blocked_by = models.ForeignKey(Employee, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
 
     class Meta:
-        indexes = [models.Index(fields=["company", "email"])]
+        indexes = [
+            models.Index(fields=["company", "email"]),
+            models.Index(
+                fields=["company", "blocked_at"], condition=Q(blocked_at__isnull=False), name="contact_blocked"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.own_name or _("Visitor #%(id)s") % {"id": self.pk}
+
+    def is_blocked(self, at=None) -> bool:
+        at = at or timezone.now()
+        return self.blocked_at is not None and (self.blocked_until is None or self.blocked_until > at)
 
     @property
     def own_name(self) -> str:
@@ -159,6 +174,8 @@ class Message(models.Model):
     body = models.TextField()
     # NULL, not "", for messages without a channel id: the uniqueness below skips NULLs.
     external_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    # Sent by a quick answer (an automatic reply), not by a person.
+    automatic = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     deleted_at = models.DateTimeField(null=True, blank=True)
     deleted_by = models.ForeignKey(Employee, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
@@ -203,3 +220,67 @@ class ReadMarker(models.Model):
 
     def __str__(self) -> str:
         return f"{self.employee_id} read #{self.conversation_id} to {self.last_read_message_id}"
+
+
+class Mention(models.Model):
+    """An @mention in an internal note: of one employee, or of a team (all its members)."""
+
+    message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="mentions")
+    conversation = models.ForeignKey(Conversation, on_delete=models.PROTECT, related_name="mentions")
+    employee = models.ForeignKey(Employee, on_delete=models.PROTECT, null=True, blank=True, related_name="mentions")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, null=True, blank=True, related_name="mentions")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(employee__isnull=False, team__isnull=True) | Q(employee__isnull=True, team__isnull=False),
+                name="mention_of_employee_or_team",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["employee", "-id"], name="mention_by_employee"),
+            models.Index(fields=["team", "-id"], name="mention_by_team"),
+        ]
+
+    def __str__(self) -> str:
+        return f"mention in message {self.message_id}"
+
+
+class CannedResponse(models.Model):
+    """A saved reply, inserted with "/" in the reply box; company-wide, or one employee's own."""
+
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="canned_responses")
+    # Empty: shared with the whole company (managed by admins); set: that employee's own.
+    owner = models.ForeignKey(Employee, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    shortcut = models.CharField(_("shortcut"), max_length=40)
+    title = models.CharField(_("title"), max_length=120)
+    body = models.TextField(_("text"))
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["company", "owner"], name="canned_by_owner")]
+
+    def __str__(self) -> str:
+        return f"/{self.shortcut}"
+
+
+class QuickAnswer(models.Model):
+    """An automatic reply: when a customer's message matches a trigger phrase, it answers."""
+
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="quick_answers")
+    title = models.CharField(_("title"), max_length=120)
+    triggers = models.JSONField(_("trigger phrases"), default=list)
+    answer = models.TextField(_("answer"))
+    # The answer settles it: the conversation is resolved instead of waiting for a person.
+    resolves = models.BooleanField(_("resolves the conversation"), default=False)
+    enabled = models.BooleanField(_("on"), default=True)
+    created_by = models.ForeignKey(Employee, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.title
