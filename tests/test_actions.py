@@ -9,7 +9,8 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from helpdesk.conversations import actions
-from helpdesk.conversations.models import Contact, Conversation, Message, MessageKind, ReadMarker, Status
+from helpdesk.conversations.models import Contact, Conversation, Message, MessageKind, Priority, ReadMarker, Status
+from helpdesk.errors import ActionError
 from tests.helpers import event_types, last_event_id
 
 
@@ -185,3 +186,17 @@ def test_receive_message_query_count_is_fixed(cast, django_assert_num_queries):
     # update the conversation; insert the event; release. The history's length changes none of it.
     with django_assert_num_queries(11):
         actions.receive_message(channel=cast.widget, external_contact_id="visitor-1", body="x", external_id="w:q")
+
+
+def test_priority_is_set_recorded_and_validated(cast):
+    mark = last_event_id()
+    actions.set_priority(cast.conversation, by=cast.bob, priority=Priority.URGENT)
+    cast.conversation.refresh_from_db()
+    assert cast.conversation.priority == Priority.URGENT
+    assert event_types(after=mark) == ["conversation.priority_changed"]
+    actions.set_priority(cast.conversation, by=cast.bob, priority=Priority.URGENT)  # no change, no event
+    assert event_types(after=mark) == ["conversation.priority_changed"]
+    with pytest.raises(ActionError):
+        actions.set_priority(cast.conversation, by=cast.bob, priority=9)
+    cast.conversation.refresh_from_db()
+    assert cast.conversation.priority == Priority.URGENT

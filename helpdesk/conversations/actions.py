@@ -34,6 +34,7 @@ from .models import (
     Direction,
     Message,
     MessageKind,
+    Priority,
     ReadMarker,
     Status,
 )
@@ -366,6 +367,22 @@ def assign(
     conversation.team, conversation.assignee = new_team, new_assignee
     conversation.save(update_fields=["team", "assignee", "updated_at"])
     events.record(conversation, "conversation.assigned", actor=by, previous=previous)
+    return conversation
+
+
+@transaction.atomic(durable=True)
+def set_priority(conversation: Conversation, *, by: Employee, priority: int) -> Conversation:
+    """None, low, medium, high or urgent: higher priorities are handed out and listed first."""
+    access.require(by, Perm.REPLY)
+    if priority not in Priority.values:
+        raise ActionError(_("Unknown priority."), code="bad_priority", field="priority")
+    conversation = _locked(conversation)
+    if conversation.priority == priority:
+        return conversation
+    previous = conversation.priority
+    conversation.priority = priority
+    conversation.save(update_fields=["priority", "updated_at"])
+    events.record(conversation, "conversation.priority_changed", actor=by, was=previous)
     return conversation
 
 
