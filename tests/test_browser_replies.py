@@ -67,6 +67,12 @@ def test_an_agent_inserts_a_canned_response_with_a_slash_and_sends_it(tcast, ser
     box.fill("")
     box.press_sequentially("and/or")
     assert menu.is_hidden()
+    # In an internal note "/" is just a character ("@" is for mentions there).
+    box.fill("")
+    bob.get_by_test_id("mode-note").click()
+    box.press_sequentially("/he")
+    bob.wait_for_timeout(300)
+    assert menu.is_hidden()
 
 
 def test_an_admin_edits_and_blocks_a_contact_from_the_profile_panel(tcast, server, browser):  # noqa: F811
@@ -83,8 +89,14 @@ def test_an_admin_edits_and_blocks_a_contact_from_the_profile_panel(tcast, serve
     panel.get_by_test_id("contact-save").click()
     panel.get_by_test_id("contact-error").wait_for()  # refused; the form stays open
     panel.get_by_test_id("contact-input-email").fill("anna@example.com")
+    panel.locator("[data-contact-action=add-attribute]").click()
+    panel.locator("[name=attr-name]").last.fill("plan")
+    panel.locator("[name=attr-value]").last.fill("gold")
     panel.get_by_test_id("contact-save").click()
     panel.get_by_test_id("contact-field-email").get_by_text("anna@example.com").wait_for()
+    assert "plan" in panel.get_by_test_id("contact-attributes").inner_text()
+    saved = orm(Contact.objects.get, pk=tcast.conversation.contact_id)
+    assert (saved.name, saved.email, saved.attributes) == ("Anna Petrova", "anna@example.com", {"plan": "gold"})
     alice.locator("[data-thread-title]").get_by_text("Anna Petrova").wait_for()
     alice.get_by_test_id("conversation-row").get_by_text("Anna Petrova").wait_for()
     assert alice.locator("[data-thread] .message.inbound .author").first.inner_text() == "Anna Petrova"

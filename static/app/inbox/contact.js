@@ -29,7 +29,7 @@ function section(title, ...children) {
 }
 
 function attributeText(value) {
-  return value === null ? "null" : String(value);
+  return value === null || value === undefined ? "" : String(value);
 }
 
 function blockBox() {
@@ -98,7 +98,7 @@ function render() {
       ...fact(t.contactPhone, contact.phone, "contact-field-phone")),
     editing ? null : section(t.attributes, attributes.length
       ? el("dl", { class: "contact-facts", "data-testid": "contact-attributes" },
-        ...attributes.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, attributeText(v))]))
+        ...attributes.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, attributeText(v) || "—")]))
       : el("p", { class: "muted small" }, t.noAttributes)),
     section(t.identities, el("ul", { class: "plain-list small", "data-testid": "contact-identities" },
       ...(contact.identities || []).map((i) => el("li", {}, el("strong", {}, i.channel_name), " · ", el("code", {}, i.external_id))))),
