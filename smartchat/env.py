@@ -54,3 +54,15 @@ def integer(name: str, default: int, *, minimum: int | None = None) -> int:
 
 def string_list(name: str, default: list[str]) -> list[str]:
     return _read(name, default, lambda raw: [part.strip() for part in raw.split(",") if part.strip()])
+
+
+def fraction(name: str, default: float) -> float:
+    """A number from 0 to 1 (a ratio such as a similarity threshold)."""
+
+    def parse(raw: str) -> float:
+        value = float(raw)
+        if not 0 <= value <= 1:
+            raise ValueError("must be between 0 and 1")
+        return value
+
+    return _read(name, default, parse)

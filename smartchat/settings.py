@@ -269,6 +269,9 @@ EVENT_CATCHUP_LIMIT = env.integer("EVENT_CATCHUP_LIMIT", 500, minimum=10)
 # The in-memory layer is per process: inbox sockets then poll for events on each ping.
 REALTIME_CATCHUP_ON_PING = env.boolean("REALTIME_CATCHUP_ON_PING", not REDIS_URL)
 REALTIME_PING_SECONDS = env.integer("REALTIME_PING_SECONDS", 10 if REALTIME_CATCHUP_ON_PING else 25, minimum=5)
+# Quick answers: how alike (0..1) a customer's words and a trigger phrase must be to count
+# as a match despite typos; exact and contained phrases always match.
+QUICK_ANSWER_SIMILARITY = env.fraction("QUICK_ANSWER_SIMILARITY", 0.85)
 
 # --- Security ------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -36,6 +36,10 @@ class LiveServer:
             log_level="warning",
             lifespan="off",
             ws_max_size=65536,
+            # A socket a failed test left open would keep the shutdown waiting past stop()'s
+            # join, and its loop would go on receiving on the process's one channel layer
+            # (channels_redis then refuses every other loop: "Two event loops…"). Cancel it.
+            timeout_graceful_shutdown=3,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name=f"uvicorn-{self.port}", daemon=True)

@@ -86,6 +86,10 @@ def test_a_new_role_and_a_new_colleague_end_to_end(tcast, server, browser, setti
     newcomer.wait_for_url("**/set-password/done/")
     inbox = sign_in(browser, server, "nina@acme.test", NEW_PASSWORD)
     assert "Night shift" in inbox.locator(".me").inner_text()
-    # The role opens no administration: her settings are her own API keys and sign-in only.
+    # The role opens no administration: her settings are her own canned responses, API keys and sign-in.
     inbox.get_by_test_id("nav-settings").click()
-    assert inbox.locator(".settings-nav a").all_inner_texts() == ["API tokens", "Two-factor sign-in"]
+    assert inbox.locator(".settings-nav a").all_inner_texts() == [
+        "Canned responses",
+        "API tokens",
+        "Two-factor sign-in",
+    ]

@@ -164,7 +164,8 @@ def test_the_settings_navigation_lists_the_sections_in_order(client, cast):
     login(client, cast.sam)
     labels = [s["label"] for s in client.get(reverse("web:roles")).context["settings_sections"]()]
     assert labels == [
-        "Company", "Employees", "Teams", "Roles", "Channels", "Audit log", "Trash", "API tokens", "Two-factor sign-in",
+        "Company", "Employees", "Teams", "Roles", "Channels", "Canned responses", "Quick answers", "Blocked contacts",
+        "Audit log", "Trash", "API tokens", "Two-factor sign-in",
     ]  # fmt: skip
     login(client, cast.alice)
     labels = [s["label"] for s in client.get(reverse("web:teams")).context["settings_sections"]()]
@@ -173,6 +174,9 @@ def test_the_settings_navigation_lists_the_sections_in_order(client, cast):
         "Employees",
         "Teams",
         "Channels",
+        "Canned responses",
+        "Quick answers",
+        "Blocked contacts",
         "Audit log",
         "Trash",
         "API tokens",
@@ -180,7 +184,8 @@ def test_the_settings_navigation_lists_the_sections_in_order(client, cast):
     ]
     login(client, cast.bob)
     labels = [s["label"] for s in client.get(reverse("web:two-factor")).context["settings_sections"]()]
-    assert labels == ["API tokens", "Two-factor sign-in"]  # an agent's settings are their own keys and sign-in
+    # An agent's settings are their own: canned responses, keys and sign-in.
+    assert labels == ["Canned responses", "API tokens", "Two-factor sign-in"]
 
 
 @pytest.mark.parametrize("name", PAGES)

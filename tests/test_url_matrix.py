@@ -27,7 +27,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from helpdesk.accounts import actions as admin_actions
 from helpdesk.accounts import services
-from helpdesk.conversations import actions
+from helpdesk.conversations import actions, canned, quick_answers
 from tests.conftest import ACME_ORIGIN
 from tests.test_admin_actions import png
 
@@ -128,6 +128,24 @@ MATRIX: dict[str, Entry] = {
     "web:trash-restore": Entry(
         "post", page(403, 403, 302, 302, 404), kwargs=lambda w: {"conversation_id": w.trashed.pk}
     ),
+    # --- Canned responses, quick answers, blocked contacts ---------------------------------------------------
+    # Everyone keeps their own canned responses; the company's are edited with manage_canned.
+    "web:canned-responses": Entry("get", page(200, 200, 200, 200, 200)),
+    "web:canned-response": Entry("get", page(403, 403, 200, 200, 404), kwargs=lambda w: {"canned_id": w.canned.pk}),
+    "web:canned-response-archive": Entry(
+        "post", page(403, 403, 302, 302, 404), kwargs=lambda w: {"canned_id": w.canned.pk}
+    ),
+    "web:quick-answers": Entry("get", page(403, 403, 200, 200, 200)),
+    "web:quick-answer-add": Entry("get", page(403, 403, 200, 200, 200)),
+    "web:quick-answer-test": Entry("get", page(403, 403, 200, 200, 200)),
+    "web:quick-answer": Entry("get", page(403, 403, 200, 200, 404), kwargs=lambda w: {"quick_answer_id": w.rule.pk}),
+    "web:quick-answer-archive": Entry(
+        "post", page(403, 403, 302, 302, 404), kwargs=lambda w: {"quick_answer_id": w.rule.pk}
+    ),
+    "web:blocked-contacts": Entry("get", page(403, 403, 200, 200, 200)),
+    "web:blocked-contact-unblock": Entry(
+        "post", page(403, 403, 302, 302, 404), kwargs=lambda w: {"contact_id": w.blocked.pk}
+    ),
     # --- API: conversations ---------------------------------------------------------------------------------
     "api:conversations": Entry("get", api(200, 200, 200, 200, 200)),
     "api:conversation": Entry("get", api(200, 404, 200, 200, 404), kwargs=conversation),
@@ -179,6 +197,14 @@ MATRIX: dict[str, Entry] = {
     "api:contact": Entry(
         "get", api(200, 404, 200, 200, 404), kwargs=lambda w: {"contact_id": w.conversation.contact_id}
     ),
+    "api:contact-block": Entry(
+        "post",
+        api(403, 403, 200, 200, 404),
+        kwargs=lambda w: {"contact_id": w.conversation.contact_id},
+        data=lambda w: {"reason": "Spam"},
+    ),
+    "api:contact-unblock": Entry("post", api(403, 403, 200, 200, 404), kwargs=lambda w: {"contact_id": w.blocked.pk}),
+    "api:canned-responses": Entry("get", api(200, 200, 200, 200, 200)),  # the company's and one's own
     # API tokens are one's own; Bob's token is nobody else's business.
     "api:tokens": Entry("get", api(200, 200, 200, 200, 200)),
     "api:token": Entry("get", api(200, 404, 404, 404, 404), kwargs=lambda w: {"token_id": w.token.pk}),
@@ -225,6 +251,14 @@ def world(cast) -> SimpleNamespace:
     actions.delete_message(deleted_message, by=cast.alice)
     admin_actions.set_company_logo(cast.acme, by=cast.alice, data=png())
     gina = services.create_employee(company=cast.globex, email="gina@globex.test", name="Gina", role="super_admin")
+    canned_response = canned.create_canned_response(
+        by=cast.alice, shortcut="hello", title="Hello", body="Hi!", company_wide=True
+    )
+    rule = quick_answers.create_quick_answer(by=cast.alice, title="Hours", triggers="opening hours", answer="9 to 6")
+    blocked = actions.receive_message(
+        channel=cast.widget, external_contact_id="spammer", body="spam"
+    ).conversation.contact
+    actions.block_contact(blocked, by=cast.alice, reason="Spam")
     user = cast.erin.user
     password_link = {
         "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
@@ -238,6 +272,9 @@ def world(cast) -> SimpleNamespace:
         deleted_message=deleted_message,
         password_link=password_link,
         gina=gina,
+        canned=canned_response,
+        rule=rule,
+        blocked=blocked,
     )
 
 

@@ -75,6 +75,12 @@ class IdentityOut(serializers.Serializer):
 
 
 class ContactDetailOut(ContactOut):
+    blocked = serializers.BooleanField(
+        source="is_blocked", help_text=_("Their messages are kept but open nothing and notify nobody.")
+    )
+    blocked_until = serializers.SerializerMethodField(help_text=_("When the block ends; null: until unblocked."))
+    blocked_reason = serializers.SerializerMethodField()
+    blocked_by_name = serializers.SerializerMethodField(help_text=_("Who blocked them; null when not blocked."))
     identities = IdentityOut(many=True)
     conversation_ids = serializers.ListField(
         child=serializers.IntegerField(),
@@ -82,11 +88,28 @@ class ContactDetailOut(ContactOut):
         help_text=_("Their conversations that you may see, most recent activity first."),
     )
 
+    # A block that has run out reads as none.
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_blocked_until(self, contact: Contact):
+        return contact.blocked_until.isoformat() if contact.is_blocked() and contact.blocked_until else None
+
+    @extend_schema_field(serializers.CharField())
+    def get_blocked_reason(self, contact: Contact) -> str:
+        return contact.blocked_reason if contact.is_blocked() else ""
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_blocked_by_name(self, contact: Contact) -> str | None:
+        return contact.blocked_by.display_name if contact.is_blocked() and contact.blocked_by_id else None
+
 
 def contact_detail(request, contact_id: int) -> dict:
     viewer = me(request)
     identities = ContactIdentity.objects.select_related("channel").order_by("pk")
-    contacts = access.visible_contacts(viewer).prefetch_related(Prefetch("identities", queryset=identities))
+    contacts = (
+        access.visible_contacts(viewer)
+        .select_related("blocked_by")
+        .prefetch_related(Prefetch("identities", queryset=identities))
+    )
     contact = get_object_or_404(contacts, pk=contact_id)  # the gate's rows: another company's id is a 404
     contact.visible_conversation_ids = list(
         access.visible_conversations(viewer)
@@ -148,4 +171,39 @@ class ContactDetailApi(APIView):
         contact = access.get_contact(by, contact_id)
         data = validated(self.Input, request.data)
         actions.update_contact(contact, by=by, **data)
+        return Response(contact_detail(request, contact.pk))
+
+
+class ContactBlockApi(APIView):
+    class Input(serializers.Serializer):
+        until = serializers.DateTimeField(
+            allow_null=True, required=False, help_text=_("When the block ends; null or absent: until unblocked.")
+        )
+        reason = serializers.CharField(max_length=actions.BLOCK_REASON_MAX_CHARS, allow_blank=True)
+
+    @extend_schema(
+        tags=TAGS,
+        request=Input,
+        responses={200: ContactDetailOut, **errors(400, 403, 404)},
+        description=_(
+            "Block a contact (block_contacts): their messages are still stored, but open no conversation, "
+            "notify nobody and are not routed, until the block ends or is lifted."
+        ),
+    )
+    def post(self, request, contact_id: int):
+        by = me(request)
+        access.require(by, Perm.BLOCK_CONTACTS)
+        contact = access.get_contact(by, contact_id)
+        data = validated(self.Input, request.data)
+        actions.block_contact(contact, by=by, until=data.get("until"), reason=data["reason"])
+        return Response(contact_detail(request, contact.pk))
+
+
+class ContactUnblockApi(APIView):
+    @extend_schema(tags=TAGS, request=None, responses={200: ContactDetailOut, **errors(403, 404)})
+    def post(self, request, contact_id: int):
+        by = me(request)
+        access.require(by, Perm.BLOCK_CONTACTS)
+        contact = access.get_contact(by, contact_id)
+        actions.unblock_contact(contact, by=by)
         return Response(contact_detail(request, contact.pk))

@@ -70,6 +70,10 @@ class MessageOut(serializers.Serializer):
     deleted = serializers.BooleanField()
     deleted_at = serializers.DateTimeField(allow_null=True)
     deleted_by_name = serializers.CharField(allow_null=True)
+    automatic = serializers.BooleanField(help_text=_("Sent by a quick answer, not by a person."))
+    while_blocked = serializers.BooleanField(
+        help_text=_("Written while the contact was blocked: kept, but it opened and notified nothing.")
+    )
 
     def to_representation(self, instance):
         return message_data(instance, reveal_deleted=self.context.get("reveal_deleted", True))

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import contacts, employees, roles, teams, tokens, views
+from . import canned, contacts, employees, roles, teams, tokens, views
 
 app_name = "api"
 urlpatterns = [
@@ -20,6 +20,9 @@ urlpatterns = [
     path("roles/<int:role_id>/unarchive", roles.RoleUnarchiveApi.as_view(), name="role-unarchive"),
     path("contacts/", contacts.ContactListApi.as_view(), name="contacts"),
     path("contacts/<int:contact_id>/", contacts.ContactDetailApi.as_view(), name="contact"),
+    path("contacts/<int:contact_id>/block", contacts.ContactBlockApi.as_view(), name="contact-block"),
+    path("contacts/<int:contact_id>/unblock", contacts.ContactUnblockApi.as_view(), name="contact-unblock"),
+    path("canned-responses/", canned.CannedResponseListApi.as_view(), name="canned-responses"),
     path("tokens/", tokens.TokenListApi.as_view(), name="tokens"),
     path("tokens/<int:token_id>/", tokens.TokenDetailApi.as_view(), name="token"),
     path("tokens/<int:token_id>/revoke", tokens.TokenRevokeApi.as_view(), name="token-revoke"),

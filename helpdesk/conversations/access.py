@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from helpdesk.accounts.models import ApiToken, Employee, Role, Scope, Team
 from helpdesk.accounts.permissions import Perm
 
-from .models import Channel, Contact, Conversation
+from .models import CannedResponse, Channel, Contact, Conversation, QuickAnswer
 
 
 def visible_conversations(employee: Employee, *, include_deleted: bool = False) -> QuerySet[Conversation]:
@@ -157,6 +157,32 @@ def visible_contacts(viewer: Employee) -> QuerySet[Contact]:
 
 def get_contact(viewer: Employee, contact_id: int | str) -> Contact:
     return _get(visible_contacts(viewer), contact_id)
+
+
+# --- Canned responses and quick answers ----------------------------------------------------------------
+
+
+def visible_canned_responses(viewer: Employee) -> QuerySet[CannedResponse]:
+    """The live canned responses an employee may use: the company's and their own (never a colleague's)."""
+    if not viewer.is_active:
+        return CannedResponse.objects.none()
+    return CannedResponse.objects.filter(
+        Q(owner__isnull=True) | Q(owner_id=viewer.pk), company_id=viewer.company_id, archived_at__isnull=True
+    )
+
+
+def get_canned_response(viewer: Employee, canned_id: int | str) -> CannedResponse:
+    """One the viewer may use; a colleague's personal one is a 404, like another company's."""
+    return _get(visible_canned_responses(viewer), canned_id)
+
+
+def company_quick_answers(viewer: Employee) -> QuerySet[QuickAnswer]:
+    require(viewer, Perm.MANAGE_CANNED)
+    return QuickAnswer.objects.filter(company_id=viewer.company_id, archived_at__isnull=True)
+
+
+def get_quick_answer(viewer: Employee, quick_answer_id: int | str) -> QuickAnswer:
+    return _get(company_quick_answers(viewer), quick_answer_id)
 
 
 # --- Who may hand out which powers ------------------------------------------------------------------

@@ -25,7 +25,7 @@ from helpdesk.errors import ActionError
 from helpdesk.events import audit
 from helpdesk.events import log as events
 
-from . import access
+from . import access, canned, quick_answers
 from .models import (
     Channel,
     Contact,
@@ -38,7 +38,7 @@ from .models import (
     ReadMarker,
     Status,
 )
-from .snapshots import message_data, preview_of
+from .snapshots import contact_card, message_data, preview_of
 
 _UNSET: Any = object()
 
@@ -95,7 +95,8 @@ def receive_message(
 
     contact = _contact_for(channel, external_contact_id, contact_defaults or {})
     # One customer's messages arrive one at a time, so two first messages can't open two chats.
-    Contact.objects.select_for_update().filter(pk=contact.pk).first()
+    # (The locked row is the one read: a block set a moment ago counts.)
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
     conversation = (
         Conversation.objects.select_for_update(of=("self",))
         .select_related("contact", "channel", "assignee", "team")
@@ -104,6 +105,13 @@ def receive_message(
         .first()
     )
     now = timezone.now()
+
+    # 1) A blocked contact: the message is kept, and nothing else happens.
+    if contact.is_blocked(now):
+        return _keep_while_blocked(channel, contact, conversation, body=body, external_id=external_id, now=now)
+
+    # 2) Store it, opening, reopening or waking the conversation.
+    fresh = conversation is None or conversation.status == Status.RESOLVED
     if conversation is None:
         conversation = Conversation.objects.create(
             company_id=channel.company_id,
@@ -124,21 +132,9 @@ def receive_message(
             conversation, "conversation.woken" if was == Status.SNOOZED else "conversation.reopened", previous=previous
         )
 
-    try:
-        with transaction.atomic():
-            message = Message.objects.create(
-                conversation=conversation,
-                channel=channel,
-                direction=Direction.INBOUND,
-                kind=MessageKind.MESSAGE,
-                author_contact=contact,
-                body=body,
-                external_id=external_id or None,
-                created_at=now,
-            )
-    except IntegrityError:
-        # A concurrent delivery of the same message won the race: it is stored once.
-        return Message.objects.get(channel=channel, external_id=external_id)
+    message, created = _store_inbound(conversation, contact, body=body, external_id=external_id, now=now)
+    if not created:
+        return message
 
     conversation.last_activity_at = now
     conversation.waiting_since = conversation.waiting_since or now
@@ -155,7 +151,105 @@ def receive_message(
     )
     message.conversation = conversation
     events.record(conversation, "message.created", message=message_data(message))
+
+    # 3) A quick answer may reply at once, and may settle the conversation.
+    answer = quick_answers.answer_for(conversation, message, fresh=fresh)
+    if answer is not None:
+        _reply_automatically(conversation, answer)
     return message
+
+
+def _store_inbound(
+    conversation: Conversation,
+    contact: Contact,
+    *,
+    body: str,
+    external_id: str | None,
+    now: datetime,
+    while_blocked: bool = False,
+) -> tuple[Message, bool]:
+    """Create the customer's message; (the stored one, False) if a concurrent delivery won the race."""
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                conversation=conversation,
+                channel_id=conversation.channel_id,
+                direction=Direction.INBOUND,
+                kind=MessageKind.MESSAGE,
+                author_contact=contact,
+                body=body,
+                external_id=external_id or None,
+                created_at=now,
+                while_blocked=while_blocked,
+            )
+            return message, True
+    except IntegrityError:
+        return Message.objects.get(channel_id=conversation.channel_id, external_id=external_id), False
+
+
+def _keep_while_blocked(
+    channel: Channel,
+    contact: Contact,
+    conversation: Conversation | None,
+    *,
+    body: str,
+    external_id: str | None,
+    now: datetime,
+) -> Message:
+    """Keep a blocked contact's message without opening, reopening, notifying or routing anything.
+
+    It goes into their latest conversation on the channel, whatever its state, untouched
+    (status, preview, activity time, unread counts stay as they were). With none, into a new
+    conversation that starts out resolved. No event is recorded, so no socket, list or
+    delivery hears of it; the thread shows it, marked, to whoever opens the conversation.
+    """
+    if conversation is None:
+        conversation = Conversation.objects.create(
+            company_id=channel.company_id,
+            channel=channel,
+            contact=contact,
+            team_id=channel.team_id,
+            status=Status.RESOLVED,
+            last_activity_at=now,
+        )
+    message, _created = _store_inbound(
+        conversation, contact, body=body, external_id=external_id, now=now, while_blocked=True
+    )
+    return message
+
+
+def _reply_automatically(conversation: Conversation, answer: quick_answers.Candidate) -> Message:
+    """Send a quick answer's reply: a message from nobody in particular, delivered like any reply.
+
+    The conversation stays open for routing unless the rule says its answer settles it; then
+    the system resolves it (an event without an actor) and nobody is assigned.
+    """
+    rule = answer.rule
+    now = timezone.now()
+    values = canned.placeholder_values(contact=conversation.contact, agent=None, company=conversation.company)
+    body = canned.render(rule.answer, values)
+    reply = Message.objects.create(
+        conversation=conversation,
+        channel_id=conversation.channel_id,
+        direction=Direction.OUTBOUND,
+        kind=MessageKind.MESSAGE,
+        body=body,
+        automatic=True,
+        created_at=now,
+    )
+    reply.conversation = conversation
+    # The customer still waits for a person (waiting_since stays) unless the answer settles it.
+    conversation.last_activity_at = now
+    conversation.last_message_preview = preview_of(body)
+    conversation.save(update_fields=["last_activity_at", "last_message_preview", "updated_at"])
+    why = {"id": rule.pk, "title": rule.title, "trigger": answer.trigger, "how": answer.how, "score": answer.score}
+    events.record(conversation, "message.created", message=message_data(reply), quick_answer=why)
+    if rule.resolves:
+        previous = _access_snapshot(conversation)
+        conversation.status, conversation.snoozed_until, conversation.waiting_since = Status.RESOLVED, None, None
+        conversation.save(update_fields=["status", "snoozed_until", "waiting_since", "updated_at"])
+        events.record(conversation, "conversation.resolved", previous=previous, quick_answer=why)
+    return reply
 
 
 def _contact_for(channel: Channel, external_contact_id: str, defaults: dict[str, Any]) -> Contact:
@@ -288,6 +382,84 @@ def update_contact(
     audit.record(
         "contact.updated", company=by.company_id, actor=by, obj=contact, before=before, after=contact_state(contact)
     )
+    if contact_state(contact) != before:
+        _announce_contact(contact, by=by)
+    return contact
+
+
+# How many of a contact's conversations hear that the contact changed (the most recent ones).
+CONTACT_EVENTS_MAX = 50
+BLOCK_REASON_MAX_CHARS = 500
+
+
+def _announce_contact(contact: Contact, *, by: Employee) -> None:
+    """Tell open inboxes: a ``contact.updated`` event on each of the contact's recent conversations.
+
+    Events travel per conversation (that is how sockets know who may see them), so every
+    list row, header and profile panel showing this contact hears it.
+    """
+    conversations = (
+        Conversation.objects.filter(contact=contact, deleted_at__isnull=True)
+        .select_related("channel", "assignee")
+        .order_by("-last_activity_at", "-pk")[:CONTACT_EVENTS_MAX]
+    )
+    card = contact_card(contact)
+    for conversation in conversations:
+        conversation.contact = contact
+        events.record(conversation, "contact.updated", actor=by, contact=card)
+
+
+def _block_state(contact: Contact) -> dict[str, Any]:
+    return {
+        "blocked_until": contact.blocked_until.isoformat() if contact.blocked_until else None,
+        "blocked_reason": contact.blocked_reason,
+    }
+
+
+@transaction.atomic(durable=True)
+def block_contact(contact: Contact, *, by: Employee, until: datetime | None = None, reason: str) -> Contact:
+    """Block until ``until`` (None: until unblocked). Their messages are kept but open nothing."""
+    access.require(by, Perm.BLOCK_CONTACTS)
+    if contact.company_id != by.company_id:
+        raise ActionError(_("That belongs to another company."), code="foreign")
+    now = timezone.now()
+    if until is not None and until <= now:
+        raise ActionError(_("The block must end in the future."), code="past", field="until")
+    reason = " ".join(str(reason or "").split())
+    if not reason:
+        raise ActionError(_("Say why the contact is blocked."), code="no_reason", field="reason")
+    if len(reason) > BLOCK_REASON_MAX_CHARS:
+        raise ActionError(
+            _("The reason can be at most %(limit)s characters long.") % {"limit": BLOCK_REASON_MAX_CHARS},
+            code="too_long",
+            field="reason",
+        )
+    # The row receive_message locks: a message is either before the block or after it.
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    before = _block_state(contact) if contact.is_blocked(now) else {}
+    contact.blocked_at, contact.blocked_until, contact.blocked_reason, contact.blocked_by = now, until, reason, by
+    contact.save(update_fields=["blocked_at", "blocked_until", "blocked_reason", "blocked_by"])
+    audit.record(
+        "contact.blocked", company=by.company_id, actor=by, obj=contact, before=before, after=_block_state(contact)
+    )
+    _announce_contact(contact, by=by)
+    return contact
+
+
+@transaction.atomic(durable=True)
+def unblock_contact(contact: Contact, *, by: Employee) -> Contact:
+    """Lift a block (also one that has run out); the contact's next message works as usual."""
+    access.require(by, Perm.BLOCK_CONTACTS)
+    if contact.company_id != by.company_id:
+        raise ActionError(_("That belongs to another company."), code="foreign")
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    if contact.blocked_at is None:
+        return contact
+    before = _block_state(contact)
+    contact.blocked_at, contact.blocked_until, contact.blocked_reason, contact.blocked_by = None, None, "", None
+    contact.save(update_fields=["blocked_at", "blocked_until", "blocked_reason", "blocked_by"])
+    audit.record("contact.unblocked", company=by.company_id, actor=by, obj=contact, before=before)
+    _announce_contact(contact, by=by)
     return contact
 
 

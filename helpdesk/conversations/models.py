@@ -176,6 +176,8 @@ class Message(models.Model):
     external_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     # Sent by a quick answer (an automatic reply), not by a person.
     automatic = models.BooleanField(default=False)
+    # Written by a blocked contact: kept for the record, but it opened, notified and routed nothing.
+    while_blocked = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     deleted_at = models.DateTimeField(null=True, blank=True)
     deleted_by = models.ForeignKey(Employee, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
@@ -262,6 +264,19 @@ class CannedResponse(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["company", "owner"], name="canned_by_owner")]
+        # One live shortcut per scope: the company's own list, and each employee's own list.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "shortcut"],
+                condition=Q(owner__isnull=True, archived_at__isnull=True),
+                name="canned_shortcut_unique_company_wide",
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "shortcut"],
+                condition=Q(owner__isnull=False, archived_at__isnull=True),
+                name="canned_shortcut_unique_per_owner",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"/{self.shortcut}"

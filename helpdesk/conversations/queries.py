@@ -58,13 +58,17 @@ def inbox_rows(qs: QuerySet[Conversation], employee: Employee) -> QuerySet[Conve
 
 
 def with_unread(qs: QuerySet[Conversation], employee: Employee) -> QuerySet[Conversation]:
-    """Annotate ``unread``: the customer's messages after this employee's read marker (deleted ones don't count)."""
+    """Annotate ``unread``: the customer's messages after this employee's read marker.
+
+    Deleted ones don't count, nor those a blocked contact wrote (they notify nobody).
+    """
     marker = ReadMarker.objects.filter(employee=employee, conversation=OuterRef("pk")).values("last_read_message_id")
     return qs.annotate(
         unread=Count(
             "messages",
             filter=Q(messages__direction=Direction.INBOUND)
             & Q(messages__deleted_at__isnull=True)
+            & Q(messages__while_blocked=False)
             & Q(messages__id__gt=Coalesce(Subquery(marker[:1]), Value(0))),
         )
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .models import Conversation, Message
+from .models import Contact, Conversation, Message
 
 
 def _iso(value) -> str | None:
@@ -54,6 +54,27 @@ def message_data(message: Message, *, reveal_deleted: bool = True) -> dict[str, 
         "deleted": deleted,
         "deleted_at": _iso(message.deleted_at),
         "deleted_by_name": message.deleted_by.display_name if message.deleted_by_id else None,
+        "automatic": message.automatic,
+        "while_blocked": message.while_blocked,
+    }
+
+
+def contact_card(contact: Contact) -> dict[str, Any]:
+    """A contact as the profile panel shows it; ``contact.updated`` events carry it.
+
+    A block that has run out is no block: it reads as not blocked, with no details.
+    """
+    blocked = contact.is_blocked()
+    return {
+        "id": contact.pk,
+        "name": contact.name,
+        "email": contact.email,
+        "phone": contact.phone,
+        "attributes": contact.attributes,
+        "blocked": blocked,
+        "blocked_until": _iso(contact.blocked_until) if blocked else None,
+        "blocked_reason": contact.blocked_reason if blocked else "",
+        "blocked_by_name": contact.blocked_by.display_name if blocked and contact.blocked_by_id else None,
     }
 
 

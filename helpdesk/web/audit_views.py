@@ -53,6 +53,14 @@ ACTION_LABELS = {
     "api_token.created": gettext_lazy("API token created"),
     "api_token.revoked": gettext_lazy("API token revoked"),
     "contact.updated": gettext_lazy("Contact changed"),
+    "contact.blocked": gettext_lazy("Contact blocked"),
+    "contact.unblocked": gettext_lazy("Contact unblocked"),
+    "canned_response.created": gettext_lazy("Canned response added"),
+    "canned_response.updated": gettext_lazy("Canned response changed"),
+    "canned_response.archived": gettext_lazy("Canned response archived"),
+    "quick_answer.created": gettext_lazy("Quick answer added"),
+    "quick_answer.updated": gettext_lazy("Quick answer changed"),
+    "quick_answer.archived": gettext_lazy("Quick answer archived"),
     "message.deleted": gettext_lazy("Message deleted"),
     "message.restored": gettext_lazy("Message restored"),
     "conversation.deleted": gettext_lazy("Conversation deleted"),
@@ -70,6 +78,8 @@ OBJECT_TYPE_LABELS = {
     "conversation": gettext_lazy("Conversation"),
     "contact": gettext_lazy("Contact"),
     "message": pgettext_lazy("chat message", "Message"),
+    "cannedresponse": gettext_lazy("Canned response"),
+    "quickanswer": gettext_lazy("Quick answer"),
 }
 
 

@@ -29,6 +29,9 @@ SECTIONS = [
     Section(_("Teams"), "web:teams", Perm.MANAGE_EMPLOYEES),
     Section(_("Roles"), "web:roles", Perm.MANAGE_ROLES),
     Section(_("Channels"), "web:channels", Perm.MANAGE_CHANNELS),
+    Section(_("Canned responses"), "web:canned-responses", None),  # everyone keeps their own
+    Section(_("Quick answers"), "web:quick-answers", Perm.MANAGE_CANNED),
+    Section(_("Blocked contacts"), "web:blocked-contacts", Perm.BLOCK_CONTACTS),
     Section(_("Audit log"), "web:audit-log", Perm.VIEW_AUDIT_LOG),
     Section(_("Trash"), "web:trash", Perm.RESTORE),
     Section(_("API tokens"), "web:api-tokens", None),

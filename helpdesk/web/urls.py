@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from . import audit_views, settings_views, token_views, trash_views, views
+from . import audit_views, contact_views, reply_views, settings_views, token_views, trash_views, views
 from .auth_views import SignInView, sign_in_code, two_factor, two_factor_disable, two_factor_enable
 
 app_name = "web"
@@ -70,6 +70,24 @@ urlpatterns = [
     path("settings/audit-log/export/", audit_views.audit_log_export, name="audit-log-export"),
     path("settings/trash/", trash_views.trash, name="trash"),
     path("settings/trash/<int:conversation_id>/restore/", trash_views.restore, name="trash-restore"),
+    path("settings/canned-responses/", reply_views.canned_responses, name="canned-responses"),
+    path("settings/canned-responses/<int:canned_id>/", reply_views.canned_response, name="canned-response"),
+    path(
+        "settings/canned-responses/<int:canned_id>/archive/",
+        reply_views.canned_response_archive,
+        name="canned-response-archive",
+    ),
+    path("settings/quick-answers/", reply_views.quick_answer_list, name="quick-answers"),
+    path("settings/quick-answers/new/", reply_views.quick_answer_add, name="quick-answer-add"),
+    path("settings/quick-answers/test/", reply_views.quick_answer_test, name="quick-answer-test"),
+    path("settings/quick-answers/<int:quick_answer_id>/", reply_views.quick_answer, name="quick-answer"),
+    path(
+        "settings/quick-answers/<int:quick_answer_id>/archive/",
+        reply_views.quick_answer_archive,
+        name="quick-answer-archive",
+    ),
+    path("settings/blocked-contacts/", contact_views.blocked_contacts, name="blocked-contacts"),
+    path("settings/blocked-contacts/<int:contact_id>/unblock/", contact_views.unblock, name="blocked-contact-unblock"),
     path("demo/", views.demo, name="demo-default"),
     path("demo/<str:public_key>/", views.demo, name="demo"),
 ]

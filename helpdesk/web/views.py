@@ -10,12 +10,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, pgettext
+from django.utils.translation import gettext_lazy, ngettext, pgettext
 
 from helpdesk.accounts import actions as admin_actions
 from helpdesk.accounts.permissions import Perm
 from helpdesk.conversations import access, queries
 from helpdesk.conversations.models import Channel, ChannelKind, Status
+from helpdesk.conversations.profiles import contact_profile
 from helpdesk.conversations.snapshots import conversation_summary, message_data
 from helpdesk.events.models import Event
 from integrations.widget.visitors import normalise_origin
@@ -52,6 +53,49 @@ def inbox_strings() -> dict[str, str]:
         "confirmDeleteMessage": _("Delete this message? Admins can restore it."),
         "confirmDeleteConversation": _("Move this conversation to the Trash? Admins can restore it from there."),
         "trashed": _("This conversation was moved to the Trash."),
+        # Canned responses ("/" in the reply box), automatic replies, the contact profile.
+        **contact_panel_strings(),
+    }
+
+
+def contact_panel_strings() -> dict[str, str]:
+    """The words of the "/" menu, of marked messages and of the contact profile panel."""
+    return {
+        "cannedEmpty": _("No canned response matches. Add them under Settings → Canned responses."),
+        "cannedPersonal": pgettext("canned response", "Personal"),
+        "cannedHint": _("↑ ↓ to choose, Enter to insert, Esc to close"),
+        "automaticReply": _("Automatic reply"),
+        "receivedWhileBlocked": _("Received while blocked"),
+        "contact": _("Contact"),
+        "contactName": pgettext("person", "Name"),
+        "contactEmail": _("E-mail"),
+        "contactPhone": _("Phone"),
+        "identities": _("Channels"),
+        "attributes": _("Attributes"),
+        "noAttributes": _("No attributes."),
+        "attributeName": _("Attribute"),
+        "attributeValue": _("Value"),
+        "addAttribute": _("Add an attribute"),
+        "remove": _("Remove"),
+        "previousConversations": _("Other conversations"),
+        "noPreviousConversations": _("No other conversations."),
+        "edit": _("Edit"),
+        "save": _("Save"),
+        "cancel": _("Cancel"),
+        "block": _("Block"),
+        "unblock": _("Unblock"),
+        "blockFor": _("Block for"),
+        "block1": ngettext("%(count)s day", "%(count)s days", 1) % {"count": 1},
+        "block7": ngettext("%(count)s day", "%(count)s days", 7) % {"count": 7},
+        "block30": ngettext("%(count)s day", "%(count)s days", 30) % {"count": 30},
+        "blockForever": _("Until unblocked"),
+        "blockReason": _("Reason"),
+        "blockReasonPlaceholder": _("Why? Your colleagues will see it."),
+        "blockedUntil": _("Blocked until %(time)s"),
+        "blockedIndefinitely": _("Blocked until unblocked"),
+        "blockedBy": _("by %(name)s"),
+        "blockedNote": _("Their messages are kept, but open nothing and notify nobody."),
+        "confirmUnblock": _("Unblock this contact?"),
     }
 
 
@@ -81,11 +125,12 @@ def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
             ).values_list("id", flat=True)
         )
         rows = list(queries.inbox(employee, view=view, status=status)[:LIST_LIMIT])
-        conversation = thread = None
+        conversation = thread = profile = None
         if conversation_id is not None:
             conversation = access.get_conversation(employee, conversation_id)
             reveal = access.sees_deleted(employee)
             thread = [message_data(m, reveal_deleted=reveal) for m in queries.thread(conversation)]
+            profile = contact_profile(employee, conversation)
         sidebar = queries.counts(employee, status=status)
         teammates = list(employee.company.employees.filter(is_active=True).order_by("display_name"))
     return render(
@@ -108,6 +153,7 @@ def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
                 "conversations": [{**conversation_summary(c), "unread": c.unread} for c in rows],
                 "conversation": conversation_summary(conversation) if conversation else None,
                 "messages": thread or [],
+                "contact": profile,
                 "teammates": {t.pk: t.display_name for t in teammates},
                 "can": {
                     "reply": employee.can(Perm.REPLY),
@@ -118,6 +164,8 @@ def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
                     "seeDeleted": access.sees_deleted(employee),
                     "restore": employee.can(Perm.RESTORE),
                     "deleteConversation": employee.can(Perm.DELETE_CONVERSATIONS),
+                    "manageContacts": employee.can(Perm.MANAGE_CONTACTS),
+                    "blockContacts": employee.can(Perm.BLOCK_CONTACTS),
                 },
                 "maxChars": settings.MESSAGE_MAX_CHARS,
                 "i18n": inbox_strings(),

@@ -2,13 +2,19 @@
 // keeps both live over one websocket. Each part lives in static/app/inbox/; features plug in
 // through the hooks in core.js and are imported here.
 
+import { startCanned } from "./inbox/canned.js";
 import { startComposer } from "./inbox/composer.js";
+import { startContactPanel } from "./inbox/contact.js";
+import { startMarks } from "./inbox/marks.js";
 import { renderList } from "./inbox/list.js";
 import { connect, inspect } from "./inbox/socket.js";
 import { startThread } from "./inbox/thread.js";
 
+startMarks(); // before the thread draws its first messages
 renderList();
 startThread();
 startComposer();
+startCanned();
+startContactPanel();
 connect();
 window.smartchatInbox = inspect;
