@@ -55,9 +55,7 @@ def test_every_employee_lists_their_colleagues_but_only_managers_see_addresses(c
 
 
 def test_online_without_a_recent_heartbeat_shows_as_away(client, cast):
-    from helpdesk.accounts import presence
-
-    presence.heartbeat(cast.erin.pk)
+    admin_actions.presence_from_inbox(cast.erin.pk, connecting=True)
     Employee.objects.filter(pk=cast.bob.pk).update(presence="online", last_seen_at=None)
     login(client, cast.alice)
     rows = {row["name"]: row["presence"] for row in client.get(f"{API}employees/").json()["results"]}
