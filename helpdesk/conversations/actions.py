@@ -358,6 +358,9 @@ def assign(
     conversation = _locked(conversation)
     new_team = conversation.team if team is _UNSET else team
     new_assignee = conversation.assignee if assignee is _UNSET else assignee
+    if new_assignee is not None and new_assignee != conversation.assignee:
+        # As they are now, not as the caller saw them (deactivated or given another role since).
+        new_assignee = Employee.objects.select_related("role").get(pk=new_assignee.pk)
     if new_team is not None and new_team.company_id != conversation.company_id:
         raise ActionError(_("That team is not in this company."), code="foreign_team")
     if new_assignee is not None:
