@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from helpdesk.accounts import actions as admin_actions
 from helpdesk.accounts import services
-from helpdesk.accounts.models import AssignmentMethod, Employee, PresenceChange, Role, Scope, Team
+from helpdesk.accounts.models import AssignmentMethod, Employee, Presence, PresenceChange, Role, Scope, Team
 from helpdesk.conversations import actions
 from helpdesk.conversations.models import Conversation, Priority
 from helpdesk.events.models import AuditEntry
@@ -237,3 +237,70 @@ def test_the_teams_api_reads_and_changes_the_assignment_settings(client, cast):
     assert (team.assignment_method, team.max_open_per_agent) == ("manual", 2)
     login(client, cast.bob)  # an agent may read it, not change it
     assert client.patch(url, {"assignment_method": "balanced"}, content_type="application/json").status_code == 403
+
+
+# --- The inbox page's state -------------------------------------------------------------------------------------
+
+
+def inbox_state(client, path: str = "/inbox/", **params) -> dict:
+    response = client.get(path, params)
+    assert response.status_code == 200
+    return response.context["state"]
+
+
+def test_the_inbox_knows_who_is_online_and_who_may_be_given_a_chat(client, cast):
+    watcher = Role.objects.create(company=cast.acme, name="Watcher", scope=Scope.ALL, permissions=["add_notes"])
+    wendy = services.create_employee(company=cast.acme, email="w@acme.test", name="Wendy", role=watcher)
+    admin_actions.set_presence(cast.erin, presence=Presence.AWAY)
+    login(client, cast.alice)
+    state = inbox_state(client, f"/inbox/{cast.conversation.pk}/")
+    assert state["presence"][cast.erin.pk] == "away" and state["presence"][cast.bob.pk] == "offline"
+    agents = {a["name"]: a["team_ids"] for a in state["assignment"]["agents"]}
+    assert agents["Bob"] == [cast.sales.pk] and "Wendy" not in agents and "Carol" not in agents
+    assert wendy.pk in state["presence"]  # still a colleague, just not someone to hand chats to
+    assert [t["name"] for t in state["assignment"]["teams"]] == ["Sales", "Support"]
+    assert [p[0] for p in state["assignment"]["priorities"]] == [0, 1, 2, 3, 4]
+
+
+def test_the_thread_history_says_who_assigned_and_set_priority_and_carries_no_text(client, cast):
+    actions.assign(cast.conversation, by=cast.alice, team=cast.support, assignee=cast.erin)
+    actions.set_priority(cast.conversation, by=cast.erin, priority=Priority.HIGH)
+    login(client, cast.alice)
+    history = inbox_state(client, f"/inbox/{cast.conversation.pk}/")["assignment"]["history"]
+    assert [(h["type"], h["actor_name"]) for h in history] == [
+        ("conversation.assigned", "Alice"),
+        ("conversation.priority_changed", "Erin"),
+    ]
+    moved = history[0]
+    assert (moved["team_id"], moved["assignee_name"], moved["previous"]) == (
+        cast.support.pk,
+        "Erin",
+        {"assignee_id": None, "team_id": cast.sales.pk},
+    )
+    assert "preview" not in str(history) and "order shipped" not in str(history)
+
+
+def test_the_chosen_order_is_kept_in_a_cookie_and_the_page_lists_by_it(client, cast):
+    urgent = actions.receive_message(channel=cast.widget, external_contact_id="v2", body="hi").conversation
+    actions.receive_message(channel=cast.widget, external_contact_id="v3", body="hi")
+    actions.set_priority(urgent, by=cast.alice, priority=Priority.URGENT)
+    login(client, cast.alice)
+    assert inbox_state(client, view="all")["conversations"][0]["id"] != urgent.pk
+    client.cookies["inbox_ordering"] = "priority"
+    state = inbox_state(client, view="all")
+    assert state["ordering"] == "priority" and state["conversations"][0]["id"] == urgent.pk
+    client.cookies["inbox_ordering"] = "<script>"  # anything else: the default
+    assert inbox_state(client, view="all")["ordering"] == "newest"
+
+
+def test_the_inbox_page_query_count_does_not_grow_with_colleagues_or_history(client, cast):
+    login(client, cast.alice)
+    url = f"/inbox/{cast.conversation.pk}/"
+    before = count_queries(lambda: client.get(url))
+    for i in range(4):
+        services.create_employee(
+            company=cast.acme, email=f"n{i}@acme.test", name=f"N{i}", role="agent", teams=[cast.sales]
+        )
+        actions.set_priority(cast.conversation, by=cast.alice, priority=i + 1)
+        actions.assign(cast.conversation, by=cast.alice, assignee=cast.bob if i % 2 else cast.alice)
+    assert count_queries(lambda: client.get(url)) == before
