@@ -710,7 +710,9 @@ def set_presence(employee: Employee, *, presence: str) -> Employee:
     row = _locked_employee(employee, going_online=presence == Presence.ONLINE)
     if row.presence == presence:
         if presence == Presence.ONLINE:
+            # Online already, maybe with no inbox open for a while: here again, so eligible again.
             Employee.objects.filter(pk=row.pk).update(last_seen_at=timezone.now())
+            conversation_actions.hand_out(row.company_id)
         return row
     return _change_presence(row, presence=presence, source=PresenceChange.Source.MANUAL)
 
