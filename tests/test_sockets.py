@@ -161,7 +161,7 @@ async def test_catch_up_never_includes_other_scopes_or_companies(tcast):
 
 
 async def test_a_bad_resume_is_answered_with_an_error(tcast):
-    bob = await connected_inbox(tcast.bob)
+    bob = await connected_agent(tcast.bob)
     await bob.send_json_to({"type": "resume", "after": "yesterday"})
     assert (await bob.receive_json_from())["code"] == "bad_resume"
     await bob.send_json_to(["not", "an", "object"])
