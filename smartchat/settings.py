@@ -172,6 +172,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "helpdesk.conversations.tasks.wake_due_conversations",
         "schedule": 30.0,
     },
+    # Within a minute of the last heartbeat passing PRESENCE_TIMEOUT_SECONDS.
+    "mark-idle-employees-away": {
+        "task": "helpdesk.accounts.tasks.mark_idle_employees_away",
+        "schedule": 30.0,
+    },
+    "hand-out-queued-conversations": {
+        "task": "helpdesk.conversations.tasks.hand_out_queued_conversations",
+        "schedule": 60.0,
+    },
 }
 
 # --- Auth, i18n, time ---------------------------------------------------------------------

@@ -43,6 +43,17 @@ def _fast_passwords_and_private_layer():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    # Each test gets its own channel layer instance. A live server that stops late leaves its
+    # sockets' receive() bound to its own event loop inside the shared instance, and channels
+    # then refuses every later receive ("Two event loops are trying to receive()").
+    yield
+    from channels.layers import channel_layers
+
+    channel_layers.backends.pop("default", None)
+
+
+@pytest.fixture(autouse=True)
 def _default_language():
     # Django's LocaleMiddleware leaves the request's language active in the thread; a test
     # that asked for Russian must not make the next one speak it.

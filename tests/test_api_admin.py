@@ -55,9 +55,7 @@ def test_every_employee_lists_their_colleagues_but_only_managers_see_addresses(c
 
 
 def test_online_without_a_recent_heartbeat_shows_as_away(client, cast):
-    from helpdesk.accounts import presence
-
-    presence.heartbeat(cast.erin.pk)
+    admin_actions.presence_from_inbox(cast.erin.pk, connecting=True)
     Employee.objects.filter(pk=cast.bob.pk).update(presence="online", last_seen_at=None)
     login(client, cast.alice)
     rows = {row["name"]: row["presence"] for row in client.get(f"{API}employees/").json()["results"]}
@@ -286,8 +284,20 @@ def test_every_employee_lists_teams_with_their_members(client, cast):
     login(client, cast.dave)
     rows = client.get(f"{API}teams/").json()["results"]
     assert rows == [
-        {"id": cast.sales.pk, "name": "Sales", "members": [{"id": cast.bob.pk, "name": "Bob", "active": True}]},
-        {"id": cast.support.pk, "name": "Support", "members": [{"id": cast.erin.pk, "name": "Erin", "active": True}]},
+        {
+            "id": cast.sales.pk,
+            "name": "Sales",
+            "members": [{"id": cast.bob.pk, "name": "Bob", "active": True}],
+            "assignment_method": "balanced",
+            "max_open_per_agent": None,
+        },
+        {
+            "id": cast.support.pk,
+            "name": "Support",
+            "members": [{"id": cast.erin.pk, "name": "Erin", "active": True}],
+            "assignment_method": "balanced",
+            "max_open_per_agent": None,
+        },
     ]
     assert ids(client.get(f"{API}teams/", {"member_id": cast.erin.pk})) == [cast.support.pk]
     assert ids(client.get(f"{API}teams/", {"search": "sal"})) == [cast.sales.pk]

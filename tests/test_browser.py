@@ -19,6 +19,7 @@ import pytest
 from django.db import connection
 
 from helpdesk.accounts import services
+from helpdesk.accounts.models import AssignmentMethod, Team
 from helpdesk.conversations.models import Message
 from tests.conftest import PASSWORD
 from tests.live import LiveServer, free_port
@@ -146,6 +147,9 @@ def test_a_visitor_and_an_agent_chat_live_across_origins(tcast, server, browser)
             allowed_origins=[site.origin],
         )
         site.html = CUSTOMER_PAGE.format(server=server.url, key=channel.public_key)
+        # Sales hands out its chats by hand here, so they wait in its queue for Bob to pick
+        # (automatic assignment has its own test in test_browser_assignment.py).
+        orm(Team.objects.filter(pk=tcast.sales.pk).update, assignment_method=AssignmentMethod.MANUAL)
 
         # The visitor opens the customer's site and writes in the widget.
         visitor = browser.new_context().new_page()

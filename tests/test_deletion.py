@@ -12,7 +12,7 @@ from helpdesk.conversations.models import Conversation, Message
 from helpdesk.events.models import AuditEntry
 from helpdesk.realtime.catchup import events_after
 from tests.helpers import event_types, last_event_id
-from tests.test_sockets import QUIET, connected_inbox, connected_widget, events_received
+from tests.test_sockets import QUIET, connected_agent, connected_widget, events_received
 
 
 def test_deleting_a_message_keeps_it_with_who_and_when(cast):
@@ -103,7 +103,7 @@ def test_a_customer_writing_to_a_deleted_conversation_opens_a_new_one(cast):
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_deleted_conversation_leaves_every_inbox_live(tcast):
-    bob = await connected_inbox(tcast.bob)
+    bob = await connected_agent(tcast.bob)
     await database_sync_to_async(actions.delete_conversation)(tcast.conversation, by=tcast.alice)
     (event,) = await events_received(bob)
     assert (event["type"], event["visible"]) == ("conversation.deleted", False)

@@ -10,6 +10,7 @@ from tests.test_quick_answers import hours_rule
 from tests.test_sockets import (  # noqa: F401  (_clean_layer: the autouse fixture that empties the layer)
     QUIET,
     _clean_layer,
+    connected_agent,
     connected_inbox,
     connected_widget,
     events_received,
@@ -36,7 +37,8 @@ async def test_the_automatic_reply_reaches_the_widget_and_the_inbox_marked_autom
 async def test_a_blocked_contacts_message_notifies_no_inbox(tcast):
     await database_sync_to_async(actions.block_contact)(tcast.conversation.contact, by=tcast.alice, reason="Spam")
     alice = await connected_inbox(tcast.alice)
-    bob = await connected_inbox(tcast.bob)
+    bob = await connected_agent(tcast.bob)  # online now: the waiting chat is his
+    assert [e["type"] for e in await events_received(alice)] == ["conversation.assigned"]
     visitor = await connected_widget(tcast.widget, "visitor-1")
     await visitor.send_json_to({"type": "message", "body": "let me in", "client_id": "b" * 32})
     assert (await visitor.receive_json_from())["type"] == "ack"  # kept, and the visitor is not told
@@ -48,7 +50,7 @@ async def test_a_blocked_contacts_message_notifies_no_inbox(tcast):
 
 
 async def test_an_edited_contact_reaches_the_inboxes_that_see_the_conversation(tcast):
-    bob = await connected_inbox(tcast.bob)
+    bob = await connected_agent(tcast.bob)
     erin = await connected_inbox(tcast.erin)
     await database_sync_to_async(actions.update_contact)(tcast.conversation.contact, by=tcast.alice, name="Anna")
     [event] = await events_received(bob)

@@ -61,9 +61,18 @@ async def events_received(communicator) -> list[dict]:
     out = []
     while not await communicator.receive_nothing(timeout=QUIET):
         message = await communicator.receive_json_from()
+        if message["type"] == "presence":  # a colleague opened their inbox: not an event
+            continue
         assert message["type"] == "event"
         out.append(message["event"])
     return out
+
+
+async def connected_agent(employee) -> WebsocketCommunicator:
+    """An agent's inbox: opening it makes them online, and the queue's waiting chat is theirs."""
+    communicator = await connected_inbox(employee)
+    assert [e["type"] for e in await events_received(communicator)] == ["conversation.assigned"]
+    return communicator
 
 
 async def test_an_anonymous_inbox_socket_is_closed(tcast):
@@ -79,7 +88,10 @@ async def test_an_inbox_socket_from_a_foreign_page_is_refused(tcast):
 
 
 async def test_each_scope_receives_exactly_its_events(tcast):
-    sockets = {name: await connected_inbox(getattr(tcast, name)) for name in ("alice", "bob", "erin", "dave", "carol")}
+    sockets = {name: await connected_inbox(getattr(tcast, name)) for name in ("alice", "erin", "dave", "carol")}
+    sockets["bob"] = await connected_agent(tcast.bob)
+    for socket in sockets.values():
+        await events_received(socket)  # Alice heard the chat go to Bob
     # A new message in the Sales conversation: admins and Sales see it, nobody else.
     await database_sync_to_async(actions.receive_message)(
         channel=tcast.widget, external_contact_id="visitor-1", body="Anyone there?"
@@ -103,9 +115,11 @@ async def test_an_event_reaching_two_of_a_sockets_groups_arrives_once(tcast):
 
 
 async def test_reassigning_out_of_scope_tells_the_old_viewer_it_is_gone(tcast):
-    bob = await connected_inbox(tcast.bob)
+    bob = await connected_agent(tcast.bob)
     erin = await connected_inbox(tcast.erin)
-    await database_sync_to_async(actions.assign)(tcast.conversation, by=tcast.alice, team=tcast.support)
+    await database_sync_to_async(actions.assign)(
+        tcast.conversation, by=tcast.alice, team=tcast.support, assignee=tcast.erin
+    )
     [to_bob] = await events_received(bob)
     [to_erin] = await events_received(erin)
     assert to_bob["type"] == to_erin["type"] == "conversation.assigned"
@@ -147,7 +161,7 @@ async def test_catch_up_never_includes_other_scopes_or_companies(tcast):
 
 
 async def test_a_bad_resume_is_answered_with_an_error(tcast):
-    bob = await connected_inbox(tcast.bob)
+    bob = await connected_agent(tcast.bob)
     await bob.send_json_to({"type": "resume", "after": "yesterday"})
     assert (await bob.receive_json_from())["code"] == "bad_resume"
     await bob.send_json_to(["not", "an", "object"])
@@ -258,17 +272,22 @@ async def test_the_widget_shows_the_team_online_while_an_agent_has_the_inbox_ope
     visitor = await widget_socket(tcast.widget, token)
     await visitor.connect()
     assert (await visitor.receive_json_from())["online"] is False
-    alice = await connected_inbox(tcast.alice)  # opening the inbox is a heartbeat
+    # Alice is online but not in Sales, the team this widget's chats go to: still "away".
+    alice = await connected_inbox(tcast.alice)
+    await visitor.send_json_to({"type": "ping"})
+    assert await visitor.receive_json_from() == {"type": "pong", "online": False}
+    bob = await connected_inbox(tcast.bob)  # opening the inbox makes him online
     await visitor.send_json_to({"type": "ping"})
     assert await visitor.receive_json_from() == {"type": "pong", "online": True}
     await visitor.disconnect()
     await alice.disconnect()
+    await bob.disconnect()
 
 
 async def test_without_a_shared_layer_a_ping_fetches_events_written_elsewhere(tcast, settings, monkeypatch):
     """The embedded default: a worker process's events reach open inboxes on the next ping."""
     settings.REALTIME_CATCHUP_ON_PING = True
-    bob = await connected_inbox(tcast.bob)
+    bob = await connected_agent(tcast.bob)
     seen = await database_sync_to_async(last_event_id)()
     # As if written by the Celery worker: committed, but published to a layer not ours.
     monkeypatch.setattr(fanout, "publish", lambda event: None)
@@ -287,7 +306,7 @@ async def test_without_a_shared_layer_a_ping_fetches_events_written_elsewhere(tc
 
 async def test_with_a_shared_layer_a_ping_is_only_a_heartbeat(tcast, settings):
     settings.REALTIME_CATCHUP_ON_PING = False
-    bob = await connected_inbox(tcast.bob)
+    bob = await connected_agent(tcast.bob)
     await bob.send_json_to({"type": "ping", "after": 0})
     assert (await bob.receive_json_from())["type"] == "pong"
     assert await bob.receive_nothing(timeout=0.3)

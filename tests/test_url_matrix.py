@@ -91,6 +91,8 @@ MATRIX: dict[str, Entry] = {
     # Bob sees his team's chat; Dave only chats assigned to him; Gina's company has no such id.
     "web:conversation": Entry("get", page(200, 404, 200, 200, 404), kwargs=conversation),
     # --- Everyone's own settings ---------------------------------------------------------------------------
+    # One's own presence (the top bar's menu): no id, nothing of anyone else's.
+    "web:presence": Entry("post", page(302, 302, 302, 302, 302), data=lambda w: {"presence": "away"}),
     "web:two-factor": Entry("get", page(200, 200, 200, 200, 200)),
     "web:two-factor-enable": Entry("post", page(302, 302, 302, 302, 302), data=lambda w: {"code": "000000"}),
     "web:two-factor-disable": Entry("post", page(302, 302, 302, 302, 302), data=lambda w: {"code": "000000"}),
@@ -162,6 +164,7 @@ MATRIX: dict[str, Entry] = {
     "api:snooze": Entry(
         "post", api(200, 404, 200, 200, 404), kwargs=conversation, data=lambda w: {"until": "2099-01-01T09:00:00Z"}
     ),
+    "api:priority": Entry("post", api(200, 404, 200, 200, 404), kwargs=conversation, data=lambda w: {"priority": 3}),
     "api:wake": Entry("post", api(200, 404, 200, 200, 404), kwargs=conversation),
     "api:resolve": Entry("post", api(200, 404, 200, 200, 404), kwargs=conversation),
     "api:reopen": Entry("post", api(200, 404, 200, 200, 404), kwargs=conversation),
@@ -182,6 +185,7 @@ MATRIX: dict[str, Entry] = {
         "post", api(403, 403, 200, 200, 404), kwargs=lambda w: {"conversation_id": w.trashed.pk}
     ),
     # --- API: people and contacts ------------------------------------------------------------------------------
+    "api:presence": Entry("post", api(200, 200, 200, 200, 200), data=lambda w: {"presence": "away"}),
     "api:employees": Entry("get", api(200, 200, 200, 200, 200)),  # colleagues' public cards, to assign chats
     "api:employee": Entry("get", api(200, 200, 200, 200, 404), kwargs=lambda w: {"employee_id": w.erin.pk}),
     "api:employee-deactivate": Entry("post", api(403, 403, 200, 200, 404), kwargs=lambda w: {"employee_id": w.erin.pk}),

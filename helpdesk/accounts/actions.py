@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import time
+from functools import partial
 from typing import Any
 
 import pyotp
@@ -28,12 +29,26 @@ from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from helpdesk.conversations import access
+from helpdesk.conversations import access, routing
+from helpdesk.conversations import actions as conversation_actions
 from helpdesk.conversations.models import Channel
 from helpdesk.errors import ActionError
 from helpdesk.events import audit
 
-from .models import ApiToken, Company, CompanyLogo, Employee, Role, Scope, Team, validate_timezone
+from . import presence as presence_reads
+from .models import (
+    ApiToken,
+    AssignmentMethod,
+    Company,
+    CompanyLogo,
+    Employee,
+    Presence,
+    PresenceChange,
+    Role,
+    Scope,
+    Team,
+    validate_timezone,
+)
 from .permissions import Perm
 
 _UNSET: Any = object()
@@ -297,6 +312,8 @@ def update_employee(
     capacity: int = _UNSET,
 ) -> Employee:
     _lock_company(by.company_id)
+    # Before the employee's row: routing writes employee rows while holding this lock.
+    routing.lock(by.company_id)
     employee = _manageable(by, employee)
     before = employee_state(employee)
     if name is not _UNSET:
@@ -313,6 +330,8 @@ def update_employee(
     _ensure_roles_can_still_be_managed(by.company_id)
     after = employee_state(employee)
     audit.record("employee.updated", company=by.company_id, actor=by, obj=employee, before=before, after=after)
+    # More capacity, another team or a role that may now reply: the queue may have a taker.
+    conversation_actions.hand_out(by.company_id)
     return employee
 
 
@@ -401,12 +420,42 @@ def send_password_link(employee: Employee, *, by: Employee, base_url: str) -> st
 
 
 def team_state(team: Team) -> dict[str, Any]:
-    return {"name": team.name, "members": sorted(team.members.values_list("display_name", flat=True))}
+    return {
+        "name": team.name,
+        "members": sorted(team.members.values_list("display_name", flat=True)),
+        "assignment_method": team.assignment_method,
+        "max_open_per_agent": team.max_open_per_agent,
+    }
 
 
 def _unique_team_name(company_id: int, name: str, *, exclude: int | None = None) -> None:
     if Team.objects.filter(company_id=company_id, name__iexact=name).exclude(pk=exclude).exists():
         raise ActionError(_("A team named %(name)s already exists.") % {"name": name}, code="duplicate", field="name")
+
+
+def _clean_assignment_method(method: str) -> str:
+    if method not in AssignmentMethod.values:
+        raise ActionError(
+            _("Unknown assignment method: %(method)s.") % {"method": method},
+            code="bad_assignment_method",
+            field="assignment_method",
+        )
+    return method
+
+
+def _clean_team_limit(limit: int | None) -> int | None:
+    """Open conversations per agent in this team: empty (no team limit) or a whole number, 0 or more."""
+    if limit is None:
+        return None
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+        raise ActionError(
+            _("The limit per agent must be a whole number, 0 or more, or empty for no limit."),
+            code="bad_limit",
+            field="max_open_per_agent",
+        )
+    if limit > 1000:
+        raise ActionError(_("The limit per agent can be at most 1000."), code="bad_limit", field="max_open_per_agent")
+    return limit
 
 
 @transaction.atomic(durable=True)
@@ -423,7 +472,16 @@ def create_team(*, by: Employee, name: str, members: list[Employee] = ()) -> Tea
 
 
 @transaction.atomic(durable=True)
-def update_team(team: Team, *, by: Employee, name: str = _UNSET, members: list[Employee] = _UNSET) -> Team:
+def update_team(
+    team: Team,
+    *,
+    by: Employee,
+    name: str = _UNSET,
+    members: list[Employee] = _UNSET,
+    assignment_method: str = _UNSET,
+    max_open_per_agent: int | None = _UNSET,
+) -> Team:
+    """Rename a team, set its members, or how its conversations are handed out (audited)."""
     access.require(by, Perm.MANAGE_EMPLOYEES)
     _same_company(by, team)
     _lock_company(by.company_id)
@@ -431,11 +489,17 @@ def update_team(team: Team, *, by: Employee, name: str = _UNSET, members: list[E
     if name is not _UNSET:
         team.name = _clean_name(name)
         _unique_team_name(by.company_id, team.name, exclude=team.pk)
-        team.save(update_fields=["name"])
+    if assignment_method is not _UNSET:
+        team.assignment_method = _clean_assignment_method(assignment_method)
+    if max_open_per_agent is not _UNSET:
+        team.max_open_per_agent = _clean_team_limit(max_open_per_agent)
+    team.save(update_fields=["name", "assignment_method", "max_open_per_agent"])
     if members is not _UNSET:
         _same_company(by, *members)
         team.members.set(members)
     audit.record("team.updated", company=by.company_id, actor=by, obj=team, before=before, after=team_state(team))
+    # Automatic now, a higher limit or new members: the team's queue may have takers.
+    conversation_actions.hand_out(by.company_id)
     return team
 
 
@@ -593,6 +657,101 @@ def update_channel(
         "channel.updated", company=by.company_id, actor=by, obj=channel, before=before, after=channel_state(channel)
     )
     return channel
+
+
+# --- Presence -----------------------------------------------------------------------------------------------------
+# Not audited: every change is a PresenceChange row (the statistics read them), and colleagues'
+# inboxes hear of it after commit. Going online takes the routing lock first (before the
+# employee's row, the order routing keeps) and hands out the queue: there is someone new.
+
+
+def _change_presence(employee: Employee, *, presence: str, source: str) -> Employee:
+    now = timezone.now()
+    employee.presence = presence
+    fields = ["presence"]
+    if presence == Presence.ONLINE:
+        employee.last_seen_at = now  # whoever says "online" is here now; the heartbeat keeps it so
+        fields.append("last_seen_at")
+    employee.save(update_fields=fields)
+    PresenceChange.objects.create(
+        company_id=employee.company_id, employee=employee, presence=presence, source=source, at=now
+    )
+    transaction.on_commit(
+        partial(_publish_presence, employee.company_id, employee.pk, presence_reads.shown_presence(employee))
+    )
+    if presence == Presence.ONLINE:
+        conversation_actions.hand_out(employee.company_id)
+    return employee
+
+
+def _publish_presence(company_id: int, employee_id: int, presence: str) -> None:
+    from helpdesk.realtime import fanout
+
+    fanout.publish_presence(company_id=company_id, employee_id=employee_id, presence=presence)
+
+
+def _locked_employee(employee: Employee, *, going_online: bool) -> Employee:
+    if going_online:
+        routing.lock(employee.company_id)
+    return Employee.objects.select_for_update().get(pk=employee.pk)
+
+
+@transaction.atomic(durable=True)
+def set_presence(employee: Employee, *, presence: str) -> Employee:
+    """The employee says they are online, away or offline (the top bar's menu, or the API)."""
+    if presence not in Presence.values:
+        raise ActionError(
+            _("Presence must be one of: %(choices)s.") % {"choices": ", ".join(Presence.values)},
+            code="bad_presence",
+            field="presence",
+        )
+    if not employee.is_active:
+        raise ActionError(_("That employee is deactivated."), code="inactive")
+    row = _locked_employee(employee, going_online=presence == Presence.ONLINE)
+    if row.presence == presence:
+        if presence == Presence.ONLINE:
+            # Online already, maybe with no inbox open for a while: here again, so eligible again.
+            Employee.objects.filter(pk=row.pk).update(last_seen_at=timezone.now())
+            conversation_actions.hand_out(row.company_id)
+        return row
+    return _change_presence(row, presence=presence, source=PresenceChange.Source.MANUAL)
+
+
+def _came_back(employee: Employee, *, connecting: bool) -> bool:
+    """Does an open inbox tab make them online? Offline: when the tab opens. Away: only if the
+    away was automatic (no tab for a while); an away they chose themselves stays."""
+    if employee.presence == Presence.OFFLINE:
+        return connecting
+    if employee.presence == Presence.AWAY:
+        last = PresenceChange.objects.filter(employee=employee).order_by("-at", "-pk").first()
+        return last is not None and last.source == PresenceChange.Source.AUTOMATIC
+    return False
+
+
+def presence_from_inbox(employee_id: int, *, connecting: bool) -> Employee:
+    """An inbox tab opened (``connecting``) or pinged: bring the employee online if it should.
+
+    The question is asked without locks first: a ping of someone who chose "away" writes nothing.
+    """
+    employee = Employee.objects.get(pk=employee_id)
+    if not employee.is_active or not _came_back(employee, connecting=connecting):
+        return employee
+    with transaction.atomic(durable=True):
+        row = _locked_employee(employee, going_online=True)
+        if not _came_back(row, connecting=connecting):
+            return row
+        return _change_presence(row, presence=Presence.ONLINE, source=PresenceChange.Source.CONNECTION)
+
+
+@transaction.atomic(durable=True)
+def mark_away_if_idle(employee_id: int) -> bool:
+    """Online without a heartbeat for PRESENCE_TIMEOUT_SECONDS: away (automatic). True if changed."""
+    row = Employee.objects.select_for_update().get(pk=employee_id)
+    # Re-checked under the lock: a heartbeat may have come in since the task listed them.
+    if row.presence != Presence.ONLINE or (row.last_seen_at and row.last_seen_at >= presence_reads.fresh_since()):
+        return False
+    _change_presence(row, presence=Presence.AWAY, source=PresenceChange.Source.AUTOMATIC)
+    return True
 
 
 # --- API tokens --------------------------------------------------------------------------------------------------

@@ -43,10 +43,15 @@ class ConversationFilter(django_filters.FilterSet):
     team_id = IdFilter(field_name="team_id")
     channel_id = IdFilter(field_name="channel_id")
     priority = django_filters.TypedChoiceFilter(choices=Priority.choices, coerce=int)
+    ordering = django_filters.ChoiceFilter(
+        choices=[(key, key) for key in queries.ORDERINGS],
+        method="filter_ordering",
+        help_text=_("newest (the default: latest activity first) or priority (highest first, then waiting longest)."),
+    )
 
     class Meta:
         model = Conversation
-        fields = ["view", "status", "assignee_id", "team_id", "channel_id", "priority"]
+        fields = ["view", "status", "assignee_id", "team_id", "channel_id", "priority", "ordering"]
 
     def __init__(self, data: QueryDict | None = None, *args, **kwargs):
         data = data.copy() if data is not None else QueryDict(mutable=True)
@@ -56,3 +61,6 @@ class ConversationFilter(django_filters.FilterSet):
 
     def filter_view(self, queryset, name, value):
         return queries.in_view(queryset, self.request.user.employee, value)
+
+    def filter_ordering(self, queryset, name, value):
+        return queryset.order_by(*queries.ORDERINGS[value])

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from helpdesk.accounts import actions as admin_actions
-from helpdesk.accounts.models import Employee, Team
+from helpdesk.accounts.models import AssignmentMethod, Employee, Team
 from helpdesk.accounts.permissions import Perm
 from helpdesk.conversations import access
 
@@ -35,6 +35,12 @@ class TeamOut(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     members = MemberOut(many=True)
+    assignment_method = serializers.ChoiceField(
+        choices=AssignmentMethod.choices, help_text=_("How the team's new conversations are handed out.")
+    )
+    max_open_per_agent = serializers.IntegerField(
+        allow_null=True, help_text=_("Open conversations of this team per agent at most; null: only capacity counts.")
+    )
 
 
 def teams(viewer: Employee) -> QuerySet[Team]:
@@ -85,6 +91,9 @@ class TeamDetailApi(APIView):
     class Input(serializers.Serializer):
         name = serializers.CharField(max_length=100, required=False)
         member_ids = serializers.ListField(child=serializers.IntegerField(), required=False, max_length=MAX_MEMBERS)
+        assignment_method = serializers.ChoiceField(choices=AssignmentMethod.choices, required=False)
+        # The range is the action's rule (its own words and code: bad_limit).
+        max_open_per_agent = serializers.IntegerField(required=False, allow_null=True)
 
     @extend_schema(tags=TAGS, responses={200: TeamOut, **errors(404)})
     def get(self, request, team_id: int):
@@ -94,14 +103,17 @@ class TeamDetailApi(APIView):
         tags=TAGS,
         request=Input,
         responses={200: TeamOut, **errors(400, 403, 404)},
-        description=_("Rename a team or set its members (member_ids replaces them)."),
+        description=_(
+            "Rename a team, set its members (member_ids replaces them), or how its conversations are "
+            "handed out: assignment_method balanced, round_robin or manual, and max_open_per_agent."
+        ),
     )
     def patch(self, request, team_id: int):
         by = me(request)
         access.require(by, Perm.MANAGE_EMPLOYEES)
         team = access.get_team(by, team_id)
         data = validated(self.Input, request.data)
-        changes = {"name": data["name"]} if "name" in data else {}
+        changes = {key: data[key] for key in ("name", "assignment_method", "max_open_per_agent") if key in data}
         if "member_ids" in data:
             changes["members"] = access.get_employees(by, data["member_ids"])
         admin_actions.update_team(team, by=by, **changes)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import canned, contacts, employees, roles, teams, tokens, views
+from . import canned, contacts, employees, presence, roles, teams, tokens, views
 
 app_name = "api"
 urlpatterns = [
@@ -12,6 +12,7 @@ urlpatterns = [
     path(
         "employees/<int:employee_id>/reactivate", employees.EmployeeReactivateApi.as_view(), name="employee-reactivate"
     ),
+    path("presence", presence.PresenceApi.as_view(), name="presence"),
     path("teams/", teams.TeamListApi.as_view(), name="teams"),
     path("teams/<int:team_id>/", teams.TeamDetailApi.as_view(), name="team"),
     path("roles/", roles.RoleListApi.as_view(), name="roles"),
@@ -33,6 +34,7 @@ urlpatterns = [
     path("conversations/<int:conversation_id>/notes", views.NoteApi.as_view(), name="notes"),
     path("conversations/<int:conversation_id>/assign", views.AssignApi.as_view(), name="assign"),
     path("conversations/<int:conversation_id>/snooze", views.SnoozeApi.as_view(), name="snooze"),
+    path("conversations/<int:conversation_id>/priority", views.PriorityApi.as_view(), name="priority"),
     path("conversations/<int:conversation_id>/wake", views.WakeApi.as_view(), name="wake"),
     path("conversations/<int:conversation_id>/resolve", views.ResolveApi.as_view(), name="resolve"),
     path("conversations/<int:conversation_id>/reopen", views.ReopenApi.as_view(), name="reopen"),

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from helpdesk.accounts.models import Employee, Team
 from helpdesk.conversations import access, actions, queries
-from helpdesk.conversations.models import Conversation, Message
+from helpdesk.conversations.models import Conversation, Message, Priority
 from helpdesk.conversations.snapshots import conversation_summary, message_data
 
 from .filters import ConversationFilter
@@ -118,6 +118,25 @@ class AssignApi(APIView):
                 else get_object_or_404(Team, pk=data["team_id"], company_id=employee.company_id)
             )
         actions.assign(conversation, by=employee, **changes)
+        return Response(conversation_summary(conversation))
+
+
+class PriorityApi(APIView):
+    class Input(serializers.Serializer):
+        priority = serializers.ChoiceField(
+            choices=Priority.choices, help_text="0 none, 1 low, 2 medium, 3 high, 4 urgent."
+        )
+
+    @extend_schema(
+        tags=["conversations"],
+        request=Input,
+        responses={200: ConversationOut, **errors(400, 403, 404)},
+        description="Set the priority: higher priorities are handed out first and listed first by ordering=priority.",
+    )
+    def post(self, request, conversation_id: int):
+        conversation = access.get_conversation(request.user.employee, conversation_id)
+        data = validated(self.Input, request.data)
+        actions.set_priority(conversation, by=request.user.employee, priority=data["priority"])
         return Response(conversation_summary(conversation))
 
 

@@ -25,7 +25,7 @@ from helpdesk.errors import ActionError
 from helpdesk.events import audit
 from helpdesk.events import log as events
 
-from . import access, canned, quick_answers
+from . import access, canned, quick_answers, routing
 from .models import (
     Channel,
     Contact,
@@ -156,6 +156,10 @@ def receive_message(
     answer = quick_answers.answer_for(conversation, message, fresh=fresh)
     if answer is not None:
         _reply_automatically(conversation, answer)
+
+    # 4) Routing: a conversation nobody has yet goes to an agent with room, or waits in the queue.
+    if conversation.status == Status.OPEN and conversation.assignee_id is None:
+        hand_out(conversation.company_id, current=conversation)
     return message
 
 
@@ -511,6 +515,8 @@ def _add_agent_message(conversation: Conversation, *, by: Employee, body: str, k
         events.record(conversation, "conversation.woken", actor=by, previous=previous)
     events.record(conversation, "message.created", actor=by, message=message_data(message))
     _mark_read(conversation, employee=by, message_id=message.pk)
+    if previous:
+        _hand_out_after(conversation, previous)
     return message
 
 
@@ -524,6 +530,9 @@ def assign(
     conversation = _locked(conversation)
     new_team = conversation.team if team is _UNSET else team
     new_assignee = conversation.assignee if assignee is _UNSET else assignee
+    if new_assignee is not None and new_assignee != conversation.assignee:
+        # As they are now, not as the caller saw them (deactivated or given another role since).
+        new_assignee = Employee.objects.select_related("role").get(pk=new_assignee.pk)
     if new_team is not None and new_team.company_id != conversation.company_id:
         raise ActionError(_("That team is not in this company."), code="foreign_team")
     if new_assignee is not None:
@@ -531,6 +540,11 @@ def assign(
             raise ActionError(_("That employee is not in this company."), code="foreign_employee")
         if not new_assignee.is_active:
             raise ActionError(_("That employee is deactivated."), code="inactive_employee")
+        if new_assignee != conversation.assignee and not new_assignee.role.allows(Perm.REPLY):
+            raise ActionError(
+                _("%(name)s's role does not allow answering customers.") % {"name": new_assignee},
+                code="cannot_reply",
+            )
         if team is not _UNSET and new_team is not None and not new_assignee.teams.filter(pk=new_team.pk).exists():
             raise ActionError(_("%(name)s is not a member of that team.") % {"name": new_assignee}, code="not_in_team")
     if new_team == conversation.team and new_assignee == conversation.assignee:
@@ -539,6 +553,7 @@ def assign(
     conversation.team, conversation.assignee = new_team, new_assignee
     conversation.save(update_fields=["team", "assignee", "updated_at"])
     events.record(conversation, "conversation.assigned", actor=by, previous=previous)
+    _hand_out_after(conversation, previous)
     return conversation
 
 
@@ -583,6 +598,7 @@ def snooze(conversation: Conversation, *, by: Employee, until: datetime) -> Conv
     conversation.status, conversation.snoozed_until = Status.SNOOZED, until
     conversation.save(update_fields=["status", "snoozed_until", "updated_at"])
     events.record(conversation, "conversation.snoozed", actor=by, previous=previous, until=until.isoformat())
+    _hand_out_after(conversation, previous)
     return conversation
 
 
@@ -598,6 +614,7 @@ def wake(conversation: Conversation, *, by: Employee | None = None) -> Conversat
     conversation.status, conversation.snoozed_until = Status.OPEN, None
     conversation.save(update_fields=["status", "snoozed_until", "updated_at"])
     events.record(conversation, "conversation.woken", actor=by, previous=previous)
+    _hand_out_after(conversation, previous)
     return conversation
 
 
@@ -611,7 +628,82 @@ def _set_status(conversation: Conversation, *, by: Employee, status: str, event:
         conversation.waiting_since = None
     conversation.save(update_fields=["status", "snoozed_until", "waiting_since", "updated_at"])
     events.record(conversation, event, actor=by, previous=previous)
+    _hand_out_after(conversation, previous)
     return conversation
+
+
+# --- Automatic assignment: the queue is handed out under the routing lock ----------------------------
+
+HAND_OUT_BATCH = 50
+
+
+@transaction.atomic(savepoint=False)
+def hand_out(company_id: int, *, current: Conversation | None = None) -> list[int]:
+    """Give queued conversations to agents with room, in queue order; returns the ids assigned.
+
+    Joins the caller's transaction when there is one (the action that queued a conversation
+    or freed an agent), so the change and its consequence commit together. ``current`` is a
+    conversation the caller holds: if it is handed out, that object is updated in place.
+    The rules are in ``routing``; the lock makes the counts it reads the truth until commit.
+    """
+    routing.lock(company_id)
+    roster = routing.Roster.load(company_id)
+    assigned: list[int] = []
+    full: set[int | None] = set()  # teams (None: no team) nobody eligible can take more of
+    while roster.has_room():
+        waiting = routing.queue(company_id).exclude(team_id__in=[t for t in full if t is not None])
+        if None in full:
+            waiting = waiting.exclude(team__isnull=True)
+        # SKIP LOCKED: a conversation another transaction holds is its business (an inbound
+        # message routes its own); waiting for it while holding the lock could deadlock.
+        batch = list(
+            waiting.select_for_update(of=("self",), skip_locked=True).select_related("contact", "channel", "team")[
+                :HAND_OUT_BATCH
+            ]
+        )
+        if not batch:
+            break
+        for conversation in batch:
+            if conversation.team_id in full:
+                continue
+            agent = roster.pick(conversation.team_id)
+            if agent is None:
+                full.add(conversation.team_id)
+                continue
+            if current is not None and conversation.pk == current.pk:
+                conversation = current
+            _auto_assign(conversation, agent, roster)
+            assigned.append(conversation.pk)
+            if not roster.has_room():
+                break
+    return assigned
+
+
+def _auto_assign(conversation: Conversation, agent: routing.Agent, roster: routing.Roster) -> None:
+    now = timezone.now()
+    previous = _access_snapshot(conversation)
+    conversation.assignee = agent.employee
+    conversation.save(update_fields=["assignee", "updated_at"])
+    Employee.objects.filter(pk=agent.employee.pk).update(last_assigned_at=now)
+    roster.took(agent, conversation.team_id, now)
+    events.record(conversation, "conversation.assigned", previous=previous, automatic=True)
+
+
+def _counts_for(snapshot: dict[str, Any]) -> bool:
+    """Does the conversation take a place in its assignee's capacity (open, not deleted)?"""
+    return snapshot["status"] == Status.OPEN and not snapshot.get("deleted") and snapshot["assignee_id"] is not None
+
+
+def _hand_out_after(conversation: Conversation, previous: dict[str, Any]) -> None:
+    """After a change: if it freed an agent's place or put the conversation in the queue, hand out."""
+    now = {**_access_snapshot(conversation), "deleted": conversation.deleted_at is not None}
+    kept = {key: now[key] for key in ("assignee_id", "team_id")} == {
+        key: previous[key] for key in ("assignee_id", "team_id")
+    }
+    freed = _counts_for(previous) and not (_counts_for(now) and kept)
+    queued = now["status"] == Status.OPEN and not now["deleted"] and now["assignee_id"] is None
+    if freed or queued:
+        hand_out(conversation.company_id, current=conversation)
 
 
 # --- Deleting and restoring: nothing is destroyed ----------------------------------------------------
@@ -691,6 +783,7 @@ def delete_conversation(conversation: Conversation, *, by: Employee) -> Conversa
     conversation.save(update_fields=["deleted_at", "deleted_by", "updated_at"])
     events.record(conversation, "conversation.deleted", actor=by, previous=previous)
     audit.record("conversation.deleted", company=conversation.company_id, actor=by, obj=conversation)
+    _hand_out_after(conversation, previous)
     return conversation
 
 
@@ -702,10 +795,12 @@ def restore_conversation(conversation: Conversation, *, by: Employee) -> Convers
         return conversation
     # While it was in the Trash the customer may have opened a new conversation on the same
     # channel; both then stay, and the customer's next message goes to the newest one.
+    previous = {**_access_snapshot(conversation), "deleted": True}
     conversation.deleted_at, conversation.deleted_by = None, None
     conversation.save(update_fields=["deleted_at", "deleted_by", "updated_at"])
     events.record(conversation, "conversation.restored", actor=by)
     audit.record("conversation.restored", company=conversation.company_id, actor=by, obj=conversation)
+    _hand_out_after(conversation, previous)
     return conversation
 
 

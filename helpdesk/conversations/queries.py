@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.db import connection, transaction
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from helpdesk.accounts.models import Employee
@@ -34,6 +34,12 @@ def one_snapshot() -> Iterator[None]:
 
 
 STATUSES = tuple(Status.values)
+# The list orders agents choose from: newest activity, or priority (highest first, then the
+# customer waiting longest, as the queue goes). The id last: pages never overlap.
+ORDERINGS = {
+    "newest": ("-last_activity_at", "-pk"),
+    "priority": ("-priority", F("waiting_since").asc(nulls_last=True), "-last_activity_at", "-pk"),
+}
 
 
 def inbox(employee: Employee, *, view: str = "mine", status: str = Status.OPEN) -> QuerySet[Conversation]:

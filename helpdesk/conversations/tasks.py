@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
-from . import actions
+from . import actions, routing
 from .models import Conversation, Status
 
 
@@ -21,3 +21,15 @@ def wake_due_conversations() -> int:
         if actions.wake(conversation).status == Status.OPEN:
             woken += 1
     return woken
+
+
+@shared_task
+def hand_out_queued_conversations() -> int:
+    """The safety net under the triggers: hand out queues wherever an agent has room.
+
+    Hand-outs happen the moment room appears (an agent comes online, resolves or snoozes, is
+    given more capacity); this sweep catches what a trigger could not take, e.g. a queued
+    conversation another transaction was holding at that moment.
+    """
+    companies = routing.queue_companies()
+    return sum(len(actions.hand_out(company_id)) for company_id in companies)

@@ -11,12 +11,14 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils.translation import gettext as _
 
+from helpdesk.accounts import actions as account_actions
 from helpdesk.accounts import presence
 from helpdesk.accounts.models import Employee
 from helpdesk.conversations import access
 from helpdesk.conversations.access import Viewer
 
 from .catchup import audience_sees, events_after
+from .fanout import presence_group
 
 # Close codes: the 4000 range is ours; the browser shows the reason in the console.
 UNAUTHENTICATED = 4401
@@ -30,6 +32,19 @@ def _viewer_for(user) -> Viewer | None:
     employee = Employee.objects.select_related("role", "company").filter(user=user, is_active=True).first()
     # A session that still owes its second factor (the company requires one) opens no socket.
     return Viewer.of(employee) if employee and access.may_use_session(employee) else None
+
+
+def _arrived(employee_id: int, company_id: int) -> dict[int, str]:
+    """An inbox tab opened: a heartbeat, maybe online again; colleagues' presence as it is now."""
+    presence.heartbeat(employee_id)
+    account_actions.presence_from_inbox(employee_id, connecting=True)
+    return presence.presence_map(company_id)
+
+
+def _pinged(employee_id: int) -> None:
+    """A heartbeat; one that finds them automatically away (the tab woke up) brings them back."""
+    if not presence.heartbeat(employee_id):
+        account_actions.presence_from_inbox(employee_id, connecting=False)
 
 
 class LiveJsonConsumer(AsyncJsonWebsocketConsumer):
@@ -57,16 +72,17 @@ class InboxConsumer(LiveJsonConsumer):
         if self.viewer is None:
             await self.close(code=UNAUTHENTICATED)
             return
-        self.joined = self.viewer.groups()
+        self.joined = [*self.viewer.groups(), presence_group(self.viewer.company_id)]
         for group in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
-        await database_sync_to_async(presence.heartbeat)(self.viewer.employee_id)
+        colleagues = await database_sync_to_async(_arrived)(self.viewer.employee_id, self.viewer.company_id)
         await self.send_json(
             {
                 "type": "hello",
                 "employee_id": self.viewer.employee_id,
                 "ping_seconds": settings.REALTIME_PING_SECONDS,
+                "presence": colleagues,
             }
         )
 
@@ -86,12 +102,17 @@ class InboxConsumer(LiveJsonConsumer):
                 return
             await self._catch_up(after)
         elif kind == "ping":
-            await database_sync_to_async(presence.heartbeat)(self.viewer.employee_id)
-            await self.send_json({"type": "pong"})
-            # Without a shared channel layer (the embedded default), events written by other
-            # processes (the Celery worker) never reach this socket's groups: poll for them.
-            if settings.REALTIME_CATCHUP_ON_PING and isinstance(after, int) and after >= 0:
-                await self._catch_up(after)
+            await database_sync_to_async(_pinged)(self.viewer.employee_id)
+            if settings.REALTIME_CATCHUP_ON_PING:
+                # Without a shared channel layer (the embedded default), what other processes
+                # write (the Celery worker: events, automatic away) never reaches this socket's
+                # groups: the pong carries colleagues' presence and we poll for events.
+                colleagues = await database_sync_to_async(presence.presence_map)(self.viewer.company_id)
+                await self.send_json({"type": "pong", "presence": colleagues})
+                if isinstance(after, int) and after >= 0:
+                    await self._catch_up(after)
+            else:
+                await self.send_json({"type": "pong"})
         else:
             await self._error("unknown_type", _("Unknown message type."))
 
@@ -103,6 +124,13 @@ class InboxConsumer(LiveJsonConsumer):
 
     async def _error(self, code: str, message: str) -> None:
         await self.send_json({"type": "error", "code": code, "message": message})
+
+    async def inbox_presence(self, message: dict[str, Any]) -> None:
+        # Our own changes reach this page another way (the hello, the menu's own answer).
+        if message["employee_id"] != self.viewer.employee_id:
+            await self.send_json(
+                {"type": "presence", "employee_id": message["employee_id"], "presence": message["presence"]}
+            )
 
     async def inbox_event(self, message: dict[str, Any]) -> None:
         event = message["event"]

@@ -26,3 +26,14 @@ def publish(event: dict[str, Any]) -> None:
 async def _send_all(sends: list[tuple[str, dict[str, Any]]]) -> None:
     layer = get_channel_layer()
     await asyncio.gather(*(layer.group_send(group, message) for group, message in sends))
+
+
+def presence_group(company_id: int) -> str:
+    """Every inbox socket of the company joins this group, whatever its scope: colleagues' presence."""
+    return f"presence-{company_id}"
+
+
+def publish_presence(*, company_id: int, employee_id: int, presence: str) -> None:
+    """Tell the company's open inboxes that a colleague is now online, away or offline."""
+    message = {"type": "inbox.presence", "employee_id": employee_id, "presence": presence}
+    async_to_sync(_send_all)([(presence_group(company_id), message)])

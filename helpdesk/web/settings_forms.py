@@ -17,7 +17,7 @@ from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
-from helpdesk.accounts.models import BuiltinRole, Company, Employee, Role, Scope
+from helpdesk.accounts.models import AssignmentMethod, BuiltinRole, Company, Employee, Role, Scope
 from helpdesk.accounts.permissions import Perm
 from helpdesk.conversations import access
 from helpdesk.errors import ActionError
@@ -198,6 +198,22 @@ class TeamForm(forms.Form):
 class TeamMembersForm(TeamForm):
     members = forms.ModelMultipleChoiceField(
         label=gettext_lazy("Members"), queryset=None, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    assignment_method = ActionChecksChoice(
+        label=gettext_lazy("Automatic assignment"),
+        choices=AssignmentMethod.choices,
+        required=False,  # not sent: unchanged
+        widget=forms.RadioSelect,
+        help_text=gettext_lazy(
+            "New conversations of this team go to its online members who can reply and have room; "
+            "the rest wait in the team's queue, highest priority and longest waiting first."
+        ),
+    )
+    max_open_per_agent = forms.IntegerField(
+        label=gettext_lazy("Open conversations per agent at most"),
+        required=False,
+        widget=forms.NumberInput(attrs={"min": 0, "max": 1000}),
+        help_text=gettext_lazy("Of this team, on top of each agent's own capacity. Leave empty for no team limit."),
     )
 
     def __init__(self, *args: Any, viewer: Employee, **kwargs: Any) -> None:

@@ -383,18 +383,29 @@ def team_list(request: HttpRequest) -> HttpResponse:
 
 @employee_required(Perm.MANAGE_EMPLOYEES)
 def team_detail(request: HttpRequest, team_id: int) -> HttpResponse:
-    """Rename a team and choose its members among the active employees."""
+    """Rename a team, choose its members among the active employees and how its chats are handed out."""
     me = request.employee
     team = access.get_team(me, team_id)
     members = list(team.members.order_by("display_name"))
-    initial = {"name": team.name, "members": [m for m in members if m.is_active]}
+    initial = {
+        "name": team.name,
+        "members": [m for m in members if m.is_active],
+        "assignment_method": team.assignment_method,
+        "max_open_per_agent": team.max_open_per_agent,
+    }
     form = TeamMembersForm(_posted(request), viewer=me, initial=initial)
     if request.method == "POST" and form.is_valid():
         # Deactivated members are not offered as boxes; they stay in the team as they were.
         keep = [m for m in members if not m.is_active]
+        data = form.cleaned_data
         try:
             admin_actions.update_team(
-                team, by=me, name=form.cleaned_data["name"], members=[*form.cleaned_data["members"], *keep]
+                team,
+                by=me,
+                name=data["name"],
+                members=[*data["members"], *keep],
+                assignment_method=data["assignment_method"] or team.assignment_method,
+                max_open_per_agent=data["max_open_per_agent"],
             )
         except ActionError as error:
             show_action_error(form, error)

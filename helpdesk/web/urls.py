@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from . import audit_views, contact_views, reply_views, settings_views, token_views, trash_views, views
+from . import audit_views, contact_views, presence_views, reply_views, settings_views, token_views, trash_views, views
 from .auth_views import SignInView, sign_in_code, two_factor, two_factor_disable, two_factor_enable
 
 app_name = "web"
@@ -26,6 +26,7 @@ urlpatterns = [
         auth_views.PasswordResetCompleteView.as_view(template_name="web/set_password_done.html"),
         name="set-password-done",
     ),
+    path("presence/", presence_views.set_presence, name="presence"),
     path("inbox/", views.inbox, name="inbox"),
     path("inbox/<int:conversation_id>/", views.inbox, name="conversation"),
     path("settings/company/", settings_views.company_settings, name="settings-company"),

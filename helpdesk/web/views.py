@@ -22,6 +22,7 @@ from helpdesk.events.models import Event
 from integrations.widget.visitors import normalise_origin
 
 from .decorators import employee_required
+from .inbox_assignment import inbox_assignment_state
 
 VIEW_LABELS = {"mine": gettext_lazy("Mine"), "unassigned": gettext_lazy("Unassigned"), "all": gettext_lazy("All")}
 LIST_LIMIT = 100
@@ -53,6 +54,28 @@ def inbox_strings() -> dict[str, str]:
         "confirmDeleteMessage": _("Delete this message? Admins can restore it."),
         "confirmDeleteConversation": _("Move this conversation to the Trash? Admins can restore it from there."),
         "trashed": _("This conversation was moved to the Trash."),
+        # Presence, priority and reassignment (static/app/inbox/{presence,priority,assignment}.js).
+        "presenceOnline": pgettext("presence", "online"),
+        "presenceAway": pgettext("presence", "away"),
+        "presenceOffline": pgettext("presence", "offline"),
+        "agentPresence": _("%(name)s · %(presence)s"),
+        "assignee": _("Assignee"),
+        "team": _("Team"),
+        "priority": _("Priority"),
+        "noTeam": _("No team"),
+        "inTeam": _("In %(team)s"),
+        "otherAgents": _("Everyone else"),
+        "order": _("Order"),
+        "orderNewest": _("Newest"),
+        "orderPriority": _("Priority first"),
+        "someone": _("Someone"),
+        "assignedBy": _("%(actor)s assigned this to %(name)s"),
+        "assignedAuto": _("Assigned to %(name)s automatically"),
+        "unassignedBy": _("%(actor)s unassigned this"),
+        "movedBy": _("%(actor)s moved this to %(team)s"),
+        "movedAssignedBy": _("%(actor)s moved this to %(team)s and assigned it to %(name)s"),
+        "noTeamBy": _("%(actor)s took this out of its team"),
+        "priorityBy": _("%(actor)s set the priority to %(priority)s"),
         # Canned responses ("/" in the reply box), automatic replies, the contact profile.
         **contact_panel_strings(),
     }
@@ -110,6 +133,9 @@ def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
     status = request.GET.get("status", Status.OPEN)
     if view not in queries.VIEWS or status not in queries.STATUSES:
         raise Http404
+    # The list order the agent chose (the page's script keeps it in a cookie).
+    ordering = request.COOKIES.get("inbox_ordering", "newest")
+    ordering = ordering if ordering in queries.ORDERINGS else "newest"
     with queries.one_snapshot():
         # The page and the event id its socket resumes from come from one snapshot. The
         # socket re-reads a window before that id (late committers); the ids in that window
@@ -124,7 +150,9 @@ def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
                 id__lte=last_event_id,
             ).values_list("id", flat=True)
         )
-        rows = list(queries.inbox(employee, view=view, status=status)[:LIST_LIMIT])
+        rows = list(
+            queries.inbox(employee, view=view, status=status).order_by(*queries.ORDERINGS[ordering])[:LIST_LIMIT]
+        )
         conversation = thread = profile = None
         if conversation_id is not None:
             conversation = access.get_conversation(employee, conversation_id)
@@ -133,6 +161,7 @@ def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
             profile = contact_profile(employee, conversation)
         sidebar = queries.counts(employee, status=status)
         teammates = list(employee.company.employees.filter(is_active=True).order_by("display_name"))
+        assignment = inbox_assignment_state(employee, conversation)
     return render(
         request,
         "web/inbox.html",
@@ -168,6 +197,8 @@ def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
                     "blockContacts": employee.can(Perm.BLOCK_CONTACTS),
                 },
                 "maxChars": settings.MESSAGE_MAX_CHARS,
+                "ordering": ordering,
+                **assignment,
                 "i18n": inbox_strings(),
             },
         },

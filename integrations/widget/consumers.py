@@ -48,7 +48,7 @@ class VisitorConsumer(LiveJsonConsumer):
         self.group = visitor_group(self.channel.pk, self.visitor_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        online = await database_sync_to_async(team_online)(self.channel.company_id)
+        online = await database_sync_to_async(team_online)(self.channel.company_id, self.channel.team_id)
         await self.send_json({"type": "hello", "online": online})
 
     async def disconnect(self, code: int) -> None:
@@ -70,7 +70,7 @@ class VisitorConsumer(LiveJsonConsumer):
             history = await database_sync_to_async(visitor_history)(self.channel, self.visitor_id, after=after)
             await self.send_json({"type": "history", "messages": history})
         elif kind == "ping":
-            online = await database_sync_to_async(team_online)(self.channel.company_id)
+            online = await database_sync_to_async(team_online)(self.channel.company_id, self.channel.team_id)
             await self.send_json({"type": "pong", "online": online})
         else:
             await self._error("unknown_type", _("Unknown message type."))

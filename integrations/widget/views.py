@@ -66,7 +66,7 @@ def session(request: HttpRequest, public_key: str) -> HttpResponse:
     body = {
         "token": token,
         "messages": visitor_history(channel, visitor_id),
-        "online": team_online(channel.company_id),
+        "online": team_online(channel.company_id, channel.team_id),
         "settings": {
             "title": settings.get("title") or channel.company.name,
             "greeting": settings.get("greeting") or "",

@@ -3,16 +3,22 @@
 // through the hooks in core.js and are imported here.
 
 import { startCanned } from "./inbox/canned.js";
+import { startAssignment } from "./inbox/assignment.js";
 import { startComposer } from "./inbox/composer.js";
 import { startContactPanel } from "./inbox/contact.js";
 import { startMarks } from "./inbox/marks.js";
 import { renderList } from "./inbox/list.js";
+import { startPresence } from "./inbox/presence.js";
+import { startPriority } from "./inbox/priority.js";
 import { connect, inspect } from "./inbox/socket.js";
 import { startThread } from "./inbox/thread.js";
 
 startMarks(); // before the thread draws its first messages
+startPresence();
+startPriority(); // before the first list: it may set the order
 renderList();
 startThread();
+startAssignment();
 startComposer();
 startCanned();
 startContactPanel();

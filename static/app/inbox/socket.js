@@ -71,6 +71,7 @@ export function connect() {
       // other processes wrote, so it carries the last event id this page has applied.
       clearInterval(pingTimer);
       pingTimer = setInterval(() => send({ type: "ping", after: lastEventId }), (data.ping_seconds || 25) * 1000);
+      emit("message", data); // features read what the hello carries (colleagues' presence)
     } else if (data.type === "event") applyAll([data.event]);
     else if (data.type === "catchup") {
       if (data.reset) location.reload(); // too much was missed: start from a fresh page

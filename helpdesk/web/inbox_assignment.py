@@ -1,0 +1,77 @@
+"""What the inbox needs for presence, priority and reassignment: pickers, presence and history lines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Prefetch
+
+from helpdesk.accounts.models import Employee, Team
+from helpdesk.accounts.permissions import Perm
+from helpdesk.accounts.presence import shown_presence
+from helpdesk.conversations import access
+from helpdesk.conversations.models import Conversation, Priority
+from helpdesk.events.models import Event
+
+# The conversation's history the thread shows as lines between the messages.
+HISTORY_EVENTS = ("conversation.assigned", "conversation.priority_changed")
+
+
+def history_item(event: dict[str, Any], actor_name: str | None = None) -> dict[str, Any]:
+    """An event as a history line needs it (no preview or message text: nothing deleted leaks)."""
+    snapshot, payload = event["payload"]["conversation"], event["payload"]
+    return {
+        "id": event["id"],
+        "type": event["type"],
+        "created_at": event["created_at"],
+        "actor_id": event["actor_id"],
+        "actor_name": actor_name,
+        "automatic": bool(payload.get("automatic")),
+        "assignee_id": snapshot.get("assignee_id"),
+        "assignee_name": snapshot.get("assignee_name"),
+        "team_id": snapshot.get("team_id"),
+        "priority": snapshot.get("priority"),
+        "previous": {key: payload.get("previous", {}).get(key) for key in ("assignee_id", "team_id")},
+    }
+
+
+def history(conversation: Conversation) -> list[dict[str, Any]]:
+    events = (
+        Event.objects.filter(conversation=conversation, type__in=HISTORY_EVENTS).select_related("actor").order_by("id")
+    )
+    return [
+        history_item(
+            {
+                "id": e.pk,
+                "type": e.type,
+                "created_at": e.created_at.isoformat(),
+                "actor_id": e.actor_id,
+                "payload": e.payload,
+            },
+            actor_name=e.actor.display_name if e.actor_id else None,
+        )
+        for e in events
+    ]
+
+
+def inbox_assignment_state(employee: Employee, conversation: Conversation | None) -> dict[str, Any]:
+    """Colleagues who may be given a chat (with their teams), the teams, the priorities, presence, history."""
+    colleagues = list(
+        access.company_employees(employee)
+        .filter(is_active=True)
+        .prefetch_related(Prefetch("teams", queryset=Team.objects.only("pk")))
+        .order_by("display_name", "pk")
+    )
+    return {
+        "presence": {e.pk: shown_presence(e) for e in colleagues},
+        "assignment": {
+            "agents": [
+                {"id": e.pk, "name": e.display_name, "team_ids": [t.pk for t in e.teams.all()]}
+                for e in colleagues
+                if e.role.allows(Perm.REPLY)
+            ],
+            "teams": [{"id": t.pk, "name": t.name} for t in access.company_teams(employee).order_by("name", "pk")],
+            "priorities": [[value, str(label)] for value, label in Priority.choices],
+            "history": history(conversation) if conversation else [],
+        },
+    }
