@@ -6,6 +6,12 @@ import { startComposer } from "./inbox/composer.js";
 import { renderList } from "./inbox/list.js";
 import { connect, inspect } from "./inbox/socket.js";
 import { startThread } from "./inbox/thread.js";
+// Features: they register their hooks when imported, before anything is drawn.
+import "./inbox/snooze.js";
+import "./inbox/mentions.js";
+import "./inbox/typing.js";
+import "./inbox/readstate.js";
+import "./inbox/bulk.js";
 
 renderList();
 startThread();

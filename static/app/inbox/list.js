@@ -5,8 +5,12 @@ import { $, contactLabel, el, emit, initials, state, store, t, when } from "./co
 const list = $("[data-list]");
 const listEmpty = $("[data-list-empty]");
 
+// Views that features add (e.g. "mentions"): name → does a conversation belong in it?
+export const viewFilters = {};
+
 function belongsInList(c) {
   if (c.deleted || c.visible === false || c.status !== state.status) return false;
+  if (state.view in viewFilters) return viewFilters[state.view](c);
   if (state.view === "mine") return c.assignee_id === state.me;
   if (state.view === "unassigned") return !c.assignee_id;
   return true;
