@@ -208,7 +208,7 @@ def test_the_mentions_page_and_its_count(client, cast):
     state = page_state(response)
     [row] = state["conversations"]
     assert row["id"] == cast.conversation.pk and row["mention_unread"] is True
-    assert row["last_mention_id"] == Mention.objects.get().pk
+    assert row["last_mention_message_id"] == Mention.objects.get().message_id
     assert 'data-view-count="mentions">1<' in response.content.decode()
 
 

@@ -56,4 +56,4 @@ class ConversationFilter(django_filters.FilterSet):
 
     def filter_view(self, queryset, name, value):
         rows = queries.in_view(queryset, self.request.user.employee, value)
-        return rows.order_by("-last_mention_id", "-pk") if value == "mentions" else rows
+        return rows.order_by("-last_mention_message_id", "-pk") if value == "mentions" else rows

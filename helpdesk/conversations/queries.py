@@ -42,7 +42,7 @@ def inbox(employee: Employee, *, view: str = "mine", status: str = Status.OPEN) 
     if view != "mentions":  # that view has annotated them already
         qs = with_mentions(qs, employee)
     rows = inbox_rows(qs, employee)
-    return rows.order_by("-last_mention_id", "-pk") if view == "mentions" else rows
+    return rows.order_by("-last_mention_message_id", "-pk") if view == "mentions" else rows
 
 
 def in_view(qs: QuerySet[Conversation], employee: Employee, view: str) -> QuerySet[Conversation]:
@@ -52,7 +52,7 @@ def in_view(qs: QuerySet[Conversation], employee: Employee, view: str) -> QueryS
     if view == "unassigned":
         return qs.filter(assignee__isnull=True)
     if view == "mentions":
-        return with_mentions(qs, employee).filter(last_mention_id__isnull=False)
+        return with_mentions(qs, employee).filter(last_mention_message_id__isnull=False)
     return qs
 
 
@@ -70,10 +70,12 @@ def _read_marker(employee: Employee, conversation: str = "pk") -> Coalesce:
 
 
 def with_mentions(qs: QuerySet[Conversation], employee: Employee) -> QuerySet[Conversation]:
-    """Annotate ``last_mention_id`` (the newest mention of the employee, or None) and ``mention_unread``."""
+    """Annotate ``last_mention_message_id`` (the note with the newest mention of the employee, or None)
+    and ``mention_unread`` (a mention after their read marker).
+    """
     mentions = mentions_of(employee).filter(conversation=OuterRef("pk"))
     return qs.annotate(
-        last_mention_id=Subquery(mentions.order_by("-id").values("id")[:1]),
+        last_mention_message_id=Subquery(mentions.order_by("-message_id").values("message_id")[:1]),
         mention_unread=Exists(mentions.filter(message_id__gt=_read_marker(employee, "conversation_id"))),
     )
 

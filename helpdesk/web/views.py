@@ -178,7 +178,7 @@ def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
                     {
                         **conversation_summary(c),
                         "unread": c.unread,
-                        "last_mention_id": c.last_mention_id,
+                        "last_mention_message_id": c.last_mention_message_id,
                         "mention_unread": c.mention_unread,
                     }
                     for c in rows

@@ -36,8 +36,8 @@ const bar = el("div", { class: "bulk-bar", "data-testid": "bulk-bar", hidden: tr
       ...Object.entries(state.teammates).map(([id, name]) => [`employee:${id}`, name]),
       ...state.teams.map((x) => [`team:${x.id}`, format(t.toTeam, { name: x.name })]),
     ]) : null,
-    can.snooze ? choice("snooze", t.snooze, state.snoozePresets.map((p) => [p.key, p.label])) : null,
     can.resolve ? el("button", { type: "button", "data-bulk": "resolve", "data-testid": "bulk-resolve" }, t.resolve) : null,
+    can.snooze ? choice("snooze", t.snooze, state.snoozePresets.map((p) => [p.key, p.label])) : null,
     can.reply ? choice("priority", t.priority, state.priorities.map((p) => [String(p.value), p.label])) : null));
 if (list) list.before(bar);
 

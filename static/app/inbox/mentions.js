@@ -17,12 +17,17 @@ function candidates() {
   ];
 }
 
-/** Where "@Name" stands in the text, for each of the named; longer names first, so "@Bob Agent" isn't also "@Bob". */
+/**
+ * Where "@Name" stands in the text (in any case), for each of the named. Longer names first,
+ * and each match blanked out, so "@Bob Agent" isn't also a mention of "@Bob".
+ */
 export function findMentions(text, named) {
   const found = [];
-  let rest = text;
+  // Lower case only when that keeps every offset where it was (it nearly always does).
+  const fold = text.toLowerCase().length === text.length;
+  let rest = fold ? text.toLowerCase() : text;
   for (const item of [...named].sort((a, b) => b.name.length - a.name.length)) {
-    const token = `@${item.name}`;
+    const token = fold ? `@${item.name}`.toLowerCase() : `@${item.name}`;
     for (let i = rest.indexOf(token); i >= 0; i = rest.indexOf(token, i + 1)) {
       const before = i === 0 ? " " : rest[i - 1];
       const after = rest[i + token.length] || " ";
@@ -161,10 +166,10 @@ on("messageNode", (m, node) => {
 
 // --- Being mentioned --------------------------------------------------------------------------------
 
-viewFilters.mentions = (c) => Boolean(c.last_mention_id);
+viewFilters.mentions = (c) => Boolean(c.last_mention_message_id);
 const byActivity = ordering.compare;
 ordering.compare = (a, b) => state.view === "mentions"
-  ? (b.last_mention_id || 0) - (a.last_mention_id || 0) || b.id - a.id
+  ? (b.last_mention_message_id || 0) - (a.last_mention_message_id || 0) || b.id - a.id
   : byActivity(a, b);
 
 on("event", (event, c) => {
@@ -172,7 +177,7 @@ on("event", (event, c) => {
   if (event.type !== "message.created" || !mentions || event.actor_id === state.me) return;
   const team = mentions.team_ids.find((id) => state.myTeams.includes(id));
   if (!mentions.employee_ids.includes(state.me) && team === undefined) return;
-  c.last_mention_id = event.payload.message.id;
+  c.last_mention_message_id = event.payload.message.id;
   const isOpen = store.current && store.current.id === c.id;
   if (!isOpen) c.mention_unread = true;
   if (isOpen && !document.hidden) return;

@@ -52,7 +52,7 @@ on("message", (data) => {
   if (c) {
     c.liveUnread = (c.liveUnread || []).filter((id) => id > data.last_read_message_id);
     c.unread = c.liveUnread.length;
-    if ((c.last_mention_id || 0) <= data.last_read_message_id) c.mention_unread = false;
+    if ((c.last_mention_message_id || 0) <= data.last_read_message_id) c.mention_unread = false;
     renderList();
   }
   refreshCounts();
