@@ -231,3 +231,34 @@ def test_the_note_box_offers_only_people_and_teams_who_can_see_the_chat(client, 
     names = {e["name"] for e in state["mentionable"]["employees"]}
     assert names == {"Sam", "Alice"}  # not Bob himself, not Erin (Support) nor Dave (assigned only)
     assert [t["name"] for t in state["mentionable"]["teams"]] == ["Sales"]
+
+
+# --- The sidebar's counts -----------------------------------------------------------------------------
+
+COUNTS = "/api/v1/conversations/counts"
+
+
+def test_the_counts_endpoint_answers_what_the_sidebar_shows(client, cast):
+    actions.add_note(cast.conversation, by=cast.alice, body="@Bob", mention_employees=[cast.bob])
+    login(client, cast.bob)
+    assert client.get(COUNTS).json() == {"mine": 0, "unassigned": 1, "all": 1, "mentions": 1}
+    assert client.get(COUNTS, {"status": "snoozed"}).json() == {"mine": 0, "unassigned": 0, "all": 0, "mentions": 0}
+    login(client, cast.carol)  # another company: her own numbers, nothing of Acme's
+    assert client.get(COUNTS).json() == {"mine": 0, "unassigned": 0, "all": 0, "mentions": 0}
+
+
+def test_a_bad_status_for_the_counts_is_a_400(client, cast):
+    login(client, cast.bob)
+    response = client.get(COUNTS, {"status": "sleeping"})
+    assert response.status_code == 400 and "status" in response.json()["error"]["fields"]
+
+
+def test_the_counts_query_count_is_flat(client, cast):
+    login(client, cast.alice)
+    client.get(COUNTS)
+    one = count_queries(lambda: client.get(COUNTS))
+    for i in range(5):
+        chat = actions.receive_message(channel=cast.widget, external_contact_id=f"c{i}", body="hi").conversation
+        actions.add_note(chat, by=cast.bob, body="@Alice", mention_employees=[cast.alice])
+    assert count_queries(lambda: client.get(COUNTS)) == one
+    assert client.get(COUNTS).json()["mentions"] == 5
