@@ -33,6 +33,7 @@ def test_the_inbox_shows_deleted_text_only_to_those_who_may_see_it(client, cast)
         "seeDeleted": True,
         "restore": True,
         "deleteConversation": True,
+        "snooze": True,
     }
 
     login(client, cast.bob)
