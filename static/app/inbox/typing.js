@@ -44,7 +44,7 @@ if (textarea && store.current) {
   });
   textarea.form.addEventListener("submit", stopped);
   for (const tab of document.querySelectorAll("[data-mode]")) tab.addEventListener("click", stopped);
-  window.addEventListener("pagehide", stopped);
+  // A closed tab sends nothing: the indicator on the other side goes away by itself.
 }
 
 // --- Incoming ---------------------------------------------------------------------------------------
