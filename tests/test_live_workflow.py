@@ -63,12 +63,14 @@ async def test_a_visitor_who_has_written_nothing_yet_types_to_nobody(tcast):
     await close(alice, visitor)
 
 
-async def test_typing_notices_are_throttled_but_stopping_always_passes(tcast):
+async def test_typing_notices_are_throttled_and_a_stop_passes_once_after_typing(tcast):
     alice = await connected_inbox(tcast.alice)
     visitor = await connected_widget(tcast.widget)
+    await visitor.send_json_to({"type": "typing", "typing": False})  # not typing yet: nothing to stop
     for _ in range(5):
         await visitor.send_json_to({"type": "typing", "typing": True})
-    await visitor.send_json_to({"type": "typing", "typing": False})
+    for _ in range(3):
+        await visitor.send_json_to({"type": "typing", "typing": False})
     assert [m["typing"] for m in await received(alice)] == [True, False]
     await close(alice, visitor)
 

@@ -62,7 +62,6 @@ def inbox_strings() -> dict[str, str]:
         "confirmDeleteConversation": _("Move this conversation to the Trash? Admins can restore it from there."),
         "trashed": _("This conversation was moved to the Trash."),
         # Snoozing, and waking up again
-        "unsnooze": _("Unsnooze"),
         "snoozePick": _("Pick a date and time…"),
         "snoozeAt": _("Snooze until this time"),
         "wakesAt": _("Wakes %(time)s"),
