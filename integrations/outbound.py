@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from helpdesk.conversations.models import ChannelKind, MessageKind
+from helpdesk.conversations.models import ChannelKind, Conversation, MessageKind
+from helpdesk.conversations.snapshots import conversation_summary
 
 # What each event means for the customer: a message to show, or one to take back.
 CUSTOMER_EFFECT = {"message.created": "show", "message.restored": "show", "message.deleted": "remove"}
@@ -33,6 +34,15 @@ def socket_sends(event: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     if CUSTOMER_EFFECT[event["type"]] == "remove":
         return [widget.visitor_remove(conversation, message)]
     return [widget.visitor_send(conversation, message)]
+
+
+def typing_sends(conversation: Conversation, *, name: str, typing: bool) -> list[tuple[str, dict[str, Any]]]:
+    """An agent typing a reply, for channels that can show it (the widget); not stored, not an event."""
+    if conversation.channel.kind != ChannelKind.WIDGET:
+        return []
+    from integrations.widget import outbound as widget
+
+    return [widget.visitor_typing(conversation_summary(conversation), name=name, typing=typing)]
 
 
 def enqueue(event: dict[str, Any]) -> None:

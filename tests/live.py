@@ -55,7 +55,11 @@ class LiveServer:
 
     def stop(self) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=10)
+        # Longer than the Redis layer's 15 s socket timeout: a socket's BZPOPMIN cancelled at the
+        # wrong moment can hang until then (redis/redis-py#2579). A server thread still running
+        # would keep the process's one channel layer receiving on its loop, and the next test's
+        # server could not receive at all ("Two event loops are trying to receive()").
+        self.thread.join(timeout=30)
 
 
 class ServerProcess:

@@ -11,7 +11,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from asgiref.sync import sync_to_async
 from celery.contrib.testing.worker import start_worker
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -21,6 +23,7 @@ from helpdesk.conversations.models import Conversation, Status
 from helpdesk.conversations.tasks import wake_due_conversations
 from helpdesk.events.models import Event
 from smartchat.celery import app
+from tests.test_sockets import connected_inbox, events_received
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE = (
@@ -102,6 +105,35 @@ def test_a_real_worker_wakes_a_conversation_whose_snooze_is_over(tcast, settings
 
     assert Event.objects.filter(conversation=conversation, type="conversation.woken").count() == 1
     assert Conversation.objects.get(pk=not_due.pk).status == Status.SNOOZED
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_assignee_hears_live_when_the_worker_wakes_their_conversation(tcast, settings, redis_layer):
+    """Beat's task on a real worker: the wake-up leaves the worker through Redis to the assignee's socket."""
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+    conversation = tcast.conversation
+    await database_sync_to_async(actions.assign)(conversation, by=tcast.alice, assignee=tcast.bob)
+    await database_sync_to_async(actions.snooze)(conversation, by=tcast.bob, until=timezone.now() + timedelta(hours=1))
+    await database_sync_to_async(Conversation.objects.filter(pk=conversation.pk).update)(
+        snoozed_until=timezone.now() - timedelta(seconds=1)
+    )
+    bob = await connected_inbox(tcast.bob)
+    queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
+    worker = start_worker(app, pool="solo", perform_ping_check=False, queues=[queue], shutdown_timeout=20)
+    # The worker starts and stops in threads of its own; this test's loop keeps serving the socket.
+    await sync_to_async(worker.__enter__)()
+    try:
+        await sync_to_async(wake_due_conversations.apply_async)(queue=queue)
+        deadline = time.monotonic() + 30
+        woken = []
+        while not woken:
+            assert time.monotonic() < deadline, "no wake-up reached the assignee's socket"
+            woken = [e for e in await events_received(bob) if e["type"] == "conversation.woken"]
+    finally:
+        await sync_to_async(worker.__exit__)(None, None, None)
+    assert woken[0]["payload"]["reason"] == "time" and woken[0]["actor_id"] is None
+    assert woken[0]["visible"] is True and woken[0]["payload"]["conversation"]["status"] == Status.OPEN
+    await bob.disconnect()
 
 
 def test_the_scheduler_runs_the_wake_up_task_often_enough():

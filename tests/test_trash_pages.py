@@ -35,6 +35,7 @@ def test_the_inbox_shows_deleted_text_only_to_those_who_may_see_it(client, cast)
         "deleteConversation": True,
         "manageContacts": True,
         "blockContacts": True,
+        "snooze": True,
     }
 
     login(client, cast.bob)

@@ -151,6 +151,13 @@ MATRIX: dict[str, Entry] = {
     # --- API: conversations ---------------------------------------------------------------------------------
     "api:conversations": Entry("get", api(200, 200, 200, 200, 200)),
     "api:conversation": Entry("get", api(200, 404, 200, 200, 404), kwargs=conversation),
+    "api:conversation-counts": Entry("get", api(200, 200, 200, 200, 200)),  # each sees their own counts
+    # Every id is checked through the gate before anything changes: out of scope or foreign is a 404.
+    "api:conversation-bulk": Entry(
+        "post",
+        api(200, 404, 200, 200, 404),
+        data=lambda w: {"ids": [w.conversation.pk], "action": "resolve"},
+    ),
     "api:messages": Entry("get", api(200, 404, 200, 200, 404), kwargs=conversation),
     "api:reply": Entry("post", api(201, 404, 201, 201, 404), kwargs=conversation, data=lambda w: {"body": "Hi"}),
     "api:notes": Entry("post", api(201, 404, 201, 201, 404), kwargs=conversation, data=lambda w: {"body": "FYI"}),

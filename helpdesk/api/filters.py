@@ -36,7 +36,7 @@ class ConversationFilter(django_filters.FilterSet):
     view = django_filters.ChoiceFilter(
         choices=[(view, view) for view in queries.VIEWS],
         method="filter_view",
-        help_text=_("mine (the default), unassigned or all: the inbox view to list."),
+        help_text=_("mine (the default), unassigned, all, or mentions (of you or your teams): the inbox view to list."),
     )
     status = django_filters.ChoiceFilter(choices=Status.choices, help_text=_("The default is open."))
     assignee_id = IdFilter(field_name="assignee_id", help_text=_("Combine with view=all."))
@@ -60,7 +60,9 @@ class ConversationFilter(django_filters.FilterSet):
         super().__init__(data, *args, **kwargs)
 
     def filter_view(self, queryset, name, value):
-        return queries.in_view(queryset, self.request.user.employee, value)
+        rows = queries.in_view(queryset, self.request.user.employee, value)
+        return rows.order_by("-last_mention_message_id", "-pk") if value == "mentions" else rows
 
     def filter_ordering(self, queryset, name, value):
+        # Asked for explicitly, an order replaces the view's own (the Mentions view's newest mention first).
         return queryset.order_by(*queries.ORDERINGS[value])

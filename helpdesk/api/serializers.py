@@ -77,3 +77,12 @@ class MessageOut(serializers.Serializer):
 
     def to_representation(self, instance):
         return message_data(instance, reveal_deleted=self.context.get("reveal_deleted", True))
+
+
+class CountsOut(serializers.Serializer):
+    mine = serializers.IntegerField()
+    unassigned = serializers.IntegerField()
+    all = serializers.IntegerField()
+    mentions = serializers.IntegerField(
+        help_text=_("Conversations with a mention of you or your team you haven't read.")
+    )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import canned, contacts, employees, presence, roles, teams, tokens, views
+from . import bulk, canned, contacts, employees, presence, roles, teams, tokens, views
 
 app_name = "api"
 urlpatterns = [
@@ -28,6 +28,8 @@ urlpatterns = [
     path("tokens/<int:token_id>/", tokens.TokenDetailApi.as_view(), name="token"),
     path("tokens/<int:token_id>/revoke", tokens.TokenRevokeApi.as_view(), name="token-revoke"),
     path("conversations/", views.ConversationListApi.as_view(), name="conversations"),
+    path("conversations/counts", views.ConversationCountsApi.as_view(), name="conversation-counts"),
+    path("conversations/bulk", bulk.BulkApi.as_view(), name="conversation-bulk"),
     path("conversations/<int:conversation_id>/", views.ConversationDetailApi.as_view(), name="conversation"),
     path("conversations/<int:conversation_id>/messages/", views.MessageListApi.as_view(), name="messages"),
     path("conversations/<int:conversation_id>/reply", views.ReplyApi.as_view(), name="reply"),

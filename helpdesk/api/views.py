@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from helpdesk.accounts.models import Employee, Team
-from helpdesk.conversations import access, actions, queries
-from helpdesk.conversations.models import Conversation, Message, Priority
+from helpdesk.conversations import access, actions, queries, snooze
+from helpdesk.conversations.models import Conversation, Message, Priority, Status
 from helpdesk.conversations.snapshots import conversation_summary, message_data
 
 from .filters import ConversationFilter
 from .schema import errors
-from .serializers import ConversationOut, ConversationRowOut, MessageOut, TrashedConversationOut
+from .serializers import ConversationOut, ConversationRowOut, CountsOut, MessageOut, TrashedConversationOut
 
 
 def validated(serializer_class, data) -> dict:
@@ -38,6 +43,21 @@ class ConversationListApi(ListAPIView):
             return Conversation.objects.none()
         employee = self.request.user.employee
         return queries.inbox_rows(access.visible_conversations(employee), employee)
+
+
+class ConversationCountsApi(APIView):
+    class Input(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Status.choices, default=Status.OPEN)
+
+    @extend_schema(
+        tags=["conversations"],
+        parameters=[Input],
+        responses={200: CountsOut, **errors(400)},
+        description="The inbox sidebar: conversations per view for a status; mentions counts unread mentions.",
+    )
+    def get(self, request):
+        data = validated(self.Input, request.query_params)
+        return Response(queries.counts(request.user.employee, status=data["status"]))
 
 
 class ConversationDetailApi(APIView):
@@ -79,12 +99,34 @@ class ReplyApi(APIView):
         return Response(message_data(message), status=status.HTTP_201_CREATED)
 
 
+class NoteMentions(serializers.Serializer):
+    employees = serializers.ListField(child=serializers.IntegerField(), max_length=50, required=False)
+    teams = serializers.ListField(child=serializers.IntegerField(), max_length=50, required=False)
+
+
 class NoteApi(APIView):
-    @extend_schema(tags=["conversations"], request=_BodyInput, responses={201: MessageOut, **errors(400, 403, 404)})
+    class Input(_BodyInput):
+        mentions = NoteMentions(
+            required=False,
+            help_text=_(
+                "Whom the note @mentions, by id. Each of them must be able to see the conversation (of a team, at "
+                "least one member); another company's id answers 404."
+            ),
+        )
+
+    @extend_schema(tags=["conversations"], request=Input, responses={201: MessageOut, **errors(400, 403, 404)})
     def post(self, request, conversation_id: int):
-        conversation = access.get_conversation(request.user.employee, conversation_id)
-        data = validated(_BodyInput, request.data)
-        message = actions.add_note(conversation, by=request.user.employee, body=data["body"])
+        employee = request.user.employee
+        conversation = access.get_conversation(employee, conversation_id)
+        data = validated(self.Input, request.data)
+        mentions = data.get("mentions") or {}
+        message = actions.add_note(
+            conversation,
+            by=employee,
+            body=data["body"],
+            mention_employees=access.get_employees(employee, mentions.get("employees") or []),
+            mention_teams=access.get_teams(employee, mentions.get("teams") or []),
+        )
         return Response(message_data(message), status=status.HTTP_201_CREATED)
 
 
@@ -140,15 +182,58 @@ class PriorityApi(APIView):
         return Response(conversation_summary(conversation))
 
 
-class SnoozeApi(APIView):
-    class Input(serializers.Serializer):
-        until = serializers.DateTimeField()
+class SnoozeFields(serializers.Serializer):
+    """Until when to snooze: a time, or a preset computed on the company's clock."""
 
-    @extend_schema(tags=["conversations"], request=Input, responses={200: ConversationOut, **errors(400, 403, 404)})
+    until = serializers.DateTimeField(
+        required=False, help_text=_("A time without an offset is read in the company's time zone.")
+    )
+    preset = serializers.ChoiceField(
+        choices=list(snooze.PRESETS),
+        required=False,
+        help_text=_("Instead of until: hour (in 1 hour), tomorrow (9:00) or next_monday (9:00), company time."),
+    )
+
+    def validate(self, data: dict) -> dict:
+        if self.wants_snooze(data) and ("until" in data) == ("preset" in data):
+            raise ValidationError({"until": [_("Give either until or preset.")]})
+        return data
+
+    def wants_snooze(self, data: dict) -> bool:
+        return True
+
+
+def snooze_until(employee: Employee, data: dict) -> datetime:
+    """The wake time a validated request asks for; presets are computed now, on the company's clock."""
+    if "preset" in data:
+        return snooze.preset_time(data["preset"], company=employee.company)
+    return data["until"]
+
+
+def validated_in_company_time(serializer_class, employee: Employee, data) -> dict:
+    """Validate with times that carry no offset read in the employee's company time zone.
+
+    Not left to the middleware: a request with an API key is authenticated after it ran.
+    """
+    with timezone.override(snooze.company_zone(employee.company)):
+        return validated(serializer_class, data)
+
+
+class SnoozeApi(APIView):
+    class Input(SnoozeFields):
+        pass
+
+    @extend_schema(
+        tags=["conversations"],
+        request=Input,
+        responses={200: ConversationOut, **errors(400, 403, 404)},
+        description="Snooze until a time or a preset; a time in the past is refused (400, code past).",
+    )
     def post(self, request, conversation_id: int):
-        conversation = access.get_conversation(request.user.employee, conversation_id)
-        data = validated(self.Input, request.data)
-        actions.snooze(conversation, by=request.user.employee, until=data["until"])
+        employee = request.user.employee
+        conversation = access.get_conversation(employee, conversation_id)
+        data = validated_in_company_time(self.Input, employee, request.data)
+        actions.snooze(conversation, by=employee, until=snooze_until(employee, data))
         return Response(conversation_summary(conversation))
 
 

@@ -37,6 +37,18 @@ def visible_conversations(employee: Employee, *, include_deleted: bool = False) 
     return qs.filter(mine)
 
 
+def audience(conversation: Conversation) -> QuerySet[Employee]:
+    """The active employees who may see this conversation: visible_conversations read the other way round."""
+    if conversation.deleted_at is not None:
+        return Employee.objects.none()
+    rule = Q(role__scope=Scope.ALL)
+    if conversation.assignee_id:
+        rule |= Q(pk=conversation.assignee_id)
+    if conversation.team_id:
+        rule |= Q(role__scope=Scope.TEAMS, teams=conversation.team_id)
+    return Employee.objects.filter(rule, company_id=conversation.company_id, is_active=True).distinct()
+
+
 def get_conversation(employee: Employee, conversation_id: int | str) -> Conversation:
     """One visible conversation, or 404: the same answer for "missing" and "not yours"."""
     try:
@@ -49,6 +61,13 @@ def get_conversation(employee: Employee, conversation_id: int | str) -> Conversa
     if conversation is None:
         raise Http404(_("No such conversation."))
     return conversation
+
+
+def get_conversations(employee: Employee, conversation_ids: list[int]) -> list[Conversation]:
+    """Every one of these visible conversations (by id), or 404 if any is missing or not theirs to see."""
+    return _get_all(
+        visible_conversations(employee).select_related("contact", "channel", "assignee", "team"), conversation_ids
+    )
 
 
 def require(employee: Employee, perm: str) -> None:
@@ -274,15 +293,20 @@ def employee_group(employee_id: int) -> str:
     return f"employee-{employee_id}"
 
 
+def snapshot_groups(snapshot: dict[str, Any]) -> set[str]:
+    """The groups with a socket that may see a conversation in this state."""
+    groups = {company_group(snapshot["company_id"])}
+    if snapshot.get("team_id"):
+        groups.add(team_group(snapshot["team_id"]))
+    if snapshot.get("assignee_id"):
+        groups.add(employee_group(snapshot["assignee_id"]))
+    return groups
+
+
 def event_groups(event: dict[str, Any]) -> set[str]:
     """Every group with a socket that may see the conversation now or could see it before."""
-    snapshots = [event["payload"]["conversation"]]
+    snapshot = event["payload"]["conversation"]
+    groups = snapshot_groups(snapshot)
     if event["payload"].get("previous"):
-        snapshots.append({**snapshots[0], **event["payload"]["previous"]})
-    groups = {company_group(snapshots[0]["company_id"])}
-    for snapshot in snapshots:
-        if snapshot.get("team_id"):
-            groups.add(team_group(snapshot["team_id"]))
-        if snapshot.get("assignee_id"):
-            groups.add(employee_group(snapshot["assignee_id"]))
+        groups |= snapshot_groups({**snapshot, **event["payload"]["previous"]})
     return groups

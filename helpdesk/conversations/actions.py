@@ -7,9 +7,12 @@ Each action is one transaction and records what happened in the event log; side 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
+from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -32,6 +35,7 @@ from .models import (
     ContactIdentity,
     Conversation,
     Direction,
+    Mention,
     Message,
     MessageKind,
     Priority,
@@ -39,8 +43,19 @@ from .models import (
     Status,
 )
 from .snapshots import contact_card, message_data, preview_of
+from .snooze import clean_until
 
 _UNSET: Any = object()
+log = logging.getLogger(__name__)
+
+
+class WakeReason:
+    """Why a snoozed conversation woke (the ``reason`` of ``conversation.woken``)."""
+
+    TIME = "time"  # its snooze time came (the scheduler)
+    CUSTOMER = "customer"  # the customer wrote
+    TEAMMATE = "teammate"  # someone other than the assignee replied or added a note
+    MANUAL = "manual"  # someone unsnoozed it by hand
 
 
 def _clean_body(body: str) -> str:
@@ -128,9 +143,10 @@ def receive_message(
         previous = _access_snapshot(conversation)
         was = conversation.status
         conversation.status, conversation.snoozed_until = Status.OPEN, None
-        events.record(
-            conversation, "conversation.woken" if was == Status.SNOOZED else "conversation.reopened", previous=previous
-        )
+        if was == Status.SNOOZED:
+            events.record(conversation, "conversation.woken", previous=previous, reason=WakeReason.CUSTOMER)
+        else:
+            events.record(conversation, "conversation.reopened", previous=previous)
 
     message, created = _store_inbound(conversation, contact, body=body, external_id=external_id, now=now)
     if not created:
@@ -478,15 +494,79 @@ def post_reply(conversation: Conversation, *, by: Employee, body: str) -> Messag
 
 
 @transaction.atomic(durable=True)
-def add_note(conversation: Conversation, *, by: Employee, body: str) -> Message:
-    """An internal note: seen by the team, never sent to the customer."""
+def add_note(
+    conversation: Conversation,
+    *,
+    by: Employee,
+    body: str,
+    mention_employees: Sequence[Employee] = (),
+    mention_teams: Sequence[Team] = (),
+) -> Message:
+    """An internal note: seen by the team, never sent to the customer.
+
+    It may @mention employees and teams (by id, never by parsing names out of the text).
+    Mentioning someone who can't see the conversation is refused, so a mention never
+    reveals it; a team's mention reaches those of its members who can see it.
+    """
     access.require(by, Perm.ADD_NOTES)
-    return _add_agent_message(conversation, by=by, body=body, kind=MessageKind.NOTE)
+    employees = list({e.pk: e for e in mention_employees}.values())
+    teams = list({t.pk: t for t in mention_teams}.values())
+    return _add_agent_message(
+        conversation,
+        by=by,
+        body=body,
+        kind=MessageKind.NOTE,
+        mentions=(employees, teams),
+    )
 
 
-def _add_agent_message(conversation: Conversation, *, by: Employee, body: str, kind: str) -> Message:
+def _check_mentions(conversation: Conversation, employees: list[Employee], teams: list[Team]) -> None:
+    """Refuse mentions of other companies, of the deactivated, and of whoever can't see the chat."""
+    if not employees and not teams:
+        return
+    if any(x.company_id != conversation.company_id for x in [*employees, *teams]):
+        raise ActionError(_("That belongs to another company."), code="foreign", field="mentions")
+    audience = access.audience(conversation)
+    seeing = set(audience.filter(pk__in=[e.pk for e in employees]).values_list("pk", flat=True))
+    for employee in employees:
+        if not employee.is_active:
+            raise ActionError(
+                _("%(name)s is deactivated and can't be mentioned.") % {"name": employee},
+                code="inactive",
+                field="mentions",
+            )
+        if employee.pk not in seeing:
+            raise ActionError(
+                _("%(name)s can't see this conversation, so they can't be mentioned in it.") % {"name": employee},
+                code="mention_out_of_scope",
+                field="mentions",
+            )
+    reached = set(
+        Team.objects.filter(pk__in=[t.pk for t in teams], members__in=audience).values_list("pk", flat=True).distinct()
+    )
+    for team in teams:
+        if team.pk not in reached:
+            raise ActionError(
+                _("Nobody in %(team)s can see this conversation, so the team can't be mentioned in it.")
+                % {"team": team},
+                code="mention_out_of_scope",
+                field="mentions",
+            )
+
+
+def _add_agent_message(
+    conversation: Conversation,
+    *,
+    by: Employee,
+    body: str,
+    kind: str,
+    mentions: tuple[list[Employee], list[Team]] = ([], []),
+) -> Message:
     body = _clean_body(body)
     conversation = _locked(conversation)
+    employees, teams = mentions
+    # Under the lock: who can see the conversation can't change before the note is stored.
+    _check_mentions(conversation, employees, teams)
     now = timezone.now()
     previous = None
     # A teammate's reply or note wakes a snoozed chat; the assignee's own does not.
@@ -512,8 +592,16 @@ def _add_agent_message(conversation: Conversation, *, by: Employee, body: str, k
         changed += ["waiting_since", "last_message_preview"]
     conversation.save(update_fields=changed)
     if previous:
-        events.record(conversation, "conversation.woken", actor=by, previous=previous)
-    events.record(conversation, "message.created", actor=by, message=message_data(message))
+        events.record(conversation, "conversation.woken", actor=by, previous=previous, reason=WakeReason.TEAMMATE)
+    extra: dict[str, Any] = {}
+    if employees or teams:
+        Mention.objects.bulk_create(
+            [Mention(message=message, conversation=conversation, employee=e, created_at=now) for e in employees]
+            + [Mention(message=message, conversation=conversation, team=t, created_at=now) for t in teams]
+        )
+        # Sockets tell the mentioned apart by these ids; the fan-out itself stays the gate's.
+        extra["mentions"] = {"employee_ids": [e.pk for e in employees], "team_ids": [t.pk for t in teams]}
+    events.record(conversation, "message.created", actor=by, message=message_data(message), **extra)
     _mark_read(conversation, employee=by, message_id=message.pk)
     if previous:
         _hand_out_after(conversation, previous)
@@ -589,8 +677,7 @@ def reopen(conversation: Conversation, *, by: Employee) -> Conversation:
 def snooze(conversation: Conversation, *, by: Employee, until: datetime) -> Conversation:
     """Hide the conversation from the open lists until ``until`` or the customer's next message."""
     access.require(by, Perm.SNOOZE)
-    if until <= timezone.now():
-        raise ActionError(_("Snooze time must be in the future."), code="past")
+    clean_until(until)
     conversation = _locked(conversation)
     if conversation.status == Status.RESOLVED:
         raise ActionError(_("A resolved conversation can't be snoozed."), code="resolved")
@@ -613,7 +700,8 @@ def wake(conversation: Conversation, *, by: Employee | None = None) -> Conversat
     previous = _access_snapshot(conversation)
     conversation.status, conversation.snoozed_until = Status.OPEN, None
     conversation.save(update_fields=["status", "snoozed_until", "updated_at"])
-    events.record(conversation, "conversation.woken", actor=by, previous=previous)
+    reason = WakeReason.TIME if by is None else WakeReason.MANUAL
+    events.record(conversation, "conversation.woken", actor=by, previous=previous, reason=reason)
     _hand_out_after(conversation, previous)
     return conversation
 
@@ -811,14 +899,36 @@ def restore_conversation(conversation: Conversation, *, by: Employee) -> Convers
 def mark_read(conversation: Conversation, *, employee: Employee) -> None:
     """Everything in the conversation so far counts as read by this employee."""
     last_id = conversation.messages.order_by("-pk").values_list("pk", flat=True).first() or 0
-    _mark_read(conversation, employee=employee, message_id=last_id)
+    if _mark_read(conversation, employee=employee, message_id=last_id):
+        # The employee's other tabs clear their badges; a notice, not an event: nothing to replay.
+        transaction.on_commit(
+            partial(_tell_other_tabs, employee_id=employee.pk, conversation_id=conversation.pk, last_id=last_id)
+        )
 
 
-def _mark_read(conversation: Conversation, *, employee: Employee, message_id: int) -> None:
+def _tell_other_tabs(*, employee_id: int, conversation_id: int, last_id: int) -> None:
+    from helpdesk.realtime import notices
+
+    try:
+        notices.conversation_read(
+            employee_id=employee_id, conversation_id=conversation_id, last_read_message_id=last_id
+        )
+    except Exception:
+        # Like an event's fan-out, a notice that can't leave must not fail what was committed.
+        log.exception("could not tell the other tabs of employee %s", employee_id)
+
+
+def _mark_read(conversation: Conversation, *, employee: Employee, message_id: int) -> bool:
+    """Move the marker forward to ``message_id``; True if it moved."""
     marker, created = ReadMarker.objects.get_or_create(
         employee=employee, conversation=conversation, defaults={"last_read_message_id": message_id}
     )
-    if not created and marker.last_read_message_id < message_id:
-        ReadMarker.objects.filter(pk=marker.pk, last_read_message_id__lt=message_id).update(
-            last_read_message_id=message_id
+    if created:
+        return True
+    if marker.last_read_message_id < message_id:
+        return bool(
+            ReadMarker.objects.filter(pk=marker.pk, last_read_message_id__lt=message_id).update(
+                last_read_message_id=message_id
+            )
         )
+    return False

@@ -6,15 +6,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.db import connection, transaction
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from helpdesk.accounts.models import Employee
 
 from .access import visible_conversations
-from .models import Conversation, Direction, Message, ReadMarker, Status
+from .models import Conversation, Direction, Mention, Message, ReadMarker, Status
 
-VIEWS = ("mine", "unassigned", "all")
+VIEWS = ("mine", "unassigned", "all", "mentions")
 
 
 @contextmanager
@@ -43,17 +43,47 @@ ORDERINGS = {
 
 
 def inbox(employee: Employee, *, view: str = "mine", status: str = Status.OPEN) -> QuerySet[Conversation]:
-    """One inbox list: a view (mine / unassigned / all) and a status tab, newest activity first."""
-    return inbox_rows(in_view(visible_conversations(employee).filter(status=status), employee, view), employee)
+    """One inbox list: a view and a status tab, newest activity first (Mentions: newest mention first)."""
+    qs = in_view(visible_conversations(employee).filter(status=status), employee, view)
+    if view != "mentions":  # that view has annotated them already
+        qs = with_mentions(qs, employee)
+    rows = inbox_rows(qs, employee)
+    return rows.order_by("-last_mention_message_id", "-pk") if view == "mentions" else rows
 
 
 def in_view(qs: QuerySet[Conversation], employee: Employee, view: str) -> QuerySet[Conversation]:
-    """Narrow conversations to a view of the inbox: mine, unassigned or all."""
+    """Narrow conversations to a view of the inbox: mine, unassigned, all, or where one was mentioned."""
     if view == "mine":
         return qs.filter(assignee=employee)
     if view == "unassigned":
         return qs.filter(assignee__isnull=True)
+    if view == "mentions":
+        return with_mentions(qs, employee).filter(last_mention_message_id__isnull=False)
     return qs
+
+
+def mentions_of(employee: Employee) -> QuerySet[Mention]:
+    """Mentions of the employee or of a team of theirs, in notes by others that are not deleted."""
+    return Mention.objects.filter(Q(employee=employee) | Q(team__in=employee.teams.all())).exclude(
+        Q(message__author_employee=employee) | Q(message__deleted_at__isnull=False)
+    )
+
+
+def _read_marker(employee: Employee, conversation: str = "pk") -> Coalesce:
+    """How far the employee has read the conversation whose id is the outer query's ``conversation``."""
+    marker = ReadMarker.objects.filter(employee=employee, conversation=OuterRef(conversation))
+    return Coalesce(Subquery(marker.values("last_read_message_id")[:1]), Value(0))
+
+
+def with_mentions(qs: QuerySet[Conversation], employee: Employee) -> QuerySet[Conversation]:
+    """Annotate ``last_mention_message_id`` (the note with the newest mention of the employee, or None)
+    and ``mention_unread`` (a mention after their read marker).
+    """
+    mentions = mentions_of(employee).filter(conversation=OuterRef("pk"))
+    return qs.annotate(
+        last_mention_message_id=Subquery(mentions.order_by("-message_id").values("message_id")[:1]),
+        mention_unread=Exists(mentions.filter(message_id__gt=_read_marker(employee, "conversation_id"))),
+    )
 
 
 def inbox_rows(qs: QuerySet[Conversation], employee: Employee) -> QuerySet[Conversation]:
@@ -68,25 +98,31 @@ def with_unread(qs: QuerySet[Conversation], employee: Employee) -> QuerySet[Conv
 
     Deleted ones don't count, nor those a blocked contact wrote (they notify nobody).
     """
-    marker = ReadMarker.objects.filter(employee=employee, conversation=OuterRef("pk")).values("last_read_message_id")
     return qs.annotate(
         unread=Count(
             "messages",
             filter=Q(messages__direction=Direction.INBOUND)
             & Q(messages__deleted_at__isnull=True)
             & Q(messages__while_blocked=False)
-            & Q(messages__id__gt=Coalesce(Subquery(marker[:1]), Value(0))),
+            & Q(messages__id__gt=_read_marker(employee)),
         )
     )
 
 
 def counts(employee: Employee, *, status: str = Status.OPEN) -> dict[str, int]:
-    """How many conversations each view holds for a status tab (for the sidebar)."""
+    """For the sidebar: how many conversations each view holds for a status tab.
+
+    Mentions counts only the conversations with a mention the employee has not read yet.
+    """
     qs = visible_conversations(employee).filter(status=status)
+    unread_mention = mentions_of(employee).filter(
+        conversation=OuterRef("pk"), message_id__gt=_read_marker(employee, "conversation_id")
+    )
     return qs.aggregate(
         mine=Count("pk", filter=Q(assignee=employee)),
         unassigned=Count("pk", filter=Q(assignee__isnull=True)),
         all=Count("pk"),
+        mentions=Count("pk", filter=Exists(unread_mention)),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from typing import Any
 
@@ -17,12 +18,15 @@ from helpdesk.accounts.models import Employee
 from helpdesk.conversations import access
 from helpdesk.conversations.access import Viewer
 
+from . import notices
 from .catchup import audience_sees, events_after
 from .fanout import presence_group
 
 # Close codes: the 4000 range is ours; the browser shows the reason in the console.
 UNAUTHENTICATED = 4401
 FORBIDDEN = 4403
+# Clients send a typing notice every few seconds while typing; faster ones are dropped.
+TYPING_MIN_SECONDS = 1.0
 
 
 @database_sync_to_async
@@ -72,7 +76,14 @@ class InboxConsumer(LiveJsonConsumer):
         if self.viewer is None:
             await self.close(code=UNAUTHENTICATED)
             return
-        self.joined = [*self.viewer.groups(), presence_group(self.viewer.company_id)]
+        # The personal group carries notices for this employee's own tabs (read elsewhere).
+        self.joined = [
+            *self.viewer.groups(),
+            presence_group(self.viewer.company_id),
+            notices.personal_group(self.viewer.employee_id),
+        ]
+        self.typing_throttle = TypingThrottle()
+        self.recent_notices: deque[str] = deque(maxlen=200)
         for group in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
@@ -113,8 +124,27 @@ class InboxConsumer(LiveJsonConsumer):
                     await self._catch_up(after)
             else:
                 await self.send_json({"type": "pong"})
+        elif kind == "typing":
+            await self._typing(content)
         else:
             await self._error("unknown_type", _("Unknown message type."))
+
+    async def _typing(self, content: dict[str, Any]) -> None:
+        conversation_id, mode, typing = content.get("conversation_id"), content.get("mode"), content.get("typing")
+        if (
+            not isinstance(conversation_id, int)
+            or isinstance(conversation_id, bool)
+            or mode not in notices.TYPING_MODES
+            or not isinstance(typing, bool)
+        ):
+            await self._error("bad_typing", _("A typing notice needs a conversation_id, a mode and typing."))
+            return
+        if not self.typing_throttle.allows((conversation_id, mode), typing):
+            return
+        sends = await database_sync_to_async(notices.agent_typing)(
+            employee_id=self.viewer.employee_id, conversation_id=conversation_id, mode=mode, typing=typing
+        )
+        await notices.send_all_async(sends)
 
     async def _catch_up(self, after: int) -> None:
         events, reset = await database_sync_to_async(events_after)(self.viewer, after)
@@ -139,3 +169,39 @@ class InboxConsumer(LiveJsonConsumer):
         self.recent.append(event["id"])
         visible = self.viewer.sees(event["payload"]["conversation"])
         await self.send_json({"type": "event", "event": {**event, "visible": visible}})
+
+    async def inbox_typing(self, message: dict[str, Any]) -> None:
+        notice = message["notice"]
+        # Never echoed to the typist's own tabs; never to a viewer who may not see the chat.
+        if notice.get("employee_id") == self.viewer.employee_id or not self.viewer.sees(message["snapshot"]):
+            return
+        if message["id"] in self.recent_notices:  # reached us through two of our groups
+            return
+        self.recent_notices.append(message["id"])
+        await self.send_json(notice)
+
+    async def inbox_notice(self, message: dict[str, Any]) -> None:
+        await self.send_json(message["notice"])
+
+
+class TypingThrottle:
+    """At most one "typing" notice per key every TYPING_MIN_SECONDS, and "stopped" only after one.
+
+    The page and the widget already send one every few seconds while someone types; this
+    keeps a misbehaving client from flooding a conversation's viewers (each notice that
+    passes costs a lookup through the gate).
+    """
+
+    def __init__(self) -> None:
+        self.last: dict[Any, float] = {}
+
+    def allows(self, key: Any, typing: bool) -> bool:
+        now = time.monotonic()
+        if not typing:
+            return self.last.pop(key, None) is not None
+        if now - self.last.get(key, -TYPING_MIN_SECONDS) < TYPING_MIN_SECONDS:
+            return False
+        if len(self.last) > 100:  # a socket types in a handful of conversations at most
+            self.last.clear()
+        self.last[key] = now
+        return True

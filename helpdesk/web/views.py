@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.contrib import messages as flash
+from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
@@ -13,9 +16,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext
 
 from helpdesk.accounts import actions as admin_actions
+from helpdesk.accounts.models import Employee
 from helpdesk.accounts.permissions import Perm
-from helpdesk.conversations import access, queries
-from helpdesk.conversations.models import Channel, ChannelKind, Status
+from helpdesk.conversations import access, queries, snooze
+from helpdesk.conversations.models import Channel, ChannelKind, Conversation, Priority, Status
 from helpdesk.conversations.profiles import contact_profile
 from helpdesk.conversations.snapshots import conversation_summary, message_data
 from helpdesk.events.models import Event
@@ -24,7 +28,12 @@ from integrations.widget.visitors import normalise_origin
 from .decorators import employee_required
 from .inbox_assignment import inbox_assignment_state
 
-VIEW_LABELS = {"mine": gettext_lazy("Mine"), "unassigned": gettext_lazy("Unassigned"), "all": gettext_lazy("All")}
+VIEW_LABELS = {
+    "mine": gettext_lazy("Mine"),
+    "unassigned": gettext_lazy("Unassigned"),
+    "all": gettext_lazy("All"),
+    "mentions": gettext_lazy("Mentions"),
+}
 LIST_LIMIT = 100
 
 
@@ -76,6 +85,36 @@ def inbox_strings() -> dict[str, str]:
         "movedAssignedBy": _("%(actor)s moved this to %(team)s and assigned it to %(name)s"),
         "noTeamBy": _("%(actor)s took this out of its team"),
         "priorityBy": _("%(actor)s set the priority to %(priority)s"),
+        # Snoozing, and waking up again
+        "snoozePick": _("Pick a date and time…"),
+        "snoozeAt": _("Snooze until this time"),
+        "wakesAt": _("Wakes %(time)s"),
+        "wokeTime": _("The conversation with %(name)s woke up: its snooze time came."),
+        "wokeCustomer": _("The conversation with %(name)s woke up: the customer wrote."),
+        "wokeTeammate": _("The conversation with %(name)s woke up: %(actor)s wrote in it."),
+        "wokeManual": _("%(actor)s unsnoozed the conversation with %(name)s."),
+        # Mentions
+        "mentionedYou": _("%(actor)s mentioned you in a note on the conversation with %(name)s."),
+        "mentionedTeam": _("%(actor)s mentioned %(team)s in a note on the conversation with %(name)s."),
+        "mentionTeam": pgettext("a kind of mention", "team"),
+        "mentioned": _("You or your team were mentioned here"),
+        # Typing
+        "visitorTyping": _("The visitor is typing…"),
+        "agentTypingReply": _("%(name)s is typing a reply…"),
+        "agentTypingNote": _("%(name)s is writing a note…"),
+        # Bulk actions
+        "selectConversation": _("Select this conversation"),
+        "selected": _("Selected: %(count)s"),
+        "selectAll": _("Select all"),
+        "clearSelection": _("Clear"),
+        "assignToMe": _("Assign to me"),
+        "assignTo": _("Assign to…"),
+        "toTeam": _("Team %(name)s"),
+        "resolve": pgettext("action", "Resolve"),
+        "bulkPriority": _("Priority…"),
+        "snooze": pgettext("action", "Snooze"),
+        "notChanged": _("Not changed: %(list)s"),
+        "close": _("Close"),
         # Canned responses ("/" in the reply box), automatic replies, the contact profile.
         **contact_panel_strings(),
     }
@@ -124,6 +163,34 @@ def contact_panel_strings() -> dict[str, str]:
 
 def home(request: HttpRequest) -> HttpResponse:
     return redirect("web:inbox")
+
+
+def workflow_state(employee: Employee, conversation: Conversation | None) -> dict[str, Any]:
+    """What snoozing, mentions and bulk actions need in the inbox page's state."""
+    teams = list(access.company_teams(employee).order_by("name").values("id", "name"))
+    mentionable = {"employees": [], "teams": []}
+    if conversation is not None and employee.can(Perm.ADD_NOTES):
+        # Only those who can see the conversation are offered; the note's action refuses others.
+        audience = access.audience(conversation)
+        mentionable = {
+            "employees": list(
+                audience.exclude(pk=employee.pk).order_by("display_name").values("id", name=F("display_name"))
+            ),
+            "teams": list(
+                access.company_teams(employee)
+                .filter(members__in=audience)
+                .distinct()
+                .order_by("name")
+                .values("id", "name")
+            ),
+        }
+    return {
+        "myTeams": list(employee.teams.values_list("pk", flat=True)),
+        "teams": teams,
+        "snoozePresets": [{"key": key, "label": str(label)} for key, label in snooze.PRESETS.items()],
+        "priorities": [{"value": value, "label": str(label)} for value, label in Priority.choices],
+        "mentionable": mentionable,
+    }
 
 
 @employee_required()
@@ -179,7 +246,15 @@ def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
                 "lastEventId": last_event_id,
                 "seenEventIds": seen_event_ids,
                 "timezone": employee.company.timezone,
-                "conversations": [{**conversation_summary(c), "unread": c.unread} for c in rows],
+                "conversations": [
+                    {
+                        **conversation_summary(c),
+                        "unread": c.unread,
+                        "last_mention_message_id": c.last_mention_message_id,
+                        "mention_unread": c.mention_unread,
+                    }
+                    for c in rows
+                ],
                 "conversation": conversation_summary(conversation) if conversation else None,
                 "messages": thread or [],
                 "contact": profile,
@@ -195,7 +270,9 @@ def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
                     "deleteConversation": employee.can(Perm.DELETE_CONVERSATIONS),
                     "manageContacts": employee.can(Perm.MANAGE_CONTACTS),
                     "blockContacts": employee.can(Perm.BLOCK_CONTACTS),
+                    "snooze": employee.can(Perm.SNOOZE),
                 },
+                **workflow_state(employee, conversation),
                 "maxChars": settings.MESSAGE_MAX_CHARS,
                 "ordering": ordering,
                 **assignment,

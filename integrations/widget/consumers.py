@@ -10,7 +10,8 @@ from django.utils.translation import gettext as _
 
 from helpdesk.accounts.presence import team_online
 from helpdesk.conversations import actions
-from helpdesk.realtime.consumers import LiveJsonConsumer
+from helpdesk.realtime import notices
+from helpdesk.realtime.consumers import LiveJsonConsumer, TypingThrottle
 
 from .visitors import WidgetError, check_origin, read_token, visitor_group, visitor_history, widget_channel
 
@@ -46,6 +47,7 @@ class VisitorConsumer(LiveJsonConsumer):
             await self.close(code=4000 + exc.status)
             return
         self.group = visitor_group(self.channel.pk, self.visitor_id)
+        self.typing_throttle = TypingThrottle()
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         online = await database_sync_to_async(team_online)(self.channel.company_id, self.channel.team_id)
@@ -69,6 +71,16 @@ class VisitorConsumer(LiveJsonConsumer):
                 return
             history = await database_sync_to_async(visitor_history)(self.channel, self.visitor_id, after=after)
             await self.send_json({"type": "history", "messages": history})
+        elif kind == "typing":
+            typing = content.get("typing")
+            if not isinstance(typing, bool):
+                await self._error("bad_typing", _("typing must be true or false."))
+                return
+            if self.typing_throttle.allows("visitor", typing):
+                sends = await database_sync_to_async(notices.visitor_typing)(
+                    channel_id=self.channel.pk, visitor_id=self.visitor_id, typing=typing
+                )
+                await notices.send_all_async(sends)
         elif kind == "ping":
             online = await database_sync_to_async(team_online)(self.channel.company_id, self.channel.team_id)
             await self.send_json({"type": "pong", "online": online})
@@ -101,3 +113,6 @@ class VisitorConsumer(LiveJsonConsumer):
 
     async def visitor_removed(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "removed", "message_id": event["message_id"]})
+
+    async def visitor_typing(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "typing", "name": event["name"], "typing": event["typing"]})

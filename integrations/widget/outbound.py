@@ -25,3 +25,8 @@ def visitor_send(conversation: dict[str, Any], message: dict[str, Any]) -> tuple
 def visitor_remove(conversation: dict[str, Any], message: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """A deleted message disappears from the visitor's chat too."""
     return _group(conversation), {"type": "visitor.removed", "message_id": message["id"]}
+
+
+def visitor_typing(conversation: dict[str, Any], *, name: str, typing: bool) -> tuple[str, dict[str, Any]]:
+    """An agent is typing a reply: the visitor sees "<name> is typing…" (names only, no ids)."""
+    return _group(conversation), {"type": "visitor.typing", "name": name, "typing": typing}

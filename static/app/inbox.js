@@ -12,6 +12,12 @@ import { startPresence } from "./inbox/presence.js";
 import { startPriority } from "./inbox/priority.js";
 import { connect, inspect } from "./inbox/socket.js";
 import { startThread } from "./inbox/thread.js";
+// Features: they register their hooks when imported, before anything is drawn.
+import "./inbox/snooze.js";
+import "./inbox/mentions.js";
+import "./inbox/typing.js";
+import "./inbox/readstate.js";
+import "./inbox/bulk.js";
 
 startMarks(); // before the thread draws its first messages
 startPresence();

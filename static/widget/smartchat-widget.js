@@ -27,6 +27,9 @@
   var WS = (BASE.protocol === "https:" ? "wss://" : "ws://") + BASE.host;
   var TOKEN_KEY = "smartchat:" + KEY + ":token";
   var PING_MS = 25000;
+  var TYPING_EVERY_MS = 2000; // a "typing" notice at most this often while the visitor types
+  var TYPING_IDLE_MS = 3000; // no key for this long: "stopped"
+  var TYPING_SHOWN_MS = 6000; // an agent's indicator that isn't renewed goes away
   var maxChars = 5000; // replaced by the server's limit when the session starts
 
   var STRINGS = {
@@ -44,6 +47,7 @@
       tooLong: "Your message is too long.",
       unavailable: "The chat is not available right now.",
       you: "You",
+      typing: "%(name)s is typing…",
     },
     ru: {
       open: "Напишите нам",
@@ -59,6 +63,7 @@
       tooLong: "Сообщение слишком длинное.",
       unavailable: "Чат сейчас недоступен.",
       you: "Вы",
+      typing: "%(name)s печатает…",
     },
   };
   var lang = (script.dataset.lang || document.documentElement.lang || navigator.language || "en")
@@ -77,6 +82,9 @@
     open: false,
     fatal: false,
     readyResolve: null,
+    typingSentAt: 0, // when the last "typing" notice left; 0 while not typing
+    typingIdle: null,
+    agentTypingTimer: null,
   };
   var ready = new Promise(function (resolve) {
     state.readyResolve = resolve;
@@ -133,6 +141,7 @@
     ".msg.pending{opacity:.6}" +
     ".msg.failed{background:#fee2e2;color:#991b1b;cursor:pointer}" +
     ".msg .meta{display:block;font-size:11px;margin-top:3px;opacity:.8}" +
+    ".typing{min-height:18px;padding:0 14px 4px;background:#f6f7f9;font-size:12px;font-style:italic;color:#6b7280}" +
     ".error{display:none;background:#fef3c7;color:#92400e;padding:8px 14px;font-size:12px}" +
     ".error.shown{display:block}" +
     "form{display:flex;gap:8px;padding:10px;border-top:1px solid #e5e7eb;background:#fff}" +
@@ -175,6 +184,7 @@
   head.appendChild(title);
   head.appendChild(status);
   var list = el("div", { class: "messages", "data-testid": "sc-messages", "aria-live": "polite" });
+  var typingLine = el("div", { class: "typing", "data-testid": "sc-typing", "aria-live": "polite" });
   var error = el("div", { class: "error", "data-testid": "sc-error", role: "alert" });
   var form = el("form", {});
   var input = el("textarea", { "data-testid": "sc-input", placeholder: t.placeholder, maxlength: String(maxChars), rows: "1" });
@@ -184,6 +194,7 @@
   form.appendChild(send);
   panel.appendChild(head);
   panel.appendChild(list);
+  panel.appendChild(typingLine);
   panel.appendChild(error);
   panel.appendChild(form);
   root.appendChild(style);
@@ -324,7 +335,10 @@
         return;
       }
       if (data.type === "hello" || data.type === "pong") setOnline(data.online);
-      else if (data.type === "message") drawMessage(data.message);
+      else if (data.type === "message") {
+        if (data.message.from === "agent") showAgentTyping(null);
+        drawMessage(data.message);
+      } else if (data.type === "typing") showAgentTyping(data.typing ? data.name : null);
       else if (data.type === "removed") removeMessage(data.message_id);
       else if (data.type === "history") drawHistory(data.messages);
       else if (data.type === "ack") acknowledge(data.client_id, data.message_id);
@@ -352,6 +366,44 @@
         setTimeout(connect, delay);
       }
     };
+  }
+
+  // --- Typing, both ways ------------------------------------------------------------
+  function sendTyping(typing) {
+    if (state.socket && state.socket.readyState === WebSocket.OPEN) {
+      state.socket.send(JSON.stringify({ type: "typing", typing: typing }));
+    }
+  }
+
+  function typingStopped() {
+    clearTimeout(state.typingIdle);
+    if (!state.typingSentAt) return;
+    state.typingSentAt = 0;
+    sendTyping(false);
+  }
+
+  function visitorTyped() {
+    if (!input.value.trim()) {
+      typingStopped();
+      return;
+    }
+    var now = Date.now();
+    if (now - state.typingSentAt >= TYPING_EVERY_MS) {
+      state.typingSentAt = now;
+      sendTyping(true);
+    }
+    clearTimeout(state.typingIdle);
+    state.typingIdle = setTimeout(typingStopped, TYPING_IDLE_MS);
+  }
+
+  function showAgentTyping(name) {
+    clearTimeout(state.agentTypingTimer);
+    typingLine.textContent = name ? t.typing.replace("%(name)s", name) : "";
+    if (name) {
+      state.agentTypingTimer = setTimeout(function () {
+        typingLine.textContent = "";
+      }, TYPING_SHOWN_MS);
+    }
   }
 
   function handleError(data) {
@@ -414,8 +466,10 @@
     event.preventDefault();
     submit(input.value);
     input.value = "";
+    typingStopped();
     input.focus();
   });
+  input.addEventListener("input", visitorTyped);
   input.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();

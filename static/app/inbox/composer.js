@@ -10,6 +10,8 @@ export const composerState = { mode: "reply" };
 // Features that take over keys while they show something (a menu of canned answers or of
 // names to mention) register here; a handler returning true has handled the key.
 export const keyHandlers = [];
+// Features that add to what is sent (the ids a note mentions) register here: (payload, mode) => void.
+export const payloadExtensions = [];
 
 export function startComposer() {
   if (!composer || !store.current) return;
@@ -46,7 +48,9 @@ export function startComposer() {
     const path = composerState.mode === "note" ? "notes" : "reply";
     composer.classList.add("sending");
     try {
-      const message = await api(`/api/v1/conversations/${store.current.id}/${path}`, { body });
+      const payload = { body };
+      for (const extend of payloadExtensions) extend(payload, composerState.mode);
+      const message = await api(`/api/v1/conversations/${store.current.id}/${path}`, payload);
       appendMessage(message); // the socket's copy of the same message is then ignored by id
       textarea.value = "";
       hint.textContent = "";

@@ -5,8 +5,12 @@ import { $, contactLabel, el, emit, initials, state, store, t, when } from "./co
 const list = $("[data-list]");
 const listEmpty = $("[data-list-empty]");
 
+// Views that features add (e.g. "mentions"): name → does a conversation belong in it?
+export const viewFilters = {};
+
 function belongsInList(c) {
   if (c.deleted || c.visible === false || c.status !== state.status) return false;
+  if (state.view in viewFilters) return viewFilters[state.view](c);
   if (state.view === "mine") return c.assignee_id === state.me;
   if (state.view === "unassigned") return !c.assignee_id;
   return true;
@@ -37,13 +41,16 @@ function renderRow(c) {
   return row;
 }
 
-// Newest activity first; a feature may replace the order (e.g. priority first).
+// Newest activity first; a feature may replace the order (e.g. priority first), and a view
+// may have an order of its own (byView: e.g. Mentions, newest mention first).
 export const ordering = {
   compare: (a, b) => (b.last_activity_at || "").localeCompare(a.last_activity_at || "") || b.id - a.id,
+  byView: {},
 };
 
 export function renderList() {
-  const rows = [...store.conversations.values()].filter(belongsInList).sort(ordering.compare);
+  const compare = ordering.byView[state.view] || ordering.compare;
+  const rows = [...store.conversations.values()].filter(belongsInList).sort(compare);
   list.replaceChildren(...rows.map(renderRow));
   listEmpty.hidden = rows.length > 0;
 }
