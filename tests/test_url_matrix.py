@@ -88,6 +88,8 @@ MATRIX: dict[str, Entry] = {
     ),
     # --- The inbox --------------------------------------------------------------------------------------
     "web:inbox": Entry("get", page(200, 200, 200, 200, 200)),
+    # Everyone may search; what each finds is their own scope's (tests/test_search.py).
+    "web:search": Entry("get", page(200, 200, 200, 200, 200), data=lambda w: {"q": "shipped"}),
     # Bob sees his team's chat; Dave only chats assigned to him; Gina's company has no such id.
     "web:conversation": Entry("get", page(200, 404, 200, 200, 404), kwargs=conversation),
     # --- Everyone's own settings ---------------------------------------------------------------------------
@@ -187,6 +189,7 @@ MATRIX: dict[str, Entry] = {
         api(403, 404, 200, 200, 404),
         kwargs=lambda w: {"conversation_id": w.conversation.pk, "message_id": w.deleted_message.pk},
     ),
+    "api:search": Entry("get", api(200, 200, 200, 200, 200), data=lambda w: {"q": "shipped"}),
     "api:trash": Entry("get", api(403, 403, 200, 200, 200)),
     "api:trash-restore": Entry(
         "post", api(403, 403, 200, 200, 404), kwargs=lambda w: {"conversation_id": w.trashed.pk}
@@ -293,7 +296,7 @@ def call(client: Client, entry: Entry, world: SimpleNamespace, name: str):
     url = reverse(name, kwargs=entry.kwargs(world))
     data = entry.data(world) if entry.data else None
     if entry.method == "get":
-        return client.get(url, headers=entry.headers)
+        return client.get(url, data or {}, headers=entry.headers)
     if entry.json or name.startswith("api:"):
         return client.post(
             url, data if data is not None else {}, content_type="application/json", headers=entry.headers

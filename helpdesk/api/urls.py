@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import bulk, canned, contacts, employees, presence, roles, teams, tokens, views
+from . import bulk, canned, contacts, employees, presence, roles, search, teams, tokens, views
 
 app_name = "api"
 urlpatterns = [
@@ -52,6 +52,7 @@ urlpatterns = [
         views.MessageRestoreApi.as_view(),
         name="message-restore",
     ),
+    path("search/", search.SearchApi.as_view(), name="search"),
     path("trash/", views.TrashListApi.as_view(), name="trash"),
     path("trash/<int:conversation_id>/restore", views.TrashRestoreApi.as_view(), name="trash-restore"),
 ]

@@ -1,7 +1,17 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from . import audit_views, contact_views, presence_views, reply_views, settings_views, token_views, trash_views, views
+from . import (
+    audit_views,
+    contact_views,
+    presence_views,
+    reply_views,
+    search_views,
+    settings_views,
+    token_views,
+    trash_views,
+    views,
+)
 from .auth_views import SignInView, sign_in_code, two_factor, two_factor_disable, two_factor_enable
 
 app_name = "web"
@@ -29,6 +39,7 @@ urlpatterns = [
     path("presence/", presence_views.set_presence, name="presence"),
     path("inbox/", views.inbox, name="inbox"),
     path("inbox/<int:conversation_id>/", views.inbox, name="conversation"),
+    path("search/", search_views.search_page, name="search"),
     path("settings/company/", settings_views.company_settings, name="settings-company"),
     path("settings/company/logo/", settings_views.company_logo, name="company-logo"),
     path("settings/company/logo/upload/", settings_views.company_logo_upload, name="company-logo-upload"),

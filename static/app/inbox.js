@@ -5,6 +5,7 @@
 import { startCanned } from "./inbox/canned.js";
 import { startAssignment } from "./inbox/assignment.js";
 import { startComposer } from "./inbox/composer.js";
+import { showFoundMessage } from "./inbox/found.js";
 import { startContactPanel } from "./inbox/contact.js";
 import { startMarks } from "./inbox/marks.js";
 import { renderList } from "./inbox/list.js";
@@ -24,6 +25,7 @@ startPresence();
 startPriority(); // before the first list: it may set the order
 renderList();
 startThread();
+showFoundMessage(); // arriving from a search result
 startAssignment();
 startComposer();
 startCanned();
