@@ -25,10 +25,10 @@ startPresence();
 startPriority(); // before the first list: it may set the order
 renderList();
 startThread();
-showFoundMessage(); // arriving from a search result
 startAssignment();
 startComposer();
 startCanned();
 startContactPanel();
+showFoundMessage(); // arriving from a search result: once the thread is drawn
 connect();
 window.smartchatInbox = inspect;

@@ -1,7 +1,7 @@
 // Reassigning by hand: pick an agent (their presence shown) or a team in the thread's header.
 // The conversation's history of assignments and priority changes shows as lines in the thread.
 
-import { $, api, el, format, on, state, store, t, when } from "./core.js";
+import { $, api, el, format, keepAtEnd, on, state, store, t, when } from "./core.js";
 import { onPresence, presenceLabel, presenceOf } from "./presence.js";
 import { showSnapshot } from "./thread.js";
 
@@ -112,10 +112,7 @@ function placeHistory(h, { live = false } = {}) {
     return time && Date.parse(time.getAttribute("datetime")) > at;
   });
   if (later) later.before(node);
-  else {
-    thread.append(node);
-    thread.scrollTop = thread.scrollHeight;
-  }
+  else keepAtEnd(thread, () => thread.append(node));
 }
 
 function fromEvent(event) {

@@ -89,3 +89,11 @@ export async function api(url, body, { method = "POST" } = {}) {
   if (!response.ok) throw new Error(data?.error?.message || response.statusText);
   return data;
 }
+
+// Add to a scrolling thread and follow the newest line only if the reader was already at
+// the end: someone reading older messages (or a search result) is not yanked away.
+export function keepAtEnd(list, add) {
+  const atEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  add();
+  if (atEnd) list.scrollTop = list.scrollHeight;
+}

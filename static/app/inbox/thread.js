@@ -1,6 +1,6 @@
 // The open conversation: its messages, its header and the buttons that act on it.
 
-import { $, api, contactLabel, el, emit, format, state, store, t, when } from "./core.js";
+import { $, api, contactLabel, el, emit, format, keepAtEnd, state, store, t, when } from "./core.js";
 import { markSelected, renderList, upsertConversation } from "./list.js";
 
 const thread = $("[data-thread]");
@@ -48,8 +48,7 @@ function renderMessage(m) {
 export function appendMessage(m) {
   if (!thread || shownMessages.has(m.id)) return;
   shownMessages.set(m.id, m);
-  thread.append(renderMessage(m));
-  thread.scrollTop = thread.scrollHeight;
+  keepAtEnd(thread, () => thread.append(renderMessage(m)));
 }
 
 export function updateMessage(m) {
