@@ -19,9 +19,13 @@ function companyNow() {
 }
 
 async function snoozeWith(body) {
-  const error = menu.querySelector("[data-snooze-error]");
+  // Held here: once the snapshot shows the chat snoozed, the header hook closes the menu and
+  // forgets it (``menu`` is null by the time ``finally`` runs).
+  const node = menu;
+  const buttons = node.querySelectorAll("button");
+  const error = node.querySelector("[data-snooze-error]");
   error.hidden = true;
-  for (const button of menu.querySelectorAll("button")) button.disabled = true;
+  for (const button of buttons) button.disabled = true;
   try {
     showSnapshot(await api(`/api/v1/conversations/${store.current.id}/snooze`, body));
     closeMenu();
@@ -30,7 +34,7 @@ async function snoozeWith(body) {
     error.textContent = failure.message;
     error.hidden = false;
   } finally {
-    for (const button of menu.querySelectorAll("button")) button.disabled = false;
+    for (const button of buttons) button.disabled = false;
   }
 }
 
