@@ -1,5 +1,5 @@
 # Shortcuts; the scripts are the real thing (they work without make too).
-.PHONY: run test lint bench messages
+.PHONY: run test lint bench bench-search messages
 
 run:
 	./scripts/start
@@ -12,6 +12,9 @@ lint:
 
 bench:
 	.venv/bin/python bench/live_chat.py --servers 1 --visitors 200 --agents 5 --rate 50 --duration 20
+
+bench-search:
+	.venv/bin/python bench/search.py
 
 messages:
 	.venv/bin/python manage.py makemessages -l ru --ignore=.venv --ignore=tests --ignore=bench --ignore=staticfiles --ignore=.data --no-obsolete

@@ -13,18 +13,37 @@ being typed ("refu" finds "refund"). Results are newest first, a page at a time,
 carries a snippet with the matching words marked. On SQLite (the embedded default) the
 same function matches every word as a case-insensitive substring.
 
-The GIN index is created by migration 0004 on exactly the expression :class:`Document`
-renders; keep the two in step.
+Migration 0004 keeps each message's words in a stored ``search_document`` column with a
+GIN index; :class:`Document` reads it. Which way PostgreSQL walks is chosen here, not left
+to its planner (see :func:`_few_matching_ids`): a page of the newest matches is either
+"the few matches, from the index, sorted" or "the newest messages, checked one by one
+until a page is full", and a wrong guess between them costs a scan of the whole table.
+Contacts are matched on a stored ``search_text`` column with a trigram index.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.contrib.postgres.search import SearchQuery, SearchVectorField
-from django.db import connection
-from django.db.models import Case, F, Func, OuterRef, Q, QuerySet, Subquery, TextField, Value, When
+from django.db import connection, transaction
+from django.db.models import (
+    BooleanField,
+    Case,
+    Expression,
+    F,
+    Func,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+    When,
+)
 from django.db.models.functions import Length
 from django.utils.translation import gettext as _
 
@@ -34,6 +53,7 @@ from . import access
 from .models import Contact, Message, MessageKind
 
 CONFIG = "russian"
+COLUMN = "search_document"  # migration 0004
 MAX_QUERY_LENGTH = 200
 MAX_WORDS = 16
 PAGE_SIZE = 20
@@ -109,13 +129,18 @@ def messages(employee: Employee, text: str, *, before: int | None = None, limit:
         rows = rows.filter(pk__lt=before)
     if _full_text():
         query = _ts_query(text)
-        rows = rows.annotate(document=Document(F("body"))).filter(document=query)
+        rows = rows.annotate(document=Document())
     else:
         for word in _words(text):
             rows = rows.filter(body__icontains=word)
-    found = list(
-        rows.select_related("conversation__contact", "author_employee", "author_contact").order_by("-pk")[: limit + 1]
-    )
+    rows = rows.select_related("conversation__contact", "author_employee", "author_contact").order_by("-pk")
+    if not _full_text():
+        found = list(rows[: limit + 1])
+    elif (ids := _few_matching_ids(query)) is not None:
+        found = list(rows.filter(pk__in=ids)[: limit + 1]) if ids else []
+    else:
+        with _settings(enable_bitmapscan="off", enable_seqscan="off"):  # newest first until a page is full
+            found = list(rows.filter(document=query)[: limit + 1])
     more = len(found) > limit
     found = found[:limit]
     snippets = _headlines(found, text) if _full_text() else {m.pk: _snippet(m.body, _words(text)) for m in found}
@@ -135,7 +160,10 @@ def contacts(employee: Employee, text: str, *, limit: int = CONTACTS_SHOWN) -> l
         latest_conversation_status=Subquery(latest.values("status")[:1]),
     )
     for word in _words(clean(text)):
-        rows = rows.filter(Q(name__icontains=word) | Q(email__icontains=word) | Q(phone__icontains=word))
+        if _full_text():  # the trigram index on name, e-mail and phone together
+            rows = rows.filter(_ILike(ContactText(), Value(f"%{_like_escaped(word)}%")))
+        else:
+            rows = rows.filter(Q(name__icontains=word) | Q(email__icontains=word) | Q(phone__icontains=word))
     return list(rows.filter(latest_conversation_id__isnull=False).order_by("-created_at", "-pk")[:limit])
 
 
@@ -154,16 +182,84 @@ def only_common_words(text: str) -> bool:
 # --- PostgreSQL --------------------------------------------------------------------------------
 
 
-class Document(Func):
-    """The words of a message: the expression migration 0004 indexes, character for character.
+class Document(Expression):
+    """A message's words: the ``search_document`` column migration 0004 adds (PostgreSQL only)."""
 
-    Messages are plain text, never HTML; PostgreSQL's parser would take "a<b and c>d" or
-    "<script>…" for tags and skip the words inside, so < and > are read as spaces.
-    """
-
-    function = "to_tsvector"
-    template = f"%(function)s('{CONFIG}'::regconfig, translate(%(expressions)s, '<>', '  '))"
     output_field = SearchVectorField()
+
+    def as_sql(self, compiler, connection):
+        return f"{compiler.quote_name_unless_alias(Message._meta.db_table)}.{connection.ops.quote_name(COLUMN)}", []
+
+
+class ContactText(Expression):
+    """A contact's name, e-mail and phone: the ``search_text`` column of migration 0004."""
+
+    output_field = TextField()
+
+    def as_sql(self, compiler, connection):
+        return (
+            f"{compiler.quote_name_unless_alias(Contact._meta.db_table)}.{connection.ops.quote_name('search_text')}",
+            [],
+        )
+
+
+class _ILike(Func):
+    """``a ILIKE b``, which the trigram index serves (Django's icontains wraps a in UPPER())."""
+
+    arg_joiner = " ILIKE "
+    template = "%(expressions)s"
+    output_field = BooleanField()
+
+
+def _like_escaped(word: str) -> str:
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# How many matches (in the whole table) still count as "few": fetched by id and sorted in
+# a few milliseconds. Above this, the newest messages are checked one by one instead.
+FEW_MATCHES = 2_000
+# PostgreSQL's estimate of matches above which a word is surely common: its statistics
+# keep the frequent words, so a high estimate is reliable (a low one is not).
+SURELY_COMMON = 50_000
+
+
+def _few_matching_ids(query: SearchQuery) -> list[int] | None:
+    """The ids of all messages (any company, any state) matching, if few; None if many.
+
+    Why not leave it to the planner: its statistics know the common words, but for any
+    other word (an order number, a name, a typo) its guess can be a thousand rows, and with
+    ``ORDER BY id DESC LIMIT 21`` it then walks the messages newest first, checking each,
+    expecting a page soon: for a word that is nowhere, that is every message (seconds on a
+    million). So the index alone is asked first, capped: few matches are fetched by id and
+    sorted; many mean walking newest first fills a page quickly.
+    """
+    matches = Message.objects.annotate(document=Document()).filter(document=query).values_list("pk", flat=True)
+    sql, params = matches.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    if (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"] > SURELY_COMMON:
+        return None  # skip counting a common word's matches
+    with _settings(enable_seqscan="off", enable_indexscan="off"):  # through the search index only
+        ids = list(matches[: FEW_MATCHES + 1])
+    return ids if len(ids) <= FEW_MATCHES else None
+
+
+@contextmanager
+def _settings(**options: str):
+    """PostgreSQL planner settings for the statements inside, undone after the block.
+
+    ``SET LOCAL`` would otherwise last until the caller's transaction ends.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        for name, value in options.items():  # our own names and values, never the user's
+            cursor.execute(f"SET LOCAL {name} TO {value}")
+        try:
+            yield
+        finally:
+            if not connection.needs_rollback:
+                for name in options:
+                    cursor.execute(f"SET LOCAL {name} TO DEFAULT")
 
 
 def _full_text() -> bool:
