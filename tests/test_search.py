@@ -258,7 +258,7 @@ def test_the_api_answers_hits_contacts_and_the_next_page(client, world):
     assert [m["id"] for m in body["messages"]] == sorted((m["id"] for m in body["messages"]), reverse=True)
     assert len(body["messages"]) == 2 and body["next"] is not None
     first = body["messages"][0]
-    assert first["conversation_id"] == world.support_chat.pk and first["author_name"] == "Erin"
+    assert first["conversation"]["id"] == world.support_chat.pk and first["author_name"] == "Erin"
     assert "".join(s["text"] for s in first["snippet"]) == "refund step 2"
     rest = client.get(body["next"]).json()
     assert rest["contacts"] == [] and rest["messages"][0]["id"] < body["messages"][-1]["id"]

@@ -21,12 +21,16 @@ class SegmentOut(serializers.Serializer):
     match = serializers.BooleanField(help_text=_("True for the words that matched the query."))
 
 
-class MessageHitOut(serializers.Serializer):
+class FoundInOut(serializers.Serializer):
     id = serializers.IntegerField()
-    conversation_id = serializers.IntegerField()
-    conversation_status = serializers.ChoiceField(choices=Status.choices)
+    status = serializers.ChoiceField(choices=Status.choices)
     contact_id = serializers.IntegerField()
     contact_name = serializers.CharField()
+
+
+class MessageHitOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    conversation = FoundInOut(help_text=_("The conversation the message is in."))
     direction = serializers.ChoiceField(choices=Direction.choices)
     kind = serializers.ChoiceField(choices=MessageKind.choices)
     author_name = serializers.CharField()
@@ -55,10 +59,12 @@ def _hit(hit: search.MessageHit) -> dict:
     conversation = m.conversation
     return {
         "id": m.pk,
-        "conversation_id": conversation.pk,
-        "conversation_status": conversation.status,
-        "contact_id": conversation.contact_id,
-        "contact_name": conversation.contact.display_name,
+        "conversation": {
+            "id": conversation.pk,
+            "status": conversation.status,
+            "contact_id": conversation.contact_id,
+            "contact_name": conversation.contact.display_name,
+        },
         "direction": m.direction,
         "kind": m.kind,
         "author_name": m.author_name,
