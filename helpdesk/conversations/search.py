@@ -124,28 +124,19 @@ def searchable_messages(employee: Employee) -> QuerySet[Message]:
 def messages(employee: Employee, text: str, *, before: int | None = None, limit: int = PAGE_SIZE) -> MessagePage:
     """One page of the employee's messages matching the query, newest first."""
     text = clean(text)
-    rows = searchable_messages(employee)
-    if before is not None:
-        rows = rows.filter(pk__lt=before)
+    rows = searchable_messages(employee).select_related("conversation__contact", "author_employee", "author_contact")
+    rows = rows.order_by("-pk") if before is None else rows.filter(pk__lt=before).order_by("-pk")
     if _full_text():
-        query = _ts_query(text)
-        rows = rows.annotate(document=Document())
+        found = _newest_matches(rows, _ts_query(text), limit + 1)
+        snippets = _headlines(found[:limit], text)
     else:
         for word in _words(text):
             rows = rows.filter(body__icontains=word)
-    rows = rows.select_related("conversation__contact", "author_employee", "author_contact").order_by("-pk")
-    if not _full_text():
         found = list(rows[: limit + 1])
-    elif (ids := _few_matching_ids(query)) is not None:
-        found = list(rows.filter(pk__in=ids)[: limit + 1]) if ids else []
-    else:
-        with _settings(enable_bitmapscan="off", enable_seqscan="off"):  # newest first until a page is full
-            found = list(rows.filter(document=query)[: limit + 1])
-    more = len(found) > limit
-    found = found[:limit]
-    snippets = _headlines(found, text) if _full_text() else {m.pk: _snippet(m.body, _words(text)) for m in found}
+        snippets = {m.pk: _snippet(m.body, _words(text)) for m in found[:limit]}
+    more, found = len(found) > limit, found[:limit]
     hits = [MessageHit(m, snippets.get(m.pk) or [Segment(m.body, False)]) for m in found]
-    return MessagePage(hits, found[-1].pk if more and found else None)
+    return MessagePage(hits, found[-1].pk if more else None)
 
 
 def contacts(employee: Employee, text: str, *, limit: int = CONTACTS_SHOWN) -> list[Contact]:
@@ -221,6 +212,13 @@ FEW_MATCHES = 2_000
 # PostgreSQL's estimate of matches above which a word is surely common: its statistics
 # keep the frequent words, so a high estimate is reliable (a low one is not).
 SURELY_COMMON = 50_000
+
+
+def _newest_matches(rows: QuerySet[Message], query: SearchQuery, count: int) -> list[Message]:
+    if (ids := _few_matching_ids(query)) is not None:
+        return list(rows.filter(pk__in=ids)[:count]) if ids else []
+    with _settings(enable_bitmapscan="off", enable_seqscan="off"):  # newest first until enough are found
+        return list(rows.annotate(document=Document()).filter(document=query)[:count])
 
 
 def _few_matching_ids(query: SearchQuery) -> list[int] | None:
