@@ -14,6 +14,7 @@ from helpdesk.conversations import actions, routing
 from helpdesk.conversations.models import Conversation, Priority, Status
 from helpdesk.errors import ActionError
 from helpdesk.events.models import Event
+from helpdesk.web.inbox_assignment import history
 from tests.conftest import ACME_ORIGIN
 from tests.helpers import event_types, last_event_id
 
@@ -258,6 +259,42 @@ def test_a_reopened_or_woken_conversation_nobody_has_is_routed(cast):
     online(cast.bob)
     actions.receive_message(channel=cast.widget, external_contact_id="visitor-1", body="One more thing")
     assert assignee(cast.conversation) == cast.bob
+
+
+def test_deactivating_an_agent_gives_their_open_and_snoozed_chats_back(cast):
+    online(cast.bob)
+    actions.assign(cast.conversation, by=cast.alice, assignee=cast.bob)
+    waiting = arrive(cast, "v2")
+    snoozed = arrive(cast, "v3")
+    resolved = arrive(cast, "v4")
+    assert {assignee(c) for c in (waiting, snoozed, resolved)} == {cast.bob}
+    actions.snooze(snoozed, by=cast.bob, until=timezone.now() + timedelta(hours=1))
+    actions.resolve(resolved, by=cast.bob)
+    cleo = sales_agent(cast, "Cleo")
+    online(cleo)
+    mark = last_event_id()
+
+    gone = admin_actions.deactivate_employee(cast.bob, by=cast.alice)
+
+    assert sorted(gone.released_conversation_ids) == sorted([cast.conversation.pk, waiting.pk, snoozed.pk])
+    # The open ones went straight to the queue and on to Cleo, the one left in Sales.
+    assert (assignee(cast.conversation), assignee(waiting)) == (cleo, cleo)
+    assert assignee(snoozed) is None  # routed when it wakes
+    assert assignee(resolved) == cast.bob  # the record of who closed it stays
+    released = Event.objects.filter(id__gt=mark, type="conversation.assigned", payload__reason="released")
+    assert {(e.conversation_id, e.actor_id) for e in released} == {
+        (c.pk, cast.alice.pk) for c in (cast.conversation, waiting, snoozed)
+    }
+    # The thread's history says why, not just "Alice unassigned this".
+    assert [item["released"] for item in history(waiting)][-2:] == [True, False]  # then Cleo, automatically
+    actions.wake(snoozed, by=cast.alice)
+    assert assignee(snoozed) == cleo
+
+
+def test_deactivating_someone_with_nothing_open_releases_nothing(cast):
+    gone = admin_actions.deactivate_employee(cast.erin, by=cast.alice)
+    assert gone.released_conversation_ids == []
+    assert assignee(cast.conversation) is None
 
 
 # --- Reassigning by hand ---------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from PIL import Image
 from helpdesk.accounts import actions
 from helpdesk.accounts.models import Company, CompanyLogo, Employee, Role, Scope, Team
 from helpdesk.accounts.permissions import Perm
+from helpdesk.conversations import actions as conversations
 from helpdesk.events.models import AuditEntry
 from tests.conftest import login
 from tests.helpers import count_queries
@@ -558,9 +559,10 @@ def test_on_their_own_page_an_admin_cannot_change_their_role_or_deactivate_thems
 
 
 def test_an_admin_deactivates_and_reactivates_an_employee(client, cast):
+    conversations.assign(cast.conversation, by=cast.alice, assignee=cast.bob)
     login(client, cast.alice)
     response = client.post(reverse("web:employee-deactivate", args=[cast.bob.pk]), follow=True)
-    assert "Bob is deactivated." in text(response)
+    assert "Bob is deactivated. Their open or snoozed conversation is back in its team’s queue." in text(response)
     cast.bob.refresh_from_db()
     assert not cast.bob.is_active and not cast.bob.user.is_active
     assert 'data-testid="reactivate"' in response.content.decode()

@@ -337,8 +337,14 @@ def update_employee(
 
 @transaction.atomic(durable=True)
 def deactivate_employee(employee: Employee, *, by: Employee) -> Employee:
-    """They can no longer sign in or be assigned; their messages and statistics stay."""
+    """They can no longer sign in or be assigned; their messages and statistics stay.
+
+    Their open and snoozed conversations are unassigned in the same transaction (open ones
+    go straight to their teams' queues and are handed out), so no customer waits on someone
+    who is gone. ``employee.released_conversation_ids`` lists them.
+    """
     _lock_company(by.company_id)
+    routing.lock(by.company_id)  # before the employee's row: hand-outs update it under this lock
     employee = _manageable(by, employee)
     if employee.pk == by.pk:
         raise ActionError(_("You can't deactivate yourself."), code="self")
@@ -350,6 +356,7 @@ def deactivate_employee(employee: Employee, *, by: Employee) -> Employee:
     employee.user.is_active = False
     employee.user.save(update_fields=["is_active"])
     _ensure_roles_can_still_be_managed(by.company_id)
+    employee.released_conversation_ids = conversation_actions.release_assigned(employee, by=by)
     # Their sessions die with is_active (Django refuses inactive users on every request);
     # their API tokens stop working too (the token check requires an active employee).
     audit.record(

@@ -767,6 +767,37 @@ def hand_out(company_id: int, *, current: Conversation | None = None) -> list[in
     return assigned
 
 
+def release_assigned(employee: Employee, *, by: Employee) -> list[int]:
+    """Give back the open and snoozed conversations of someone who can no longer answer them.
+
+    For a deactivated employee: each is unassigned (a ``conversation.assigned`` event by
+    ``by``, with ``reason: "released"``) and the open ones go to their teams' queues and are
+    handed out at once; a snoozed one is routed when it wakes. Resolved ones keep their
+    assignee, for the record. Runs inside the caller's transaction; the routing lock comes
+    before the conversations' rows (lock order: company, routing, rows). Returns their ids.
+    """
+    routing.lock(employee.company_id)
+    held = list(
+        Conversation.objects.select_for_update(of=("self",))
+        .filter(
+            company_id=employee.company_id,
+            assignee=employee,
+            status__in=[Status.OPEN, Status.SNOOZED],
+            deleted_at__isnull=True,
+        )
+        .select_related("contact", "channel", "team")
+        .order_by("pk")
+    )
+    for conversation in held:
+        previous = _access_snapshot(conversation)
+        conversation.assignee = None
+        conversation.save(update_fields=["assignee", "updated_at"])
+        events.record(conversation, "conversation.assigned", actor=by, previous=previous, reason="released")
+    if any(c.status == Status.OPEN for c in held):
+        hand_out(employee.company_id)
+    return [c.pk for c in held]
+
+
 def _auto_assign(conversation: Conversation, agent: routing.Agent, roster: routing.Roster) -> None:
     now = timezone.now()
     previous = _access_snapshot(conversation)

@@ -27,6 +27,7 @@ def history_item(event: dict[str, Any], actor_name: str | None = None) -> dict[s
         "actor_id": event["actor_id"],
         "actor_name": actor_name,
         "automatic": bool(payload.get("automatic")),
+        "released": payload.get("reason") == "released",
         "assignee_id": snapshot.get("assignee_id"),
         "assignee_name": snapshot.get("assignee_name"),
         "team_id": snapshot.get("team_id"),

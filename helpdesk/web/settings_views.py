@@ -17,7 +17,7 @@ from django.db.models import Count, Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from helpdesk.accounts import actions as admin_actions
@@ -323,11 +323,19 @@ def employee_send_link(request: HttpRequest, employee_id: int) -> HttpResponse:
 def employee_deactivate(request: HttpRequest, employee_id: int) -> HttpResponse:
     """Deactivate an employee: no more sign-ins or assignments; their history stays."""
     employee = access.get_employee(request.employee, employee_id)
-    _press(
-        request,
-        lambda: admin_actions.deactivate_employee(employee, by=request.employee),
-        _("%(name)s is deactivated.") % {"name": employee.display_name},
-    )
+    try:
+        done = admin_actions.deactivate_employee(employee, by=request.employee)
+    except ActionError as error:
+        flash.error(request, error.message)
+    else:
+        message = _("%(name)s is deactivated.") % {"name": employee.display_name}
+        if released := len(getattr(done, "released_conversation_ids", ())):
+            message += " " + ngettext(
+                "Their open or snoozed conversation is back in its team’s queue.",
+                "Their %(count)s open or snoozed conversations are back in their teams’ queues.",
+                released,
+            ) % {"count": released}
+        flash.success(request, message)
     return redirect("web:employee", employee_id=employee.pk)
 
 

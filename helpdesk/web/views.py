@@ -81,6 +81,7 @@ def inbox_strings() -> dict[str, str]:
         "assignedBy": _("%(actor)s assigned this to %(name)s"),
         "assignedAuto": _("Assigned to %(name)s automatically"),
         "unassignedBy": _("%(actor)s unassigned this"),
+        "releasedBy": _("%(actor)s deactivated the agent it was assigned to; it went back to the queue"),
         "movedBy": _("%(actor)s moved this to %(team)s"),
         "movedAssignedBy": _("%(actor)s moved this to %(team)s and assigned it to %(name)s"),
         "noTeamBy": _("%(actor)s took this out of its team"),

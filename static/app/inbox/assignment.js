@@ -89,6 +89,7 @@ function historyText(h) {
   const teamChanged = previous.team_id !== undefined && previous.team_id !== h.team_id;
   const assigneeChanged = previous.assignee_id !== h.assignee_id;
   if (!h.actor_id) return format(t.assignedAuto, { name });
+  if (h.released) return format(t.releasedBy, { actor });
   if (teamChanged && !h.team_id) return format(t.noTeamBy, { actor });
   if (teamChanged && assigneeChanged && h.assignee_id) return format(t.movedAssignedBy, { actor, team, name });
   if (teamChanged) return format(t.movedBy, { actor, team });
@@ -119,7 +120,7 @@ function fromEvent(event) {
   const snapshot = event.payload.conversation;
   return {
     id: event.id, type: event.type, created_at: event.created_at, actor_id: event.actor_id,
-    automatic: !!event.payload.automatic, assignee_id: snapshot.assignee_id, assignee_name: snapshot.assignee_name,
+    automatic: !!event.payload.automatic, released: event.payload.reason === "released", assignee_id: snapshot.assignee_id, assignee_name: snapshot.assignee_name,
     team_id: snapshot.team_id, priority: snapshot.priority, previous: event.payload.previous || {},
   };
 }
