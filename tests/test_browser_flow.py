@@ -179,11 +179,14 @@ def test_a_widget_chat_goes_to_bob_then_to_erin_and_wakes_when_the_customer_writ
         erin.wait_for_selector("body[data-live=yes]")
         assert erin.url.endswith("status=snoozed")
         assert erin.locator("[data-thread-status]").inner_text().startswith("Snoozed until")
+        history = erin.get_by_test_id("history-line")
+        history.filter(has_text="Erin snoozed this until").wait_for()
 
         # --- 5. The customer writes again: it wakes, and Erin is told and sees the message -------
         write_in_widget(visitor, "Any news about my parcel?")
         erin.get_by_test_id("toast").filter(has_text="woke up: the customer wrote").wait_for()
         erin.get_by_test_id("thread").get_by_text("Any news about my parcel?").wait_for()
+        history.filter(has_text="Woke up: the customer wrote").wait_for()  # in the thread's history, live
         wait_for_text(erin, "[data-thread-status]", "Open")
         erin_row.wait_for(state="detached")  # out of the Snoozed list
         erin.get_by_test_id("snooze").wait_for()  # it can be snoozed again: it is open

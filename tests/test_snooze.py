@@ -17,6 +17,7 @@ from helpdesk.conversations.tasks import wake_due_conversations
 from helpdesk.errors import ActionError
 from helpdesk.events.log import serialise
 from helpdesk.events.models import Event
+from helpdesk.web.inbox_assignment import history
 from tests.conftest import login
 from tests.helpers import event_types, last_event_id
 
@@ -213,3 +214,24 @@ def test_the_woken_event_reaches_the_assignee_even_with_assigned_only_scope(cast
     event = serialise(Event.objects.filter(type="conversation.woken").latest("id"))
     assert employee_group(cast.dave.pk) in event_groups(event)
     assert Viewer.of(cast.dave).sees(event["payload"]["conversation"])
+
+
+def test_the_threads_history_tells_snoozing_waking_resolving_and_reopening(cast, snoozed):
+    actions.receive_message(channel=cast.widget, external_contact_id="visitor-1", body="Hello?")  # wakes it
+    actions.snooze(snoozed, by=cast.bob, until=timezone.now() + timedelta(hours=2))
+    actions.wake(snoozed, by=cast.alice)
+    actions.resolve(snoozed, by=cast.bob)
+    actions.receive_message(channel=cast.widget, external_contact_id="visitor-1", body="One more thing")
+    lines = [
+        (item["type"], item["actor_name"], item["reason"], bool(item["until"]))
+        for item in history(snoozed)
+        if item["type"] != "conversation.assigned"
+    ]
+    assert lines == [
+        ("conversation.snoozed", "Bob", None, True),
+        ("conversation.woken", None, "customer", False),
+        ("conversation.snoozed", "Bob", None, True),
+        ("conversation.woken", "Alice", "manual", False),
+        ("conversation.resolved", "Bob", None, False),
+        ("conversation.reopened", None, None, False),
+    ]

@@ -13,8 +13,16 @@ from helpdesk.conversations import access
 from helpdesk.conversations.models import Conversation, Priority
 from helpdesk.events.models import Event
 
-# The conversation's history the thread shows as lines between the messages.
-HISTORY_EVENTS = ("conversation.assigned", "conversation.priority_changed")
+# The conversation's history the thread shows as lines between the messages: who assigned,
+# moved, prioritised, snoozed, woke, resolved or reopened it.
+HISTORY_EVENTS = (
+    "conversation.assigned",
+    "conversation.priority_changed",
+    "conversation.snoozed",
+    "conversation.woken",
+    "conversation.resolved",
+    "conversation.reopened",
+)
 
 
 def history_item(event: dict[str, Any], actor_name: str | None = None) -> dict[str, Any]:
@@ -28,6 +36,8 @@ def history_item(event: dict[str, Any], actor_name: str | None = None) -> dict[s
         "actor_name": actor_name,
         "automatic": bool(payload.get("automatic")),
         "released": payload.get("reason") == "released",
+        "reason": payload.get("reason"),  # why it woke up (conversation.woken)
+        "until": payload.get("until"),  # until when it sleeps (conversation.snoozed)
         "assignee_id": snapshot.get("assignee_id"),
         "assignee_name": snapshot.get("assignee_name"),
         "team_id": snapshot.get("team_id"),

@@ -1,5 +1,6 @@
 // Reassigning by hand: pick an agent (their presence shown) or a team in the thread's header.
-// The conversation's history of assignments and priority changes shows as lines in the thread.
+// The conversation's history (assignments, priority, snoozing and waking, resolving and
+// reopening) shows as lines in the thread.
 
 import { $, api, el, format, keepAtEnd, on, state, store, t, when } from "./core.js";
 import { onPresence, presenceLabel, presenceOf } from "./presence.js";
@@ -8,7 +9,10 @@ import { showSnapshot } from "./thread.js";
 const { agents, teams, priorities } = state.assignment;
 const teamNames = new Map(teams.map((team) => [team.id, team.name]));
 const priorityNames = new Map(priorities);
-const HISTORY = ["conversation.assigned", "conversation.priority_changed"];
+const HISTORY = [
+  "conversation.assigned", "conversation.priority_changed", "conversation.snoozed", "conversation.woken",
+  "conversation.resolved", "conversation.reopened",
+];
 
 // --- The pickers ----------------------------------------------------------------------------------
 
@@ -83,6 +87,15 @@ function historyText(h) {
   if (h.type === "conversation.priority_changed") {
     return format(t.priorityBy, { actor, priority: priorityNames.get(h.priority) });
   }
+  if (h.type === "conversation.snoozed") return format(t.snoozedBy, { actor, time: when(h.until) });
+  if (h.type === "conversation.woken") {
+    if (h.reason === "time") return t.wokeTimeLine;
+    if (h.reason === "customer") return t.wokeCustomerLine;
+    if (h.reason === "teammate") return format(t.wokeTeammateLine, { actor });
+    return format(t.unsnoozedBy, { actor });
+  }
+  if (h.type === "conversation.resolved") return h.actor_id ? format(t.resolvedBy, { actor }) : t.resolvedAuto;
+  if (h.type === "conversation.reopened") return h.actor_id ? format(t.reopenedBy, { actor }) : t.reopenedCustomer;
   const previous = h.previous || {};
   const team = teamNames.get(h.team_id) || "";
   const name = h.assignee_name || "";
@@ -122,6 +135,7 @@ function fromEvent(event) {
     id: event.id, type: event.type, created_at: event.created_at, actor_id: event.actor_id,
     automatic: !!event.payload.automatic, released: event.payload.reason === "released", assignee_id: snapshot.assignee_id, assignee_name: snapshot.assignee_name,
     team_id: snapshot.team_id, priority: snapshot.priority, previous: event.payload.previous || {},
+    reason: event.payload.reason, until: event.payload.until,
   };
 }
 
