@@ -25,8 +25,12 @@ def test_an_agent_searches_and_lands_on_the_message(tcast, server, browser):  # 
     # Word forms on PostgreSQL ("refunds" finds "refund"); substrings on SQLite.
     postgres = connection.vendor == "postgresql"
     query = "refunds approve" if postgres else "refund approve"
-    page.get_by_test_id("topbar-search").fill(query)
-    page.get_by_test_id("topbar-search").press("Enter")
+    # "/" jumps to the search box from anywhere but a text field; typing goes there.
+    page.locator("body").click(position={"x": 5, "y": 400})
+    page.keyboard.press("/")
+    page.keyboard.type(query)
+    assert page.get_by_test_id("topbar-search").input_value() == query
+    page.keyboard.press("Enter")
     page.wait_for_url("**/search/?q=" + query.replace(" ", "+"))
     hits = page.get_by_test_id("message-hit")
     assert hits.count() == 1
