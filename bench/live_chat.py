@@ -36,6 +36,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
 import psutil
+from _database import recreate_database  # bench/, the script's own folder
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
@@ -276,29 +277,6 @@ def find_target_pid(url: str) -> int | None:
             if conn.status == psutil.CONN_LISTEN and conn.laddr.port == (parts.port or 80) and conn.pid:
                 return conn.pid
     return None
-
-
-def recreate_database(database_url: str) -> None:
-    """Drop and create the bench database, so every run starts from empty tables."""
-    import dj_database_url
-    import psycopg
-    from psycopg import sql
-
-    db = dj_database_url.parse(database_url)
-    name = db["NAME"]
-    if "bench" not in name:
-        raise SystemExit(f"bench: refusing to drop database {name!r}: its name must contain 'bench'")
-    with psycopg.connect(
-        host=db["HOST"] or None,
-        port=db["PORT"] or None,
-        user=db["USER"] or None,
-        password=db["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
-        ident = sql.Identifier(name)
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
 
 
 def clear_layer(redis_url: str) -> int:

@@ -23,8 +23,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import dj_database_url
-import psycopg
+from _database import database_exists, recreate_database  # bench/, the script's own folder
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,34 +70,6 @@ def say(message: str) -> None:
     print(f"bench: {message}", flush=True)
 
 
-def connect_admin(url: str) -> psycopg.Connection:
-    db = dj_database_url.parse(url)
-    return psycopg.connect(
-        host=db["HOST"] or None,
-        port=db["PORT"] or None,
-        user=db["USER"] or None,
-        password=db["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-
-
-def recreate_database(url: str) -> None:
-    name = dj_database_url.parse(url)["NAME"]
-    if "bench" not in name:
-        raise SystemExit(f"bench: refusing to drop database {name!r}: its name must contain 'bench'")
-    with connect_admin(url) as conn:
-        ident = sql.Identifier(name)
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
-
-
-def database_exists(url: str) -> bool:
-    name = dj_database_url.parse(url)["NAME"]
-    with connect_admin(url) as conn:
-        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
-
-
 def setup_django(url: str) -> None:
     os.environ.update({"DJANGO_SETTINGS_MODULE": "smartchat.settings", "DATABASE_URL": url})
     os.environ.pop("REDIS_URL", None)  # search needs no channel layer
@@ -122,14 +93,14 @@ def message_text(rng: random.Random, words: list[str], weights: list[float], cod
     return text[0].upper() + text[1:] + rng.choice((".", "?", "!", ""))
 
 
-def copy_rows(cursor, model, rows, fixed: dict) -> None:
+def copy_rows(cursor, model, rows: list[dict]) -> None:
     """COPY rows into a model's table; columns not given take the field's default (or NULL)."""
     fields = [f for f in model._meta.concrete_fields if f.column != "id"]
     columns = [f.column for f in fields]
     given = list(rows[0].keys()) if rows else []
     defaults = {}
     for f in fields:
-        if f.attname in given or f.column in given or f.attname in fixed:
+        if f.attname in given or f.column in given:
             continue
         if f.null:
             defaults[f.column] = None
@@ -145,7 +116,7 @@ def copy_rows(cursor, model, rows, fixed: dict) -> None:
     )
     with cursor.copy(statement) as copy:
         for row in rows:
-            values = {**defaults, **fixed, **row}
+            values = {**defaults, **row}
             copy.write_row([values.get(f.attname, values.get(f.column)) for f in fields])
 
 
@@ -225,7 +196,7 @@ def seed(args: argparse.Namespace) -> None:
                 }
                 for n, company in enumerate(company_of)
             ]
-            copy_rows(cursor, Contact, contact_rows, {})
+            copy_rows(cursor, Contact, contact_rows)
             contact_ids = [
                 row[0]
                 for row in cursor.execute(
@@ -253,7 +224,7 @@ def seed(args: argparse.Namespace) -> None:
                         "last_message_preview": "",
                     }
                 )
-            copy_rows(cursor, Conversation, conversation_rows, {})
+            copy_rows(cursor, Conversation, conversation_rows)
             conversation_ids = [
                 row[0]
                 for row in cursor.execute(
@@ -287,7 +258,7 @@ def seed(args: argparse.Namespace) -> None:
                     )
                     made += 1
             if message_rows:
-                copy_rows(cursor, Message, message_rows, {})
+                copy_rows(cursor, Message, message_rows)
         raw.commit()
         if (first // batch) % 25 == 0 or first + batch >= conversations:
             say(f"  {made:,} messages")
@@ -314,7 +285,7 @@ def seed(args: argparse.Namespace) -> None:
                     }
                 )
                 made += 1
-            copy_rows(cursor, Message, rows, {})
+            copy_rows(cursor, Message, rows)
         raw.commit()
     say(f"seeded in {time.monotonic() - started:.0f} s; building the search index…")
     built = time.monotonic()
@@ -365,7 +336,7 @@ def measure(args: argparse.Namespace) -> dict:
         Message.objects.filter(conversation__company=bench, body__contains="ZX").values_list("body", flat=True)[:200]
     )
     codes = sorted({word.strip(".?!") for body in sample for word in body.split() if word.startswith("ZX")})
-    QUERIES["rare word"] = rng.sample(codes, min(5, len(codes))) or ["ZX00001"]
+    classes = {**QUERIES, "rare word": rng.sample(codes, min(5, len(codes))) or ["ZX00001"]}
 
     def one(reader, query: str, older: bool) -> tuple[float, int]:
         started = time.perf_counter()
@@ -378,11 +349,11 @@ def measure(args: argparse.Namespace) -> dict:
 
     # Warm up: the first queries read the index from disk into the cache, as after a restart.
     for reader in readers.values():
-        for query in QUERIES["common word"][:2]:
+        for query in classes["common word"][:2]:
             one(reader, query, False)
     results = {}
-    say(f"searching {total:,} messages: {args.repeat} rounds × {sum(map(len, QUERIES.values()))} queries × 3 readers")
-    for kind, queries in QUERIES.items():
+    say(f"searching {total:,} messages: {args.repeat} rounds × {sum(map(len, classes.values()))} queries × 3 readers")
+    for kind, queries in classes.items():
         for label, reader in readers.items():
             timings, found = [], []
             for _round in range(args.repeat):

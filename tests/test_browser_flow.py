@@ -29,6 +29,7 @@ from tests.test_browser import (  # noqa: F401 (fixtures)
     widget_ready,
 )
 from tests.test_browser_assignment import signed_in
+from tests.test_browser_workflow import open_live
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -41,11 +42,6 @@ def watched(page):
     page.js_errors = []
     page.on("pageerror", lambda error: page.js_errors.append(str(error)))
     return page
-
-
-def open_live(page, url: str) -> None:
-    page.goto(url)
-    page.wait_for_selector("body[data-live=yes]")
 
 
 def write_in_widget(visitor, text: str) -> None:

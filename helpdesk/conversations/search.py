@@ -90,10 +90,6 @@ class MessageHit:
     message: Message
     segments: list[Segment]
 
-    @property
-    def conversation(self):
-        return self.message.conversation
-
 
 @dataclass(frozen=True)
 class MessagePage:

@@ -8,8 +8,8 @@ as spaces because messages are plain text, and the parser would skip words it to
 HTML tags.
 
 Stored rather than an expression index because searches also check it row by row (newest
-messages first, for common words): reading a stored vector costs about a microsecond,
-parsing and stemming the text again ten times that (bench/search.py).
+messages first, for common words): reading a stored vector costs far less than parsing and
+stemming the text again (bench/README.md, "Search benchmark", has the figures).
 
 The column is not a model field: Django never writes it and ``search.Document`` reads it.
 Contacts get the same treatment for their name, e-mail and phone: a stored
