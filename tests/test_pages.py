@@ -197,3 +197,10 @@ def test_the_invitation_link_lets_a_new_employee_choose_a_password(client, cast)
     assert signed_in.status_code == 302 and signed_in.url == reverse("web:inbox")
     # The link works once.
     assert "no longer works" in client.get(link, follow=True).content.decode()
+
+
+def test_an_empty_lists_message_comes_before_the_list(client, cast):
+    # The list takes the pane's height: after it, the message would sit at the pane's bottom.
+    login(client, cast.bob)
+    html = client.get(reverse("web:inbox")).content.decode()
+    assert html.index("data-list-empty") < html.index('data-testid="conversation-list"')

@@ -11,11 +11,12 @@ from types import SimpleNamespace
 
 import pytest
 from django.db import connection, transaction
+from django.db.models import Value
 from django.urls import reverse
 
 from helpdesk.accounts import services
 from helpdesk.conversations import actions, search
-from helpdesk.conversations.models import Message
+from helpdesk.conversations.models import Contact, Message
 from tests.conftest import login
 
 postgres_only = pytest.mark.skipif(
@@ -167,6 +168,17 @@ def test_the_search_uses_the_full_text_index(world):
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "msg_search_ru" in plan, plan
+
+
+@postgres_only
+def test_the_contact_lookup_uses_the_trigram_index(world):
+    rows = Contact.objects.filter(search._ILike(search.ContactText(), Value("%kate%")))
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        sql, params = rows.query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "contact_search_trgm" in plan, plan
 
 
 @postgres_only
