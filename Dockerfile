@@ -19,5 +19,6 @@ ENV WHITENOISE_USE_FINDERS=false
 
 USER smartchat
 EXPOSE 8000
+# --no-proxy-headers: the application believes X-Forwarded-* only from TRUSTED_PROXIES.
 CMD ["uvicorn", "smartchat.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
-     "--proxy-headers", "--forwarded-allow-ips", "*", "--lifespan", "off"]
+     "--no-proxy-headers", "--lifespan", "off"]

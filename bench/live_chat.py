@@ -219,7 +219,7 @@ def start_servers(count: int, env: dict[str, str], log_dir: Path) -> list[Server
                 [
                     *(sys.executable, "-m", "uvicorn", "smartchat.asgi:application"),
                     *("--host", "127.0.0.1", "--port", str(port)),
-                    *("--log-level", "warning", "--no-access-log", "--lifespan", "off"),
+                    *("--log-level", "warning", "--no-access-log", "--lifespan", "off", "--no-proxy-headers"),
                 ],
                 cwd=ROOT,
                 env=env,

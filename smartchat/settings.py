@@ -288,11 +288,17 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# The proxies in front (IPs and CIDR networks) whose X-Forwarded-For and X-Forwarded-Proto are
+# believed, for HTTP and websockets alike: smartchat.asgi applies them to the connection before
+# Django or Channels see it, and uvicorn itself runs with --no-proxy-headers. Empty: none, the
+# peer's own address and scheme count.
+TRUSTED_PROXIES = env.networks("TRUSTED_PROXIES")
 if env.boolean("HTTPS", False):
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # No SECURE_PROXY_SSL_HEADER: it would believe X-Forwarded-Proto from anyone. The scheme a
+    # trusted proxy reports arrives as the connection's own (see TRUSTED_PROXIES).
     SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env.boolean("SECURE_HSTS_PRELOAD", True)

@@ -71,12 +71,32 @@ def test_with_urls_set_it_runs_on_postgres_and_redis(tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("DEBUG", "maybe"), ("PRESENCE_TIMEOUT_SECONDS", "soon"), ("DB_CONN_MAX_AGE", "-5")],
+    [
+        ("DEBUG", "maybe"),
+        ("PRESENCE_TIMEOUT_SECONDS", "soon"),
+        ("DB_CONN_MAX_AGE", "-5"),
+        ("TRUSTED_PROXIES", "10.0.0.1, 10.0.0.300"),
+        ("TRUSTED_PROXIES", "10.1.2.3/8"),
+        ("TRUSTED_PROXIES", "*"),
+    ],
 )
 def test_a_bad_value_stops_start_up_and_names_the_setting(tmp_path, name, value):
     result = settings_with(tmp_path, DATABASE_URL="postgres://x@localhost/x", **{name: value})
     assert result.returncode != 0
     assert f"{name}={value!r} is not valid" in result.stderr
+
+
+def test_trusted_proxies_take_addresses_and_networks(tmp_path):
+    probe = "import django; django.setup(); from django.conf import settings as s; print(s.TRUSTED_PROXIES)"
+    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    clean.update(
+        DJANGO_SETTINGS_MODULE="smartchat.settings",
+        SMARTCHAT_DATA_DIR=str(tmp_path),
+        TRUSTED_PROXIES=" 10.0.0.5, 172.16.0.0/12,,::1 ",
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=clean, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['10.0.0.5', '172.16.0.0/12', '::1']"
 
 
 @pytest.mark.django_db(transaction=True)
