@@ -199,12 +199,20 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-# Sign-in throttling: after LOGIN_FAILURE_LIMIT wrong passwords for one e-mail from one address,
-# that pair is locked out for LOGIN_LOCKOUT_MINUTES (locking by the pair lets nobody lock a
-# colleague out from elsewhere). A right password resets the count.
+# Sign-in throttling, two limits within LOGIN_LOCKOUT_MINUTES:
+# - LOGIN_FAILURE_LIMIT wrong passwords for one e-mail from one address lock that pair out;
+# - LOGIN_ACCOUNT_FAILURE_LIMIT for one e-mail from all addresses together lock the account
+#   out, which stops a guesser who spreads over many addresses. It is higher, because anyone
+#   can spend it: several addresses could lock a colleague out for the cool-off.
+# A right password clears its own address's failures. The address is the client's (see TRUSTED_PROXIES).
 AXES_FAILURE_LIMIT = env.integer("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_ACCOUNT_FAILURE_LIMIT = env.integer("LOGIN_ACCOUNT_FAILURE_LIMIT", 20, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env.integer("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]  # in this order: see the handler
+AXES_HANDLER = "helpdesk.web.lockout.LockoutHandler"
+# Attempts refused during a lock-out are not counted: one address can then add at most
+# LOGIN_FAILURE_LIMIT to an account's count, so locking an account takes many addresses.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True  # sign-ins are in our own audit log
 AXES_LOCKOUT_CALLABLE = "helpdesk.web.auth_views.locked_out"
