@@ -309,6 +309,7 @@ def seed(args: argparse.Namespace, *, migrate: bool) -> Seed:
             "CHANNEL_LAYER_PREFIX": LAYER_PREFIX,
         }
     )
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # required with DATABASE_URL
     sys.path.insert(0, str(ROOT))
     import django
 

@@ -14,15 +14,15 @@ from pathlib import Path
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
-from smartchat import env
+from smartchat import env, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env.string("SMARTCHAT_DATA_DIR", str(BASE_DIR / ".data")))
 
 DEBUG = env.boolean("DEBUG", False)
-# The "django-insecure-" prefix makes `manage.py check --deploy` flag it (security.W009).
-INSECURE_DEV_SECRET = "django-insecure-development-key-set-SECRET_KEY-in-production"
-SECRET_KEY = env.string("SECRET_KEY", INSECURE_DEV_SECRET)
+DATABASE_URL = env.string("DATABASE_URL", "")
+# Required with DATABASE_URL; the embedded default makes one in DATA_DIR (smartchat/secret_key.py).
+SECRET_KEY = secret_key.choose(env.string("SECRET_KEY", ""), data_dir=DATA_DIR, embedded=not DATABASE_URL, debug=DEBUG)
 ALLOWED_HOSTS = env.string_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.string_list("CSRF_TRUSTED_ORIGINS", [])
 # The public address of this installation, used in the widget snippet shown to admins.
@@ -89,7 +89,6 @@ TEMPLATES = [
 ]
 
 # --- Database -----------------------------------------------------------------------
-DATABASE_URL = env.string("DATABASE_URL", "")
 DB_POOL_MAX_SIZE = env.integer("DB_POOL_MAX_SIZE", 20, minimum=0)
 if DATABASE_URL:
     DATABASES = {

@@ -231,17 +231,6 @@ def test_the_deploy_checks_pass_under_production_settings(tmp_path):
     assert "no issues" in result.stdout + result.stderr
 
 
-def test_the_deploy_checks_flag_the_development_key(tmp_path):
-    result = _run(
-        "import django; django.setup(); from django.core.management import call_command;"
-        " call_command('check', deploy=True, fail_level='WARNING')",
-        HTTPS="true",
-        DJANGO_SETTINGS_MODULE="smartchat.settings",
-        SMARTCHAT_DATA_DIR=str(tmp_path),
-    )
-    assert result.returncode != 0 and "security.W009" in result.stderr + result.stdout
-
-
 def test_passwords_are_hashed_with_argon2(tmp_path):
     result = _run(
         "import django, json; django.setup(); from django.contrib.auth.hashers import make_password;"
