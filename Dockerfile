@@ -14,10 +14,13 @@ RUN pip install -r requirements.txt
 COPY . .
 # Static files are collected into the image and served by WhiteNoise with far-future caching.
 # The compiled translations (locale/*/LC_MESSAGES/django.mo) are committed, so no gettext here.
-RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
+# A key and a data directory for this step only: no key or SQLite file is left in the image.
+RUN SECRET_KEY=collectstatic-only SMARTCHAT_DATA_DIR=/tmp/build-data python manage.py collectstatic --noinput \
+    && rm -rf /tmp/build-data
 ENV WHITENOISE_USE_FINDERS=false
 
 USER smartchat
 EXPOSE 8000
+# --no-proxy-headers: the application believes X-Forwarded-* only from TRUSTED_PROXIES.
 CMD ["uvicorn", "smartchat.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
-     "--proxy-headers", "--forwarded-allow-ips", "*", "--lifespan", "off"]
+     "--no-proxy-headers", "--lifespan", "off"]

@@ -219,7 +219,7 @@ def start_servers(count: int, env: dict[str, str], log_dir: Path) -> list[Server
                 [
                     *(sys.executable, "-m", "uvicorn", "smartchat.asgi:application"),
                     *("--host", "127.0.0.1", "--port", str(port)),
-                    *("--log-level", "warning", "--no-access-log", "--lifespan", "off"),
+                    *("--log-level", "warning", "--no-access-log", "--lifespan", "off", "--no-proxy-headers"),
                 ],
                 cwd=ROOT,
                 env=env,
@@ -309,6 +309,7 @@ def seed(args: argparse.Namespace, *, migrate: bool) -> Seed:
             "CHANNEL_LAYER_PREFIX": LAYER_PREFIX,
         }
     )
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # required with DATABASE_URL
     sys.path.insert(0, str(ROOT))
     import django
 

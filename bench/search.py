@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import random
+import secrets
 import statistics
 import sys
 import time
@@ -72,6 +73,7 @@ def say(message: str) -> None:
 
 def setup_django(url: str) -> None:
     os.environ.update({"DJANGO_SETTINGS_MODULE": "smartchat.settings", "DATABASE_URL": url})
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # required with DATABASE_URL
     os.environ.pop("REDIS_URL", None)  # search needs no channel layer
     sys.path.insert(0, str(ROOT))
     import django

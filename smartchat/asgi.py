@@ -1,4 +1,10 @@
-"""ASGI entry point: Django for HTTP, Channels for the inbox and widget websockets."""
+"""ASGI entry point: Django for HTTP, Channels for the inbox and widget websockets.
+
+Both sit behind one rule for the client's address and scheme: X-Forwarded-For and
+X-Forwarded-Proto count only when the connection comes from a proxy in TRUSTED_PROXIES
+(uvicorn's own middleware, which takes the right-most address no trusted proxy added). The
+server itself runs with --no-proxy-headers, so this is the only place that reads them.
+"""
 
 import os
 
@@ -8,7 +14,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smartchat.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware  # noqa: E402
 
 from helpdesk.realtime.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)})
+application = ProxyHeadersMiddleware(
+    ProtocolTypeRouter({"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)}),
+    trusted_hosts=settings.TRUSTED_PROXIES,
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable
 from typing import TypeVar
@@ -66,3 +67,23 @@ def fraction(name: str, default: float) -> float:
         return value
 
     return _read(name, default, parse)
+
+
+def networks(name: str) -> list[str]:
+    """Comma-separated IP addresses and CIDR networks (``10.0.0.5, 172.16.0.0/12``); empty: none.
+
+    Each is checked here, so a typo stops start-up instead of silently trusting nothing.
+    """
+
+    def parse(raw: str) -> list[str]:
+        found = []
+        for part in (part.strip() for part in raw.split(",")):
+            if not part:
+                continue
+            try:
+                found.append(str(ipaddress.ip_network(part) if "/" in part else ipaddress.ip_address(part)))
+            except ValueError as exc:
+                raise ValueError(f"{exc} (write IP addresses or networks such as 10.0.0.0/8)") from None
+        return found
+
+    return _read(name, [], parse)

@@ -14,15 +14,15 @@ from pathlib import Path
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
-from smartchat import env
+from smartchat import env, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env.string("SMARTCHAT_DATA_DIR", str(BASE_DIR / ".data")))
 
 DEBUG = env.boolean("DEBUG", False)
-# The "django-insecure-" prefix makes `manage.py check --deploy` flag it (security.W009).
-INSECURE_DEV_SECRET = "django-insecure-development-key-set-SECRET_KEY-in-production"
-SECRET_KEY = env.string("SECRET_KEY", INSECURE_DEV_SECRET)
+DATABASE_URL = env.string("DATABASE_URL", "")
+# Required with DATABASE_URL; the embedded default makes one in DATA_DIR (smartchat/secret_key.py).
+SECRET_KEY = secret_key.choose(env.string("SECRET_KEY", ""), data_dir=DATA_DIR, embedded=not DATABASE_URL, debug=DEBUG)
 ALLOWED_HOSTS = env.string_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.string_list("CSRF_TRUSTED_ORIGINS", [])
 # The public address of this installation, used in the widget snippet shown to admins.
@@ -89,7 +89,6 @@ TEMPLATES = [
 ]
 
 # --- Database -----------------------------------------------------------------------
-DATABASE_URL = env.string("DATABASE_URL", "")
 DB_POOL_MAX_SIZE = env.integer("DB_POOL_MAX_SIZE", 20, minimum=0)
 if DATABASE_URL:
     DATABASES = {
@@ -199,12 +198,20 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-# Sign-in throttling: after LOGIN_FAILURE_LIMIT wrong passwords for one e-mail from one address,
-# that pair is locked out for LOGIN_LOCKOUT_MINUTES (locking by the pair lets nobody lock a
-# colleague out from elsewhere). A right password resets the count.
+# Sign-in throttling, two limits within LOGIN_LOCKOUT_MINUTES:
+# - LOGIN_FAILURE_LIMIT wrong passwords for one e-mail from one address lock that pair out;
+# - LOGIN_ACCOUNT_FAILURE_LIMIT for one e-mail from all addresses together lock the account
+#   out, which stops a guesser who spreads over many addresses. It is higher, because anyone
+#   can spend it: several addresses could lock a colleague out for the cool-off.
+# A right password clears its own address's failures. The address is the client's (see TRUSTED_PROXIES).
 AXES_FAILURE_LIMIT = env.integer("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_ACCOUNT_FAILURE_LIMIT = env.integer("LOGIN_ACCOUNT_FAILURE_LIMIT", 20, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env.integer("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]  # in this order: see the handler
+AXES_HANDLER = "helpdesk.web.lockout.LockoutHandler"
+# Attempts refused during a lock-out are not counted: one address can then add at most
+# LOGIN_FAILURE_LIMIT to an account's count, so locking an account takes many addresses.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True  # sign-ins are in our own audit log
 AXES_LOCKOUT_CALLABLE = "helpdesk.web.auth_views.locked_out"
@@ -288,11 +295,17 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# The proxies in front (IPs and CIDR networks) whose X-Forwarded-For and X-Forwarded-Proto are
+# believed, for HTTP and websockets alike: smartchat.asgi applies them to the connection before
+# Django or Channels see it, and uvicorn itself runs with --no-proxy-headers. Empty: none, the
+# peer's own address and scheme count.
+TRUSTED_PROXIES = env.networks("TRUSTED_PROXIES")
 if env.boolean("HTTPS", False):
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # No SECURE_PROXY_SSL_HEADER: it would believe X-Forwarded-Proto from anyone. The scheme a
+    # trusted proxy reports arrives as the connection's own (see TRUSTED_PROXIES).
     SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env.boolean("SECURE_HSTS_PRELOAD", True)

@@ -36,6 +36,8 @@ class LiveServer:
             log_level="warning",
             lifespan="off",
             ws_max_size=65536,
+            # As everywhere we start uvicorn: smartchat.asgi alone decides whom to believe.
+            proxy_headers=False,
             # A socket a failed test left open would keep the shutdown waiting past stop()'s
             # join, and its loop would go on receiving on the process's one channel layer
             # (channels_redis then refuses every other loop: "Two event loops…"). Cancel it.
@@ -63,9 +65,14 @@ class LiveServer:
 
 
 class ServerProcess:
-    """uvicorn in its own process, on the same test database and Redis as the test process."""
+    """uvicorn in its own process, on the same test database and Redis as the test process.
 
-    def __init__(self) -> None:
+    ``env``: more settings for that process; ``app``: another ASGI application to serve.
+    """
+
+    def __init__(self, env: dict[str, str] | None = None, app: str = "smartchat.asgi:application") -> None:
+        self.extra_env = env or {}
+        self.app = app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
@@ -81,17 +88,19 @@ class ServerProcess:
             "CHANNEL_LAYER_PREFIX": layer["prefix"],
             "SECRET_KEY": settings.SECRET_KEY,
             "DB_CONN_MAX_AGE": "0",
+            **self.extra_env,
         }
         self.process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "smartchat.asgi:application",
+                self.app,
                 "--port",
                 str(self.port),
                 "--log-level",
                 "warning",
+                "--no-proxy-headers",
             ],
             env=env,
         )

@@ -77,6 +77,35 @@ def test_the_commands_in_compose_and_procfile_exist_in_the_project():
             pytest.fail(f"unknown program in a deployment command: {argv}")
 
 
+def uvicorn_commands() -> dict[str, list[str]]:
+    """Every place that starts the web server, as an argument list."""
+    dockerfile = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    procfile = dict(line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line)
+    return {
+        "Dockerfile": json.loads(re.search(r"^CMD (\[.*\])$", dockerfile, re.MULTILINE).group(1)),
+        "docker-compose.yml": COMPOSE["services"]["web"]["command"],
+        "Procfile": shlex.split(procfile["web"]),
+    }
+
+
+def test_no_uvicorn_we_start_believes_forwarded_headers_itself():
+    # The application believes X-Forwarded-* from TRUSTED_PROXIES only (smartchat/asgi.py);
+    # uvicorn's own --proxy-headers would believe them from its --forwarded-allow-ips.
+    for where, argv in uvicorn_commands().items():
+        assert "uvicorn" in argv[:3], where
+        assert "--no-proxy-headers" in argv, where
+        assert not any(arg.startswith("--forwarded-allow-ips") for arg in argv), where
+    assert '"--no-proxy-headers"' in (ROOT / "bench" / "live_chat.py").read_text()
+    assert "proxy_headers=False" in (ROOT / "tests" / "live.py").read_text()
+
+
+def test_the_documented_trusted_proxies_are_the_compose_network():
+    subnet = COMPOSE["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert subnet == "${SMARTCHAT_SUBNET:-172.30.241.0/24}"
+    assert "TRUSTED_PROXIES=172.30.241.0/24" in (ROOT / ".env.example").read_text()
+    assert compose_env("web")["TRUSTED_PROXIES"] == ""  # nothing trusted unless .env says so
+
+
 def test_the_dockerfile_installs_the_pinned_requirements_and_collects_static():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "COPY requirements.txt" in dockerfile and "pip install -r requirements.txt" in dockerfile

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from helpdesk.conversations.models import Conversation, Status
 from helpdesk.conversations.tasks import wake_due_conversations
 from helpdesk.events.models import Event
 from smartchat.celery import app
+from smartchat.secret_key import PUBLIC_KEYS
 from tests.test_sockets import connected_inbox, events_received
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,12 +35,25 @@ PROBE = (
 )
 
 
-def settings_with(tmp_path, **env: str) -> subprocess.CompletedProcess:
-    """Load the settings in a fresh interpreter with exactly this environment."""
-    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")}
+SET_BY_RUNTIME = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "SECRET_KEY", "DEBUG", "TRUSTED_PROXIES")
+KEY = "k3y-for-the-settings-tests-" + "x" * 40
+
+
+def clean_env(tmp_path, **env: str) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if k not in SET_BY_RUNTIME}
     clean.update(DJANGO_SETTINGS_MODULE="smartchat.settings", SMARTCHAT_DATA_DIR=str(tmp_path), **env)
+    return clean
+
+
+def settings_with(tmp_path, probe: str = PROBE, **env: str) -> subprocess.CompletedProcess:
+    """Load the settings in a fresh interpreter with exactly this environment."""
     return subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env=clean_env(tmp_path, **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -57,6 +72,7 @@ def test_with_urls_set_it_runs_on_postgres_and_redis(tmp_path):
         tmp_path,
         DATABASE_URL="postgres://smartchat@db.internal:5432/smartchat",
         REDIS_URL="redis://cache.internal:6379/0",
+        SECRET_KEY=KEY,
         ALLOWED_HOSTS="support.example.com, chat.example.com",
         DEBUG="false",
     )
@@ -71,12 +87,71 @@ def test_with_urls_set_it_runs_on_postgres_and_redis(tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("DEBUG", "maybe"), ("PRESENCE_TIMEOUT_SECONDS", "soon"), ("DB_CONN_MAX_AGE", "-5")],
+    [
+        ("DEBUG", "maybe"),
+        ("PRESENCE_TIMEOUT_SECONDS", "soon"),
+        ("DB_CONN_MAX_AGE", "-5"),
+        ("TRUSTED_PROXIES", "10.0.0.1, 10.0.0.300"),
+        ("TRUSTED_PROXIES", "10.1.2.3/8"),
+        ("TRUSTED_PROXIES", "*"),
+    ],
 )
 def test_a_bad_value_stops_start_up_and_names_the_setting(tmp_path, name, value):
-    result = settings_with(tmp_path, DATABASE_URL="postgres://x@localhost/x", **{name: value})
+    result = settings_with(tmp_path, DATABASE_URL="postgres://x@localhost/x", SECRET_KEY=KEY, **{name: value})
     assert result.returncode != 0
     assert f"{name}={value!r} is not valid" in result.stderr
+
+
+def test_trusted_proxies_take_addresses_and_networks(tmp_path):
+    probe = "import django; django.setup(); from django.conf import settings as s; print(s.TRUSTED_PROXIES)"
+    result = settings_with(tmp_path, probe, TRUSTED_PROXIES=" 10.0.0.5, 172.16.0.0/12,,::1 ")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['10.0.0.5', '172.16.0.0/12', '::1']"
+
+
+# --- SECRET_KEY ------------------------------------------------------------------------------------
+
+KEY_PROBE = "import django; django.setup(); from django.conf import settings as s; print(s.SECRET_KEY)"
+
+
+def test_with_a_database_url_it_refuses_to_run_without_a_secret_key(tmp_path):
+    result = settings_with(tmp_path, KEY_PROBE, DATABASE_URL="postgres://x@localhost/x", DEBUG="true")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+    assert "secrets.token_urlsafe(50)" in result.stderr  # how to make one
+    assert not (tmp_path / "secret_key").exists()
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"DATABASE_URL": "postgres://x@localhost/x", "DEBUG": "true"}, {"DEBUG": "false"}, {}],
+    ids=["database-url", "debug-off", "defaults"],
+)
+def test_the_published_development_key_is_refused(tmp_path, env):
+    result = settings_with(tmp_path, KEY_PROBE, SECRET_KEY=next(iter(PUBLIC_KEYS)), **env)
+    assert result.returncode != 0
+    assert "SECRET_KEY is the published development key" in result.stderr
+
+
+def test_the_embedded_default_makes_one_private_key_and_keeps_it(tmp_path):
+    # Web, worker and beat start at the same moment on the embedded default.
+    starting = [
+        subprocess.Popen(
+            [sys.executable, "-c", KEY_PROBE], cwd=ROOT, env=clean_env(tmp_path), stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
+    keys = {process.communicate(timeout=60)[0].strip() for process in starting}
+    assert all(process.returncode == 0 for process in starting)
+    (key,) = keys
+    assert len(key) >= 50 and key not in PUBLIC_KEYS
+    kept = tmp_path / "secret_key"
+    assert kept.read_text().strip() == key
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    # The next start reads the same key: sessions survive a restart.
+    assert settings_with(tmp_path, KEY_PROBE).stdout.strip() == key
+    # A given key wins over the kept one.
+    assert settings_with(tmp_path, KEY_PROBE, SECRET_KEY=KEY).stdout.strip() == KEY
 
 
 @pytest.mark.django_db(transaction=True)

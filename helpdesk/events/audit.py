@@ -7,6 +7,7 @@ change does. The request's IP address comes from :class:`AuditContextMiddleware`
 from __future__ import annotations
 
 import contextvars
+import ipaddress
 from typing import Any
 
 from helpdesk.accounts.models import Company, Employee
@@ -54,9 +55,26 @@ def changed(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, An
 
 
 def client_ip(request) -> str | None:
-    # Behind the proxy of docker-compose.yml uvicorn already puts the client's address here
-    # (--proxy-headers); we never trust X-Forwarded-For ourselves.
-    return request.META.get("REMOTE_ADDR") or None
+    """The address of an HTTP request's client: what the audit log, lock-out and limits key on.
+
+    It is the connection's peer, or, from a proxy in TRUSTED_PROXIES, the address that proxy
+    reports: smartchat.asgi has already applied that rule, so nothing here reads a header.
+    """
+    return _ip(request.META.get("REMOTE_ADDR"))
+
+
+def socket_client_ip(scope: dict[str, Any]) -> str | None:
+    """The same for a websocket: its ASGI scope's client, after the same TRUSTED_PROXIES rule."""
+    client = scope.get("client")
+    return _ip(client[0] if client else None)
+
+
+def _ip(value: str | None) -> str | None:
+    # Only an IP address (a proxy might report "unknown"): the audit column holds addresses.
+    try:
+        return str(ipaddress.ip_address(value)) if value else None
+    except ValueError:
+        return None
 
 
 class AuditContextMiddleware:

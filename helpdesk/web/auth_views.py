@@ -33,6 +33,7 @@ from helpdesk.conversations import access
 from helpdesk.errors import ActionError
 
 from .decorators import employee_required
+from .lockout import account_locked_out
 
 PENDING = "smartchat.2fa.pending"  # session key: the user who gave the right password
 PENDING_SECONDS = 300
@@ -86,12 +87,14 @@ class SignInView(auth_views.LoginView):
 
     def form_invalid(self, form):
         username = (form.data.get("username") or "").strip()
-        locked = getattr(self.request, "axes_locked_out", False)
+        if account_locked_out(self.request):
+            reason = "account locked out"  # too many failures for this e-mail from all addresses
+        elif getattr(self.request, "axes_locked_out", False):
+            reason = "locked out"
+        else:
+            reason = "wrong e-mail or password"
         admin_actions.record_sign_in(
-            employee=_employee_named(username),
-            username=username,
-            succeeded=False,
-            reason="locked out" if locked else "wrong e-mail or password",
+            employee=_employee_named(username), username=username, succeeded=False, reason=reason
         )
         return super().form_invalid(form)
 
@@ -103,7 +106,7 @@ def axes_username(request: HttpRequest, credentials: dict | None = None) -> str:
 
 
 def locked_out(request: HttpRequest, *args: Any) -> HttpResponse:
-    """What django-axes answers once an address has failed too often: the form, with why and for how long."""
+    """What django-axes answers once an address or an account has failed too often: the form, why, how long."""
     minutes = max(1, int(settings.AXES_COOLOFF_TIME.total_seconds() // 60))
     message = ngettext(
         "Too many failed sign-in attempts. For your security, signing in is blocked for %(minutes)s minute.",
