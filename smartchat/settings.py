@@ -53,6 +53,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Early, so every answer gets the Content-Security-Policy, refusals included.
+    "smartchat.security.SameHostSocketsCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -61,7 +63,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
     "helpdesk.accounts.middleware.CompanyTimezoneMiddleware",
     "helpdesk.events.audit.AuditContextMiddleware",
     "helpdesk.web.auth_views.TwoFactorEnrolmentMiddleware",
@@ -293,7 +294,7 @@ X_FRAME_OPTIONS = "DENY"
 # Content-Security-Policy on every answer (django-csp). Scripts and styles come from our own
 # origin; an inline <script>/<style> runs only with the response's nonce
 # (nonce="{{ request.csp_nonce }}"), and no page has inline event handlers or style attributes.
-# 'self' in connect-src covers the same host's ws:/wss: sockets (CSP level 3). Images may be
+# connect-src: 'self' and the same host's ws:/wss: origin (smartchat/security.py). Images may be
 # data: URIs (the favicon, Swagger UI's icons). CSP_REPORT_ONLY=true sends it as
 # Content-Security-Policy-Report-Only, to try a change; CSP_REPORT_URI names where browsers report.
 _csp = {
