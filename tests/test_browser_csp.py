@@ -103,6 +103,10 @@ def test_the_agent_pages_work_with_no_violation(tcast, server, browser):  # noqa
         watched_pages.append(href)
     assert len(watched_pages) >= 10, watched_pages
 
+    # Search finds the visitor's message.
+    sam.goto(server.url + "/search/?q=shipped")
+    page.get_by_text("Hello, is my order shipped?").first.wait_for()
+
     # Two-factor: the QR code is drawn.
     sam.goto(server.url + "/settings/two-factor/")
     assert page.get_by_test_id("2fa-qr").locator("svg").bounding_box()["width"] > 50
