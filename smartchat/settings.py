@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
 from smartchat import env, secret_key
@@ -52,6 +53,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Early, so every answer gets the Content-Security-Policy, refusals included.
+    "smartchat.security.SameHostSocketsCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -300,6 +303,31 @@ X_FRAME_OPTIONS = "DENY"
 # Django or Channels see it, and uvicorn itself runs with --no-proxy-headers. Empty: none, the
 # peer's own address and scheme count.
 TRUSTED_PROXIES = env.networks("TRUSTED_PROXIES")
+# Content-Security-Policy on every answer (django-csp). Scripts and styles come from our own
+# origin; an inline <script>/<style> runs only with the response's nonce
+# (nonce="{{ request.csp_nonce }}"), and no page has inline event handlers or style attributes.
+# connect-src: 'self' and the same host's ws:/wss: origin (smartchat/security.py). Images may be
+# data: URIs (the favicon, Swagger UI's icons). CSP_REPORT_ONLY=true sends it as
+# Content-Security-Policy-Report-Only, to try a change; CSP_REPORT_URI names where browsers report.
+_csp = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
+if _csp_report_uri := env.string("CSP_REPORT_URI", ""):
+    _csp["DIRECTIVES"]["report-uri"] = [_csp_report_uri]
+if env.boolean("CSP_REPORT_ONLY", False):
+    CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_REPORT_ONLY = None, _csp
+else:
+    CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_REPORT_ONLY = _csp, None
 if env.boolean("HTTPS", False):
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True

@@ -51,6 +51,7 @@ class CustomerSite:
 
     def __init__(self) -> None:
         self.html = ""
+        self.headers: dict[str, str] = {}  # e.g. the site's own Content-Security-Policy
         site = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -59,6 +60,8 @@ class CustomerSite:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
+                for name, value in site.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(body)
 

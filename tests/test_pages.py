@@ -1,4 +1,4 @@
-"""The agents' pages: sign-in, inbox views, conversation page, channel settings, demo."""
+"""The agents' pages: sign-in, inbox views, conversation page, channel settings (demo: test_demo_page.py)."""
 
 from __future__ import annotations
 
@@ -173,13 +173,6 @@ def test_a_malformed_origin_is_refused_and_nothing_changes(client, cast):
     assert "is not an origin" in response.content.decode()
     cast.widget.refresh_from_db()
     assert cast.widget.name == "Acme site"
-
-
-def test_the_demo_page_embeds_the_widget(client, cast):
-    response = client.get(reverse("web:demo", args=[cast.widget.public_key]))
-    assert response.status_code == 200
-    assert f'data-channel="{cast.widget.public_key}"' in response.content.decode()
-    assert client.get(reverse("web:demo", args=["nope"])).status_code == 404
 
 
 def test_the_invitation_link_lets_a_new_employee_choose_a_password(client, cast):

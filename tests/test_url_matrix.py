@@ -76,8 +76,9 @@ MATRIX: dict[str, Entry] = {
     "web:set-password-done": Entry("get", everyone(200)),
     "set_language": Entry("post", everyone(302), data=lambda w: {"language": "ru"}),
     "healthz": Entry("get", everyone(200)),
-    "web:demo-default": Entry("get", everyone(302)),
-    "web:demo": Entry("get", everyone(200), kwargs=lambda w: {"public_key": w.widget.public_key}),
+    # The demo website shows only seed_demo's demo company (tests/test_demo_page.py): Acme is real.
+    "web:demo-default": Entry("get", everyone(404)),
+    "web:demo": Entry("get", everyone(404), kwargs=lambda w: {"public_key": w.widget.public_key}),
     "widget:session": Entry(
         "post",
         everyone(200),

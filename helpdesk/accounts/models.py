@@ -28,6 +28,9 @@ class Company(models.Model):
     # {"0": ["09:00", "18:00"], ...}: Monday is "0"; a missing day is a day off.
     working_hours = models.JSONField(_("working hours"), default=dict, blank=True)
     require_2fa_for_admins = models.BooleanField(_("require two-factor sign-in for admins"), default=False)
+    # Made by `manage.py seed_demo` and by nothing else: only a demo company's widget is shown
+    # to anyone on the public demo website (/demo/).
+    is_demo = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(default=dj_timezone.now)
 
     class Meta:

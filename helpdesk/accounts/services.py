@@ -22,9 +22,9 @@ BUILTIN_ROLES = {
 
 
 @transaction.atomic
-def create_company(*, name: str, timezone: str = "UTC", description: str = "") -> Company:
-    """A company with its three built-in roles."""
-    company = Company(name=name, timezone=timezone, description=description)
+def create_company(*, name: str, timezone: str = "UTC", description: str = "", demo: bool = False) -> Company:
+    """A company with its three built-in roles; ``demo``: the one seed_demo makes (see Company.is_demo)."""
+    company = Company(name=name, timezone=timezone, description=description, is_demo=demo)
     company.full_clean()
     company.save()
     ensure_builtin_roles(company)

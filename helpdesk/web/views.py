@@ -363,7 +363,8 @@ def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
             "channel": channel,
             "form": form,
             "snippet": snippet,
-            "demo_url": reverse("web:demo", args=[channel.public_key]),
+            # The public demo website shows only the demo company's widget (see views.demo).
+            "demo_url": reverse("web:demo", args=[channel.public_key]) if request.employee.company.is_demo else "",
             "settings_page": True,
             "section": "web:channels",
         },
@@ -371,11 +372,16 @@ def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
 
 
 def demo(request: HttpRequest, public_key: str | None = None) -> HttpResponse:
-    """A sample customer website with the widget on it, so anyone can try the chat."""
+    """A sample customer website with the widget on it, so anyone can try the chat.
+
+    Only for the demo company seed_demo made: anyone may open this page, so it must never name
+    a real company or hand out its widget key. Anything else is a 404.
+    """
+    channels = Channel.objects.filter(kind=ChannelKind.WIDGET, archived_at__isnull=True, company__is_demo=True)
     if public_key is None:
-        channel = Channel.objects.filter(kind=ChannelKind.WIDGET, archived_at__isnull=True).order_by("pk").first()
+        channel = channels.order_by("pk").first()
         if channel is None:
-            raise Http404(_("There is no widget channel yet."))
+            raise Http404(_("There is no demo website here."))
         return redirect("web:demo", public_key=channel.public_key)
-    channel = get_object_or_404(Channel, public_key=public_key, kind=ChannelKind.WIDGET, archived_at__isnull=True)
+    channel = get_object_or_404(channels.select_related("company"), public_key=public_key)
     return render(request, "web/demo.html", {"channel": channel})

@@ -159,7 +159,18 @@
     return node;
   }
 
-  var style = el("style", {}, CSS);
+  // A constructed stylesheet is not an inline <style>: a host page whose Content-Security-Policy
+  // forbids inline styles still styles the widget. Older browsers get a <style> element with the
+  // nonce of this script's own tag, if the page gave it one.
+  var style = null;
+  if (root.adoptedStyleSheets && window.CSSStyleSheet && CSSStyleSheet.prototype.replaceSync) {
+    var sheet = new CSSStyleSheet();
+    sheet.replaceSync(CSS);
+    root.adoptedStyleSheets = [sheet];
+  } else {
+    style = el("style", {}, CSS);
+    if (script.nonce) style.nonce = script.nonce;
+  }
   var launcher = el("button", {
     class: "launcher",
     type: "button",
@@ -197,7 +208,7 @@
   panel.appendChild(typingLine);
   panel.appendChild(error);
   panel.appendChild(form);
-  root.appendChild(style);
+  if (style) root.appendChild(style);
   root.appendChild(launcher);
   root.appendChild(panel);
 

@@ -1,4 +1,7 @@
-"""Create the demo company (once) and print how to sign in. Safe to run again."""
+"""Create the demo company (once) and print how to sign in. Safe to run again.
+
+The company is marked ``is_demo``: only its widget is shown on the public demo website (/demo/).
+"""
 
 from __future__ import annotations
 
@@ -28,11 +31,14 @@ class Command(BaseCommand):
     def handle(self, *args, base_url: str, **options):
         base_url = base_url.rstrip("/")
         with transaction.atomic():
-            company = Company.objects.filter(name=DEMO_COMPANY).first()
+            company = Company.objects.filter(is_demo=True).order_by("pk").first()
             created = company is None
             if created:
                 company = services.create_company(
-                    name=DEMO_COMPANY, timezone="Europe/Moscow", description="A company to try Smartchat with."
+                    name=DEMO_COMPANY,
+                    timezone="Europe/Moscow",
+                    description="A company to try Smartchat with.",
+                    demo=True,
                 )
                 employees = [
                     services.create_employee(company=company, email=email, name=name, role=role, password=DEMO_PASSWORD)
@@ -49,7 +55,11 @@ class Command(BaseCommand):
                     title="Demo Company",
                     greeting="Hi! Ask us anything — a real person will answer.",
                 )
-            channel = Channel.objects.filter(company=company, kind=ChannelKind.WIDGET).order_by("pk").first()
+            channel = (
+                Channel.objects.filter(company=company, kind=ChannelKind.WIDGET, archived_at__isnull=True)
+                .order_by("pk")
+                .first()
+            )
         self.stdout.write(self.style.SUCCESS("Demo company " + ("created." if created else "already exists.")))
         self.stdout.write(f"  Inbox:     {base_url}/inbox/")
         if channel:
