@@ -65,11 +65,12 @@ class LiveServer:
 class ServerProcess:
     """uvicorn in its own process, on the same test database and Redis as the test process."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
+        self.extra_env = env or {}
 
     def start(self) -> ServerProcess:
         db = settings.DATABASES["default"]
@@ -81,6 +82,7 @@ class ServerProcess:
             "CHANNEL_LAYER_PREFIX": layer["prefix"],
             "SECRET_KEY": settings.SECRET_KEY,
             "DB_CONN_MAX_AGE": "0",
+            **self.extra_env,
         }
         self.process = subprocess.Popen(
             [
