@@ -131,6 +131,14 @@ def test_the_api_is_limited_per_signed_in_user(client, cast, settings):
     assert other.get("/api/v1/conversations/counts").status_code == 200
 
 
+def test_the_schema_documents_the_429_of_every_operation(client, cast):
+    client.force_login(cast.alice.user)
+    schema = client.get("/api/schema/?format=json").json()
+    operations = [op for path in schema["paths"].values() for op in path.values() if "responses" in op]
+    assert operations
+    assert all("429" in op["responses"] for op in operations)
+
+
 def test_a_fast_agent_never_meets_the_default_api_limit(client, cast):
     """Page loads, polling, typing in the composer and bulk actions, much faster than a person works."""
     client.force_login(cast.bob.user)
