@@ -57,6 +57,24 @@ IDLE_REUSE_SECONDS = 3.0  # uvicorn closes idle keep-alive connections after 5 s
 PROGRESS_SECONDS = 5.0
 TOKEN_RE = re.compile(r"bench-\d+-\d+")
 TARGET = {"p99_ms": 100.0, "rate": 200.0, "sockets": 1000}
+# The bench is one address opening a thousand widget sessions and sending hundreds of messages
+# and replies a second: far past the rate limits, on purpose. The servers it starts get limits
+# no run reaches, so the limiter is still counted (its cost is measured) but never refuses.
+# --server-env RATE_LIMIT_...=... puts a real one back.
+BENCH_RATE_LIMITS = {
+    f"RATE_LIMIT_{name}": "1000000/minute"
+    for name in (
+        "WIDGET_SESSIONS_PER_ADDRESS",
+        "WIDGET_RESUMES_PER_VISITOR",
+        "WIDGET_RESUMES_PER_ADDRESS",
+        "WIDGET_CONVERSATIONS_PER_VISITOR",
+        "WIDGET_CONVERSATIONS_PER_ADDRESS",
+        "WIDGET_MESSAGES_PER_VISITOR",
+        "WIDGET_MESSAGES_PER_ADDRESS",
+        "API_PER_TOKEN",
+        "API_PER_USER",
+    )
+}
 
 clock = time.monotonic  # CLOCK_MONOTONIC: one clock for every send and receive in this process
 
@@ -199,6 +217,7 @@ def server_env(args: argparse.Namespace, secret_key: str) -> dict[str, str]:
         "DEBUG": "false",  # DEBUG keeps every query in memory: it would skew RSS and CPU
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
+        **BENCH_RATE_LIMITS,
     }
     for item in args.server_env:
         key, sep, value = item.partition("=")

@@ -7,6 +7,8 @@ import os
 from collections.abc import Callable
 from typing import TypeVar
 
+from limits import parse_many
+
 T = TypeVar("T")
 
 
@@ -87,3 +89,17 @@ def networks(name: str) -> list[str]:
         return found
 
     return _read(name, [], parse)
+
+
+def rate_limit(name: str, default: str) -> str:
+    """A rate in the ``limits`` notation: "30/minute", "5/second; 100/hour"; "off" for none."""
+
+    def parse(raw: str) -> str:
+        if raw.lower() == "off":
+            return "off"
+        items = parse_many(raw)  # ValueError on anything it cannot read
+        if any(item.amount < 1 for item in items):
+            raise ValueError("every amount must be at least 1 (use off for no limit)")
+        return raw
+
+    return _read(name, default, parse)

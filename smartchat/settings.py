@@ -254,6 +254,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "helpdesk.api.pagination.LimitOffset",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": ["helpdesk.api.throttling.ApiRateThrottle"],
     "EXCEPTION_HANDLER": "helpdesk.api.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "helpdesk.api.schema.AutoSchema",
@@ -291,6 +292,26 @@ REALTIME_PING_SECONDS = env.integer("REALTIME_PING_SECONDS", 10 if REALTIME_CATC
 # Quick answers: how alike (0..1) a customer's words and a trigger phrase must be to count
 # as a match despite typos; exact and contained phrases always match.
 QUICK_ANSWER_SIMILARITY = env.fraction("QUICK_ANSWER_SIMILARITY", 0.85)
+
+# --- Rate limits ----------------------------------------------------------------------------
+# What a script meets and a person never does (helpdesk/ratelimits.py names each limit). A rate
+# is "N/second|minute|hour|day", several joined by ";", or "off". Counted in Redis when there
+# is one, so every process shares the count; in this process's memory on the embedded default.
+RATE_LIMIT_STORAGE_URL = REDIS_URL or "memory://"
+RATE_LIMIT_KEY_PREFIX = env.string("CHANNEL_LAYER_PREFIX", "smartchat") + "-ratelimit"
+RATE_LIMIT_WIDGET_SESSIONS_PER_ADDRESS = env.rate_limit("RATE_LIMIT_WIDGET_SESSIONS_PER_ADDRESS", "20/minute; 200/hour")
+RATE_LIMIT_WIDGET_RESUMES_PER_VISITOR = env.rate_limit("RATE_LIMIT_WIDGET_RESUMES_PER_VISITOR", "60/minute")
+RATE_LIMIT_WIDGET_RESUMES_PER_ADDRESS = env.rate_limit("RATE_LIMIT_WIDGET_RESUMES_PER_ADDRESS", "600/minute")
+RATE_LIMIT_WIDGET_CONVERSATIONS_PER_VISITOR = env.rate_limit("RATE_LIMIT_WIDGET_CONVERSATIONS_PER_VISITOR", "5/hour")
+RATE_LIMIT_WIDGET_CONVERSATIONS_PER_ADDRESS = env.rate_limit(
+    "RATE_LIMIT_WIDGET_CONVERSATIONS_PER_ADDRESS", "10/minute; 100/hour"
+)
+RATE_LIMIT_WIDGET_MESSAGES_PER_VISITOR = env.rate_limit("RATE_LIMIT_WIDGET_MESSAGES_PER_VISITOR", "30/minute; 300/hour")
+RATE_LIMIT_WIDGET_MESSAGES_PER_ADDRESS = env.rate_limit(
+    "RATE_LIMIT_WIDGET_MESSAGES_PER_ADDRESS", "120/minute; 1200/hour"
+)
+RATE_LIMIT_API_PER_TOKEN = env.rate_limit("RATE_LIMIT_API_PER_TOKEN", "1200/minute")
+RATE_LIMIT_API_PER_USER = env.rate_limit("RATE_LIMIT_API_PER_USER", "600/minute")
 
 # --- Security ------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

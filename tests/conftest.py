@@ -40,6 +40,16 @@ def _fast_passwords_and_private_layer():
     layer = settings.CHANNEL_LAYERS["default"]
     if "redis" in layer["BACKEND"].lower():
         layer["CONFIG"]["prefix"] = f"smartchat-test-{os.getpid()}"
+        # As settings.py derives it: a ServerProcess given this layer prefix counts in the same keys.
+        settings.RATE_LIMIT_KEY_PREFIX = f"{layer['CONFIG']['prefix']}-ratelimit"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    # Every test starts with no requests counted: all of them come from 127.0.0.1.
+    from helpdesk import ratelimits
+
+    ratelimits.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -27,12 +27,13 @@ _MEANING = {
     401: _("No valid API key or session: the key is malformed, unknown or revoked, or its owner is deactivated."),
     403: _("Signed in, but your role does not allow this."),
     404: _("No such object, or it belongs to another company or is outside what you may see."),
+    429: _("Too many requests for this API key or user: wait the seconds of the Retry-After header."),
 }
 
 
 def errors(*statuses: int) -> dict[int, OpenApiResponse]:
-    """Error responses for ``@extend_schema(responses=...)``; 401 is always among them."""
-    return {status: OpenApiResponse(ErrorOut, description=_MEANING[status]) for status in sorted({401, *statuses})}
+    """Error responses for ``@extend_schema(responses=...)``; 401 and 429 are always among them."""
+    return {status: OpenApiResponse(ErrorOut, description=_MEANING[status]) for status in sorted({401, 429, *statuses})}
 
 
 class AutoSchema(openapi.AutoSchema):

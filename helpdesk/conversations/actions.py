@@ -10,7 +10,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -96,11 +96,14 @@ def receive_message(
     body: str,
     external_id: str | None = None,
     contact_defaults: dict[str, Any] | None = None,
+    before_new_conversation: Callable[[], None] | None = None,
 ) -> Message:
     """Store a customer's message, opening or reopening their conversation as needed.
 
     Idempotent: a message whose channel id (``external_id``) was already stored is returned
-    as it is, with no new events.
+    as it is, with no new events. ``before_new_conversation`` runs just before a conversation
+    is created (never for one that is reopened); an ``ActionError`` it raises, such as a rate
+    limit of the channel's, rolls everything back: nothing is stored.
     """
     body = _clean_body(body)
     if external_id:
@@ -120,6 +123,10 @@ def receive_message(
         .first()
     )
     now = timezone.now()
+
+    # 0) A message that would open a new conversation: the caller may refuse it (a rate limit).
+    if conversation is None and before_new_conversation is not None:
+        before_new_conversation()
 
     # 1) A blocked contact: the message is kept, and nothing else happens.
     if contact.is_blocked(now):

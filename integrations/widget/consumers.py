@@ -8,11 +8,14 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from django.utils.translation import gettext as _
 
+from helpdesk import ratelimits
 from helpdesk.accounts.presence import team_online
 from helpdesk.conversations import actions
+from helpdesk.events.audit import socket_client_ip
 from helpdesk.realtime import notices
 from helpdesk.realtime.consumers import LiveJsonConsumer, TypingThrottle
 
+from . import limits
 from .visitors import WidgetError, check_origin, read_token, visitor_group, visitor_history, widget_channel
 
 
@@ -93,13 +96,17 @@ class VisitorConsumer(LiveJsonConsumer):
             await self._error("bad_message", _("A message needs a text body and a client_id."), client_id)
             return
         try:
-            message = await database_sync_to_async(actions.receive_message)(
-                channel=self.channel,
-                external_contact_id=self.visitor_id,
+            message = await database_sync_to_async(limits.receive_message)(
+                self.channel,
+                self.visitor_id,
+                socket_client_ip(self.scope),
                 body=body,
                 # Scoped by visitor so one visitor's ids can never collide with another's.
                 external_id=f"widget:{self.visitor_id}:{client_id}",
             )
+        except ratelimits.RateLimited as exc:
+            await self._refuse_rate_limited(exc, client_id)
+            return
         except actions.ActionError as exc:
             await self._error(exc.code, exc.message, client_id)
             return
@@ -107,6 +114,18 @@ class VisitorConsumer(LiveJsonConsumer):
 
     async def _error(self, code: str, message: str, client_id: Any = None) -> None:
         await self.send_json({"type": "error", "code": code, "message": message, "client_id": client_id})
+
+    async def _refuse_rate_limited(self, exc: ratelimits.RateLimited, client_id: Any) -> None:
+        # The socket stays open: the visitor may send again after retry_after seconds.
+        await self.send_json(
+            {
+                "type": "error",
+                "code": exc.code,
+                "message": exc.message,
+                "retry_after": exc.retry_after,
+                "client_id": client_id,
+            }
+        )
 
     async def visitor_message(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "message", "message": event["message"]})

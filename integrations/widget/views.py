@@ -11,7 +11,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from helpdesk.accounts.presence import team_online
+from helpdesk.events.audit import client_ip
+from helpdesk.ratelimits import RateLimited
 
+from . import limits
 from .visitors import WidgetError, check_origin, issue_token, read_token, visitor_history, widget_channel
 
 MAX_BODY_BYTES = 4096
@@ -22,6 +25,7 @@ def _cors(response: HttpResponse, origin: str) -> HttpResponse:
     response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
     response["Access-Control-Allow-Headers"] = "Content-Type"
     response["Access-Control-Max-Age"] = "600"
+    response["Access-Control-Expose-Headers"] = "Retry-After"
     response["Vary"] = "Origin"
     return response
 
@@ -58,10 +62,14 @@ def session(request: HttpRequest, public_key: str) -> HttpResponse:
             raise WidgetError(_("The token must be a string."), status=400, code="bad_token")
         if token:
             visitor_id = read_token(channel, token)
+            limits.count_resumed_session(channel, visitor_id, client_ip(request))
         else:
+            limits.count_new_session(client_ip(request))
             token, visitor_id = issue_token(channel)
     except WidgetError as exc:
         return _refuse(exc, raw_origin)
+    except RateLimited as exc:
+        return _cors(exc.response(), origin)
     settings = channel.settings
     body = {
         "token": token,

@@ -46,6 +46,7 @@
       sending: "Sending…",
       tooLong: "Your message is too long.",
       unavailable: "The chat is not available right now.",
+      slowDown: "Not so fast, please: wait a moment and try again.",
       you: "You",
       typing: "%(name)s is typing…",
     },
@@ -62,6 +63,7 @@
       sending: "Отправляется…",
       tooLong: "Сообщение слишком длинное.",
       unavailable: "Чат сейчас недоступен.",
+      slowDown: "Не так быстро, пожалуйста: подождите немного и попробуйте снова.",
       you: "Вы",
       typing: "%(name)s печатает…",
     },
@@ -288,7 +290,7 @@
             return {};
           })
           .then(function (body) {
-            return { status: response.status, body: body };
+            return { status: response.status, body: body, retryAfter: Number(response.headers.get("Retry-After")) };
           });
       })
       .then(function (result) {
@@ -298,6 +300,15 @@
           state.token = null;
           storage("drop");
           return startSession(true);
+        }
+        if (result.status === 429) {
+          // Too many chats started from this network: say so, and try again when told to.
+          showError(t.slowDown);
+          return new Promise(function (resolve) {
+            setTimeout(resolve, Math.max(1, result.retryAfter || 10) * 1000);
+          }).then(function () {
+            return startSession(retried);
+          });
         }
         if (result.status !== 200) {
           state.fatal = true;
@@ -418,6 +429,7 @@
   }
 
   function handleError(data) {
+    if (data.code === "rate_limited") data.message = t.slowDown; // the bubble offers the retry
     if (data.client_id && state.pending[data.client_id]) {
       var entry = state.pending[data.client_id];
       delete state.pending[data.client_id];

@@ -1,0 +1,58 @@
+"""The widget's rate limits: per client address and per visitor (helpdesk/ratelimits.py names them)."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+from helpdesk import ratelimits
+from helpdesk.conversations import actions
+from helpdesk.conversations.models import Channel, Message
+
+log = logging.getLogger(__name__)
+
+
+def _visitor(channel: Channel, visitor_id: str) -> str:
+    return f"{channel.pk}:{visitor_id}"
+
+
+def count_new_session(address: str | None) -> None:
+    """A new visitor token is about to be minted (raises ``RateLimited``)."""
+    ratelimits.hit((ratelimits.WIDGET_SESSIONS_PER_ADDRESS, ratelimits.address_key(address)))
+
+
+def count_resumed_session(channel: Channel, visitor_id: str, address: str | None) -> None:
+    """A known visitor reopens their session: cheap, so its own and more generous limit."""
+    ratelimits.hit(
+        (ratelimits.WIDGET_RESUMES_PER_VISITOR, _visitor(channel, visitor_id)),
+        (ratelimits.WIDGET_RESUMES_PER_ADDRESS, ratelimits.address_key(address)),
+    )
+
+
+def receive_message(channel: Channel, visitor_id: str, address: str | None, *, body: str, external_id: str) -> Message:
+    """``actions.receive_message`` within the limits on messages and on new conversations.
+
+    A refused message (``RateLimited``) stores nothing. A new conversation counts only when
+    the message really opens one.
+    """
+    visitor, address = _visitor(channel, visitor_id), ratelimits.address_key(address)
+    try:
+        ratelimits.hit(
+            (ratelimits.WIDGET_MESSAGES_PER_VISITOR, visitor),
+            (ratelimits.WIDGET_MESSAGES_PER_ADDRESS, address),
+        )
+        return actions.receive_message(
+            channel=channel,
+            external_contact_id=visitor_id,
+            body=body,
+            external_id=external_id,
+            before_new_conversation=partial(
+                ratelimits.hit,
+                (ratelimits.WIDGET_CONVERSATIONS_PER_VISITOR, visitor),
+                (ratelimits.WIDGET_CONVERSATIONS_PER_ADDRESS, address),
+            ),
+        )
+    except ratelimits.RateLimited as exc:
+        # The one line a refused message writes (a socket has no request log).
+        log.info("widget message refused: %s, visitor %s, address %s", exc.limit.name, visitor, address)
+        raise
