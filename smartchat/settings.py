@@ -286,6 +286,8 @@ PRESENCE_TIMEOUT_SECONDS = env.integer("PRESENCE_TIMEOUT_SECONDS", 90, minimum=1
 # How far back a reconnecting socket re-reads events, so late committers are not skipped.
 EVENT_CATCHUP_OVERLAP = env.integer("EVENT_CATCHUP_OVERLAP", 200, minimum=0)
 EVENT_CATCHUP_LIMIT = env.integer("EVENT_CATCHUP_LIMIT", 500, minimum=10)
+# The retained window: a socket that missed events older than this reloads its page instead.
+EVENT_CATCHUP_MAX_AGE = env.integer("EVENT_CATCHUP_MAX_AGE", 900, minimum=60)
 # The in-memory layer is per process: inbox sockets then poll for events on each ping.
 REALTIME_CATCHUP_ON_PING = env.boolean("REALTIME_CATCHUP_ON_PING", not REDIS_URL)
 REALTIME_PING_SECONDS = env.integer("REALTIME_PING_SECONDS", 10 if REALTIME_CATCHUP_ON_PING else 25, minimum=5)

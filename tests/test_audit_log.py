@@ -100,7 +100,8 @@ def test_every_action_the_writers_record_has_a_label():
         ({"object_type": "conversation"}, ["conversation.deleted"]),
         ({"q": "premium"}, ["team.updated"]),
         ({"q": "Поддержка"}, ["team.updated", "team.created"]),
-        ({"action": "message.deleted", "q": "oops"}, ["message.deleted"]),
+        # The log no longer holds a deleted message's text, so it can't be searched for either.
+        ({"action": "message.deleted", "q": "oops"}, []),
     ],
 )
 def test_filters(client, cast, history, params, expected):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from datetime import time
 from functools import partial
@@ -53,6 +54,7 @@ from .permissions import Perm
 
 _UNSET: Any = object()
 WEEKDAYS = range(7)
+log = logging.getLogger(__name__)
 
 
 # --- Shared rules --------------------------------------------------------------------------------------
@@ -81,6 +83,26 @@ def _ensure_roles_can_still_be_managed(company_id: int) -> None:
             _("The company must keep at least one active employee who can manage roles (a super-admin)."),
             code="last_super_admin",
         )
+
+
+def _access_changed(employee_ids: Any) -> None:
+    """After commit, their open inbox sockets stop: they were opened with the old access.
+
+    Registered before anything else the action queues for after commit (a hand-out's
+    events), so the sockets hear of it before any event they may no longer see.
+    """
+    ids = sorted(set(employee_ids))
+    if ids:
+        transaction.on_commit(partial(_tell_inboxes, ids))
+
+
+def _tell_inboxes(employee_ids: list[int]) -> None:
+    from helpdesk.realtime import notices
+
+    try:
+        notices.access_changed(employee_ids)
+    except Exception:  # Redis away for a moment: each socket re-checks its access on resume
+        log.exception("could not tell inboxes of employees %s that their access changed", employee_ids)
 
 
 def _clean_name(name: str, *, field: str = "name", limit: int = 100) -> str:
@@ -162,6 +184,8 @@ def update_role(
     if scope is not _UNSET:
         role.scope = _clean_scope(scope)
     role.save(update_fields=["name", "permissions", "scope"])
+    if (role.scope, sorted(role.permissions)) != (before["scope"], before["permissions"]):
+        _access_changed(Employee.objects.filter(role=role, is_active=True).values_list("pk", flat=True))
     _ensure_roles_can_still_be_managed(by.company_id)
     audit.record("role.updated", company=by.company_id, actor=by, obj=role, before=before, after=role_state(role))
     return role
@@ -329,6 +353,8 @@ def update_employee(
         employee.teams.set(_clean_teams(by, list(teams)))
     _ensure_roles_can_still_be_managed(by.company_id)
     after = employee_state(employee)
+    if (after["role"], after["teams"]) != (before["role"], before["teams"]):
+        _access_changed([employee.pk])
     audit.record("employee.updated", company=by.company_id, actor=by, obj=employee, before=before, after=after)
     # More capacity, another team or a role that may now reply: the queue may have a taker.
     conversation_actions.hand_out(by.company_id)
@@ -356,6 +382,7 @@ def deactivate_employee(employee: Employee, *, by: Employee) -> Employee:
     employee.user.is_active = False
     employee.user.save(update_fields=["is_active"])
     _ensure_roles_can_still_be_managed(by.company_id)
+    _access_changed([employee.pk])
     employee.released_conversation_ids = conversation_actions.release_assigned(employee, by=by)
     # Their sessions die with is_active (Django refuses inactive users on every request);
     # their API tokens stop working too (the token check requires an active employee).
@@ -474,6 +501,7 @@ def create_team(*, by: Employee, name: str, members: list[Employee] = ()) -> Tea
     _same_company(by, *members)
     team = Team.objects.create(company_id=by.company_id, name=name)
     team.members.set(members)
+    _access_changed(member.pk for member in members)
     audit.record("team.created", company=by.company_id, actor=by, obj=team, after=team_state(team))
     return team
 
@@ -503,7 +531,9 @@ def update_team(
     team.save(update_fields=["name", "assignment_method", "max_open_per_agent"])
     if members is not _UNSET:
         _same_company(by, *members)
+        old = set(team.members.values_list("pk", flat=True))
         team.members.set(members)
+        _access_changed(old ^ {member.pk for member in members})
     audit.record("team.updated", company=by.company_id, actor=by, obj=team, before=before, after=team_state(team))
     # Automatic now, a higher limit or new members: the team's queue may have takers.
     conversation_actions.hand_out(by.company_id)

@@ -835,8 +835,26 @@ def _hand_out_after(conversation: Conversation, previous: dict[str, Any]) -> Non
 # --- Deleting and restoring: nothing is destroyed ----------------------------------------------------
 
 
-def _message_repr(message: Message) -> str:
-    return f"#{message.conversation_id}: {preview_of(message.body)[:80]}"
+def _audit_message(action: str, message: Message, *, by: Employee) -> None:
+    """A deleted or restored message in the audit log: by id, conversation and author, never its text.
+
+    Whoever may read the audit log is not thereby allowed to read the conversation, nor
+    deleted text: the message keeps its text for those who may see it. A customer is named
+    by contact id only (their name is contact data, shown only to those who see the contact).
+    """
+    author: dict[str, Any] = {}
+    if message.author_employee_id:
+        author["author"] = message.author_employee.display_name
+    elif message.author_contact_id:
+        author["contact"] = message.author_contact_id
+    audit.record(
+        action,
+        company=message.conversation.company_id,
+        actor=by,
+        obj=message,
+        object_repr=f"#{message.conversation_id}",
+        after={"conversation": message.conversation_id, **author},
+    )
 
 
 def _refresh_preview(conversation: Conversation) -> None:
@@ -873,9 +891,7 @@ def delete_message(message: Message, *, by: Employee) -> Message:
     message.conversation = conversation
     # The event carries no text: sockets of people who may not see deleted text get none.
     events.record(conversation, "message.deleted", actor=by, message=message_data(message, reveal_deleted=False))
-    audit.record(
-        "message.deleted", company=conversation.company_id, actor=by, obj=message, object_repr=_message_repr(message)
-    )
+    _audit_message("message.deleted", message, by=by)
     return message
 
 
@@ -891,9 +907,7 @@ def restore_message(message: Message, *, by: Employee) -> Message:
     _refresh_preview(conversation)
     message.conversation = conversation
     events.record(conversation, "message.restored", actor=by, message=message_data(message))
-    audit.record(
-        "message.restored", company=conversation.company_id, actor=by, obj=message, object_repr=_message_repr(message)
-    )
+    _audit_message("message.restored", message, by=by)
     return message
 
 

@@ -19,12 +19,14 @@ from helpdesk.conversations import access
 from helpdesk.conversations.access import Viewer
 
 from . import notices
-from .catchup import audience_sees, events_after
+from .catchup import FutureResume, audience_sees, catch_up
 from .fanout import presence_group
 
 # Close codes: the 4000 range is ours; the browser shows the reason in the console.
 UNAUTHENTICATED = 4401
 FORBIDDEN = 4403
+# The employee's role, teams or active state changed: the page reloads with its new access.
+ACCESS_CHANGED = 4409
 # Clients send a typing notice every few seconds while typing; faster ones are dropped.
 TYPING_MIN_SECONDS = 1.0
 
@@ -71,6 +73,8 @@ class InboxConsumer(LiveJsonConsumer):
     async def connect(self) -> None:
         self.viewer = await _viewer_for(self.scope["user"])
         self.joined: list[str] = []
+        # Set once the employee's access changed: nothing more reaches this socket.
+        self.stale = False
         # A socket can be in two groups that both get an event (team and own): send it once.
         self.recent: deque[int] = deque(maxlen=1000)
         if self.viewer is None:
@@ -105,12 +109,11 @@ class InboxConsumer(LiveJsonConsumer):
         if not isinstance(content, dict):
             await self._error("bad_message", _("Expected a JSON object."))
             return
+        if self.stale:
+            return
         kind = content.get("type")
         after = content.get("after")
         if kind == "resume":
-            if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-                await self._error("bad_resume", _("after must be an event id (0 or more)."))
-                return
             await self._catch_up(after)
         elif kind == "ping":
             await database_sync_to_async(_pinged)(self.viewer.employee_id)
@@ -120,7 +123,7 @@ class InboxConsumer(LiveJsonConsumer):
                 # groups: the pong carries colleagues' presence and we poll for events.
                 colleagues = await database_sync_to_async(presence.presence_map)(self.viewer.company_id)
                 await self.send_json({"type": "pong", "presence": colleagues})
-                if isinstance(after, int) and after >= 0:
+                if after is not None:
                     await self._catch_up(after)
             else:
                 await self.send_json({"type": "pong"})
@@ -146,14 +149,40 @@ class InboxConsumer(LiveJsonConsumer):
         )
         await notices.send_all_async(sends)
 
-    async def _catch_up(self, after: int) -> None:
-        events, reset = await database_sync_to_async(events_after)(self.viewer, after)
+    async def _catch_up(self, after: Any) -> None:
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            await self._error("bad_resume", _("after must be an event id (0 or more)."))
+            return
+        try:
+            answer = await database_sync_to_async(catch_up)(self.viewer, after)
+        except FutureResume:
+            await self._error("bad_resume", _("after must be the id of an event this inbox has received."))
+            return
+        if answer is None:  # their access changed and the notice that says so was lost
+            await self._access_changed()
+            return
+        events, reset = answer
         fresh = [event for event in events if event["id"] not in self.recent]
         self.recent.extend(event["id"] for event in fresh)
         await self.send_json({"type": "catchup", "events": fresh, "reset": reset})
 
     async def _error(self, code: str, message: str) -> None:
         await self.send_json({"type": "error", "code": code, "message": message})
+
+    async def inbox_access_changed(self, message: dict[str, Any]) -> None:
+        await self._access_changed()
+
+    async def _access_changed(self) -> None:
+        """The socket joined its groups by the access its employee had: it stops, the page reloads.
+
+        The page's list was read with the old access too, so it reloads (the ``reset``
+        answer) rather than merely reconnecting; events arriving meanwhile are dropped.
+        """
+        if self.stale:
+            return
+        self.stale = True
+        await self.send_json({"type": "catchup", "events": [], "reset": True})
+        await self.close(code=ACCESS_CHANGED)
 
     async def inbox_presence(self, message: dict[str, Any]) -> None:
         # Our own changes reach this page another way (the hello, the menu's own answer).
@@ -164,7 +193,7 @@ class InboxConsumer(LiveJsonConsumer):
 
     async def inbox_event(self, message: dict[str, Any]) -> None:
         event = message["event"]
-        if event["id"] in self.recent or not audience_sees(self.viewer, event):
+        if self.stale or event["id"] in self.recent or not audience_sees(self.viewer, event):
             return
         self.recent.append(event["id"])
         visible = self.viewer.sees(event["payload"]["conversation"])
@@ -173,7 +202,11 @@ class InboxConsumer(LiveJsonConsumer):
     async def inbox_typing(self, message: dict[str, Any]) -> None:
         notice = message["notice"]
         # Never echoed to the typist's own tabs; never to a viewer who may not see the chat.
-        if notice.get("employee_id") == self.viewer.employee_id or not self.viewer.sees(message["snapshot"]):
+        if (
+            self.stale
+            or notice.get("employee_id") == self.viewer.employee_id
+            or not self.viewer.sees(message["snapshot"])
+        ):
             return
         if message["id"] in self.recent_notices:  # reached us through two of our groups
             return
@@ -181,7 +214,8 @@ class InboxConsumer(LiveJsonConsumer):
         await self.send_json(notice)
 
     async def inbox_notice(self, message: dict[str, Any]) -> None:
-        await self.send_json(message["notice"])
+        if not self.stale:
+            await self.send_json(message["notice"])
 
 
 class TypingThrottle:

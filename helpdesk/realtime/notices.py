@@ -102,6 +102,15 @@ def conversation_read(*, employee_id: int, conversation_id: int, last_read_messa
     send_all([(personal_group(employee_id), {"type": "inbox.notice", "notice": notice})])
 
 
+def access_changed(employee_ids: list[int]) -> None:
+    """Their role, teams or active state changed: their open inbox sockets stop and the pages reload.
+
+    A socket joined its groups, and filters events, by the access its employee had when it
+    opened; left open it would go on hearing about conversations they may no longer see.
+    """
+    send_all([(personal_group(pk), {"type": "inbox.access_changed"}) for pk in sorted(set(employee_ids))])
+
+
 def send_all(sends: list[Send]) -> None:
     if sends:
         async_to_sync(send_all_async)(sends)
