@@ -29,7 +29,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
@@ -205,16 +205,10 @@ class Start:
         for process in survivors:
             process.kill()
         if code is None:
-            with_suppressed_lookup(os.killpg, self.process.pid, signal.SIGKILL)
+            with suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
         return code, survivors
-
-
-def with_suppressed_lookup(call, *args) -> None:
-    try:
-        call(*args)
-    except ProcessLookupError:
-        pass
 
 
 def wait_until_healthy(start: Start, url: str) -> None:
