@@ -1,5 +1,5 @@
 # Shortcuts; the scripts are the real thing (they work without make too).
-.PHONY: run test lint bench bench-search messages
+.PHONY: run test lint lock bench bench-search messages
 
 run:
 	./scripts/start
@@ -9,6 +9,13 @@ test:
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+# requirements*.in (the top-level pins) -> requirements*.txt (every package pinned, with hashes).
+# Existing pins are kept; after editing a pin in an .in file this changes only what it must.
+LOCK = .venv/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
+lock:
+	$(LOCK) --output-file=requirements.txt requirements.in
+	$(LOCK) --output-file=requirements-dev.txt requirements-dev.in
 
 bench:
 	.venv/bin/python bench/live_chat.py --servers 1 --visitors 200 --agents 5 --rate 50 --duration 20

@@ -1,5 +1,8 @@
 # Shared by scripts/start and scripts/test: a virtualenv in .venv with the given requirements.
 # Sourced, not run. Reinstalls only when a requirements file changed since the last install.
+# The files installed are the locks (requirements.txt, requirements-dev.txt: every package pinned
+# with its hashes, so pip checks each download); `make lock` rewrites them from requirements*.in,
+# and a changed lock is newer than the stamp, so the next start or test run installs it.
 
 PYTHON="${PYTHON:-python3}"
 

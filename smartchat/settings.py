@@ -168,6 +168,8 @@ else:
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# beat keeps its schedule file here on every set-up; a fresh checkout on PostgreSQL + Redis has no .data/ yet.
+DATA_DIR.mkdir(parents=True, exist_ok=True)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "wake-snoozed-conversations": {

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 from django.urls import reverse
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from smartchat.celery import app as celery_app
 
@@ -106,13 +108,63 @@ def test_the_documented_trusted_proxies_are_the_compose_network():
     assert compose_env("web")["TRUSTED_PROXIES"] == ""  # nothing trusted unless .env says so
 
 
-def test_the_dockerfile_installs_the_pinned_requirements_and_collects_static():
+def locked(name: str) -> dict[str, tuple[str, frozenset[str]]]:
+    """A pip-compile lock: each package's exact version and its hashes. Fails on anything else."""
+    packages = {}
+    text = (ROOT / name).read_text().replace("\\\n", " ")
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        spec, *options = line.split()
+        requirement = Requirement(spec)
+        (pin,) = requirement.specifier
+        assert pin.operator == "==", f"{name}: not pinned exactly: {line}"
+        hashes = frozenset(o.removeprefix("--hash=") for o in options if o.startswith("--hash=sha256:"))
+        assert hashes and len(hashes) == len(options), f"{name}: {spec} without hashes, or with other options"
+        packages[canonicalize_name(requirement.name)] = (pin.version, hashes)
+    return packages
+
+
+def top_level_pins(name: str) -> dict[str, str]:
+    """The pins of a requirements .in file, following its -r includes (-c constraints are not pins)."""
+    pins = {}
+    for line in (ROOT / name).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("-r "):
+            pins |= top_level_pins(line.split()[1])
+        elif line and not line.startswith("-c "):
+            requirement = Requirement(line)
+            (pin,) = requirement.specifier
+            pins[canonicalize_name(requirement.name)] = pin.version
+    return pins
+
+
+def test_the_dockerfile_installs_the_locked_requirements_and_collects_static():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "COPY requirements.txt" in dockerfile and "pip install -r requirements.txt" in dockerfile
     assert "collectstatic" in dockerfile
-    for line in REQUIREMENTS.splitlines():
-        if line.strip() and not line.startswith("#"):
-            assert "==" in line, f"unpinned requirement: {line}"
+    assert locked("requirements.txt")
+
+
+@pytest.mark.parametrize(
+    ("source", "lock"), [("requirements.in", "requirements.txt"), ("requirements-dev.in", "requirements-dev.txt")]
+)
+def test_each_lock_holds_its_inputs_pins_with_every_package_hashed(source, lock):
+    # Pinned and hashed throughout, so pip installs in hash-checking mode: nothing unlisted or altered gets
+    # in. An edited .in without `make lock` shows here as a version the lock does not hold.
+    packages = locked(lock)
+    for name, version in top_level_pins(source).items():
+        assert name in packages, f"{name} is in {source} but not in {lock}: run make lock"
+        assert packages[name][0] == version, (
+            f"{name}=={version} in {source}, {packages[name][0]} in {lock}: run make lock"
+        )
+
+
+def test_the_test_environment_installs_exactly_the_runtime_lock_and_more():
+    runtime, dev = locked("requirements.txt"), locked("requirements-dev.txt")
+    assert {name: dev.get(name) for name in runtime} == runtime
+    assert (ROOT / "requirements-dev.in").read_text().startswith("-c requirements.txt\n")
 
 
 def test_the_settings_accept_the_compose_environment(tmp_path):

@@ -85,6 +85,18 @@ def test_with_urls_set_it_runs_on_postgres_and_redis(tmp_path):
     assert chosen["hosts"] == ["support.example.com", "chat.example.com"]
 
 
+def test_on_postgres_and_redis_the_scheduler_has_a_directory_for_its_schedule(tmp_path):
+    # A fresh checkout has no .data/; beat crashed on opening its schedule file there (found by test_boot).
+    data_dir = tmp_path / "fresh"
+    result = settings_with(
+        data_dir,
+        DATABASE_URL="postgres://smartchat@db.internal:5432/smartchat",
+        REDIS_URL="redis://cache.internal:6379/0",
+    )
+    assert result.returncode == 0, result.stderr
+    assert data_dir.is_dir()
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
