@@ -92,6 +92,7 @@ def test_on_postgres_and_redis_the_scheduler_has_a_directory_for_its_schedule(tm
         data_dir,
         DATABASE_URL="postgres://smartchat@db.internal:5432/smartchat",
         REDIS_URL="redis://cache.internal:6379/0",
+        SECRET_KEY=KEY,
     )
     assert result.returncode == 0, result.stderr
     assert data_dir.is_dir()
