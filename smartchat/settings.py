@@ -259,6 +259,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["helpdesk.api.throttling.ApiRateThrottle"],
     "EXCEPTION_HANDLER": "helpdesk.api.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Bodies are JSON only (another Content-Type is a 415), parsed through safejson: nesting
+    # deeper than its limit is a 400, not a RecursionError.
+    "DEFAULT_PARSER_CLASSES": ["helpdesk.api.parsers.SafeJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "helpdesk.api.schema.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {

@@ -14,3 +14,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
 ]
+
+# Under /api/ these answer the API's JSON error shape; elsewhere, Django's own pages.
+handler400 = "helpdesk.api.errors.bad_request"
+handler403 = "helpdesk.api.errors.permission_denied"
+handler404 = "helpdesk.api.errors.page_not_found"
+handler500 = "helpdesk.api.errors.server_error"

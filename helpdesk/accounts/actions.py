@@ -48,11 +48,13 @@ from .models import (
     Role,
     Scope,
     Team,
+    username_for,
     validate_timezone,
 )
 from .permissions import Perm
 
 _UNSET: Any = object()
+EMAIL_LENGTH = 254  # the e-mail column of django.contrib.auth's user (RFC 5321's limit)
 WEEKDAYS = range(7)
 log = logging.getLogger(__name__)
 
@@ -292,12 +294,18 @@ def add_employee(
         validate_email(email)
     except Exception:
         raise ActionError(_("Enter a valid e-mail address."), code="bad_email", field="email") from None
+    if len(email) > EMAIL_LENGTH:  # Django's validator lets up to 320 through; the column holds 254
+        raise ActionError(
+            _("An e-mail address can be at most %(limit)s characters long.") % {"limit": EMAIL_LENGTH},
+            code="too_long",
+            field="email",
+        )
     name = _clean_name(name, limit=150)
     role = _givable_role(by, role)
     teams = _clean_teams(by, list(teams))
     capacity = _clean_capacity(capacity)
     User = get_user_model()
-    if User.objects.filter(username=email).exists():
+    if User.objects.filter(username=username_for(email)).exists():
         raise ActionError(
             _("Someone with the e-mail %(email)s already has an account.") % {"email": email},
             code="duplicate_email",
@@ -305,7 +313,7 @@ def add_employee(
         )
     try:
         with transaction.atomic():
-            user = User.objects.create_user(username=email, email=email, password=None)
+            user = User.objects.create_user(username=username_for(email), email=email, password=None)
     except IntegrityError:
         raise ActionError(_("Someone with that e-mail already has an account."), code="duplicate_email") from None
     employee = Employee.objects.create(

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy
 from helpdesk.events import audit
 
 from . import actions, services
-from .models import ApiToken, BuiltinRole, Company, Employee, Role, Team
+from .models import ApiToken, BuiltinRole, Company, Employee, Role, Team, username_for
 
 
 class NewCompanyForm(forms.ModelForm):
@@ -26,7 +26,7 @@ class NewCompanyForm(forms.ModelForm):
 
     def clean_admin_email(self) -> str:
         email = self.cleaned_data["admin_email"].strip().lower()
-        if get_user_model().objects.filter(username=email).exists():
+        if get_user_model().objects.filter(username=username_for(email)).exists():
             raise forms.ValidationError(_("Someone with that e-mail already has an account."))
         return email
 

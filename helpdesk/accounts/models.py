@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import zoneinfo
 
 from django.conf import settings
@@ -15,6 +16,21 @@ from django.utils.translation import pgettext_lazy
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(_("%(tz)s is not a known time zone."), params={"tz": value})
+
+
+USERNAME_LENGTH = 150  # django.contrib.auth's username column; an e-mail address may be 254
+
+
+def username_for(email: str) -> str:
+    """The username of the account with this e-mail address (give it in lower case).
+
+    E-mail addresses are the usernames. One longer than the username column is stored whole in
+    the e-mail column and named by its digest instead, so every valid address fits. Idempotent:
+    a username maps to itself, so sign-in may pass either.
+    """
+    if len(email) <= USERNAME_LENGTH:
+        return email
+    return "sha256:" + hashlib.sha256(email.encode()).hexdigest()
 
 
 class Company(models.Model):

@@ -11,7 +11,7 @@ from django.db import transaction
 
 from helpdesk.conversations.models import Channel, ChannelKind
 
-from .models import BUILTIN_ROLE_NAMES, BuiltinRole, Company, Employee, Role, Scope, Team
+from .models import BUILTIN_ROLE_NAMES, BuiltinRole, Company, Employee, Role, Scope, Team, username_for
 from .permissions import ADMIN_PERMS, AGENT_PERMS, SUPER_ADMIN_PERMS
 
 BUILTIN_ROLES = {
@@ -62,7 +62,8 @@ def create_employee(
         role = Role.objects.get(company=company, builtin=role)
     if role.company_id != company.pk:
         raise ValueError("The role belongs to another company.")
-    user = get_user_model().objects.create_user(username=email.lower(), email=email.lower(), password=password)
+    email = email.lower()
+    user = get_user_model().objects.create_user(username=username_for(email), email=email, password=password)
     employee = Employee.objects.create(user=user, company=company, role=role, display_name=name, capacity=capacity)
     if teams:
         employee.teams.set(teams)
@@ -97,7 +98,7 @@ def create_company_with_super_admin(
 
     admin_email = admin_email.strip().lower()
     validate_email(admin_email)
-    if get_user_model().objects.filter(username=admin_email).exists():
+    if get_user_model().objects.filter(username=username_for(admin_email)).exists():
         raise ValidationError(f"An account with the e-mail {admin_email} already exists.")
     company = create_company(name=name, timezone=timezone, description=description)
     admin = create_employee(

@@ -36,7 +36,7 @@ class CannedResponseListApi(APIView):
         parameters=[
             OpenApiParameter(
                 "conversation_id",
-                int,
+                {"type": "integer", "minimum": 1},
                 description=_(
                     "Fill the placeholders ({{contact.name}}, {{contact.first_name}}, {{agent.name}}, "
                     "{{agent.first_name}}, {{company.name}}, …) for this conversation and for you."

@@ -23,6 +23,7 @@ from helpdesk.conversations import access, actions
 from helpdesk.conversations.models import ChannelKind, Contact, ContactIdentity
 
 from .common import GatedListApi, me
+from .filters import StrictFilterSet
 from .schema import errors
 from .views import validated
 
@@ -120,7 +121,7 @@ def contact_detail(request, contact_id: int) -> dict:
     return ContactDetailOut(contact).data
 
 
-class ContactFilter(django_filters.FilterSet):
+class ContactFilter(StrictFilterSet):
     email = django_filters.CharFilter(field_name="email", lookup_expr="iexact", max_length=254)
     phone = django_filters.CharFilter(field_name="phone", max_length=40)
     search = django_filters.CharFilter(

@@ -26,7 +26,7 @@ from helpdesk.accounts.presence import shown_presence
 from helpdesk.conversations import access
 
 from .common import GatedListApi, me
-from .filters import BoolFilter, IdFilter
+from .filters import BoolFilter, IdFilter, StrictFilterSet
 from .schema import errors
 from .views import validated
 
@@ -90,7 +90,7 @@ def card(request, employee_id: int, **extra) -> dict:
     return {**EmployeeOut(employee, context={"request": request}).data, **extra}
 
 
-class EmployeeFilter(django_filters.FilterSet):
+class EmployeeFilter(StrictFilterSet):
     role_id = IdFilter(field_name="role_id")
     team_id = IdFilter(field_name="teams")
     active = BoolFilter(field_name="is_active")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import django_filters
 from django import forms
+from django.core.exceptions import ValidationError
 from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -13,6 +16,7 @@ from helpdesk.conversations import queries
 from helpdesk.conversations.models import Conversation, Priority, Status
 
 
+@extend_schema_field({"type": "boolean"})
 class BoolFilter(django_filters.TypedChoiceFilter):
     """``true`` or ``false``; anything else is refused (django-filter's own would ignore it)."""
 
@@ -22,14 +26,41 @@ class BoolFilter(django_filters.TypedChoiceFilter):
         super().__init__(*args, **kwargs)
 
 
+class WholeNumberField(forms.IntegerField):
+    """Digits only: Django's IntegerField also takes "30.0" (and the schema says integer)."""
+
+    def to_python(self, value):
+        if value not in self.empty_values and not re.fullmatch(r"-?[0-9]+", str(value).strip()):
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
 @extend_schema_field(OpenApiTypes.INT)
 class IdFilter(django_filters.NumberFilter):
     """A whole number (django-filter's NumberFilter would take 1.5 as well)."""
 
-    field_class = forms.IntegerField
+    field_class = WholeNumberField
 
 
-class ConversationFilter(django_filters.FilterSet):
+class StrictFilterSet(django_filters.FilterSet):
+    """A choice, number or true/false parameter that is present but blank (``?status=``) is a 400.
+
+    django-filter would skip it as "not given", so a typo'd or emptied value silently widened
+    the list. Free-text parameters (``search``) may still be blank.
+    """
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        for name, query_filter in self.filters.items():
+            if isinstance(query_filter, django_filters.CharFilter) or self.data.get(name, None) != "":
+                continue
+            if name not in self.form.errors:
+                self.form.add_error(name, _("This field may not be blank."))
+            valid = False
+        return valid
+
+
+class ConversationFilter(StrictFilterSet):
     # The first two keep the inbox's defaults: without them, "my open conversations".
     DEFAULTS = {"view": "mine", "status": Status.OPEN}
 

@@ -27,3 +27,10 @@ class LimitOffset(LimitOffsetPagination):
             raise ValidationError(
                 {name: [_("Must be a whole number, %(minimum)s or more.") % {"minimum": minimum}]}, code="invalid"
             )
+
+    def get_schema_operation_parameters(self, view):
+        # What _number() accepts, so the schema and the 400 agree.
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"]["minimum"] = 1 if parameter["name"] == self.limit_query_param else 0
+        return parameters

@@ -17,7 +17,7 @@ from helpdesk.accounts.permissions import Perm
 from helpdesk.conversations import access
 
 from .common import GatedListApi, me
-from .filters import BoolFilter
+from .filters import BoolFilter, StrictFilterSet
 from .permissions import holds_any
 from .schema import errors
 from .views import validated
@@ -52,7 +52,7 @@ def role_data(request, role_id: int) -> dict:
     return RoleOut(get_object_or_404(roles(me(request)), pk=role_id)).data
 
 
-class RoleFilter(django_filters.FilterSet):
+class RoleFilter(StrictFilterSet):
     archived = BoolFilter(field_name="archived_at", lookup_expr="isnull", coerce=lambda value: value == "false")
     scope = django_filters.ChoiceFilter(choices=Scope.choices)
     search = django_filters.CharFilter(field_name="name", lookup_expr="icontains", max_length=100)

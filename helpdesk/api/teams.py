@@ -17,7 +17,7 @@ from helpdesk.accounts.permissions import Perm
 from helpdesk.conversations import access
 
 from .common import GatedListApi, me
-from .filters import IdFilter
+from .filters import IdFilter, StrictFilterSet
 from .schema import errors
 from .views import validated
 
@@ -52,7 +52,7 @@ def team_data(request, team_id: int) -> dict:
     return TeamOut(get_object_or_404(teams(me(request)), pk=team_id)).data
 
 
-class TeamFilter(django_filters.FilterSet):
+class TeamFilter(StrictFilterSet):
     member_id = IdFilter(field_name="members", help_text=_("Teams this employee is a member of."))
     search = django_filters.CharFilter(field_name="name", lookup_expr="icontains", max_length=100)
 

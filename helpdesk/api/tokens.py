@@ -6,7 +6,6 @@ could mint fresh keys and outlive its own revocation.
 
 from __future__ import annotations
 
-import django_filters
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
@@ -18,7 +17,7 @@ from helpdesk.accounts.models import ApiToken
 from helpdesk.conversations import access
 
 from .common import GatedListApi, me
-from .filters import BoolFilter
+from .filters import BoolFilter, StrictFilterSet
 from .schema import errors
 from .views import validated
 
@@ -39,7 +38,7 @@ class TokenCreatedOut(TokenOut):
     key = serializers.CharField(help_text=_("The full key. It is shown this once and never again: store it now."))
 
 
-class TokenFilter(django_filters.FilterSet):
+class TokenFilter(StrictFilterSet):
     active = BoolFilter(field_name="revoked_at", lookup_expr="isnull")
 
     class Meta:

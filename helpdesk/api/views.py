@@ -56,7 +56,8 @@ class ConversationCountsApi(APIView):
         description="The inbox sidebar: conversations per view for a status; mentions counts unread mentions.",
     )
     def get(self, request):
-        data = validated(self.Input, request.query_params)
+        # A plain dict: from a QueryDict DRF would read "status=" as "not given" and use the default.
+        data = validated(self.Input, request.query_params.dict())
         return Response(queries.counts(request.user.employee, status=data["status"]))
 
 
@@ -67,7 +68,7 @@ class ConversationDetailApi(APIView):
         return Response(conversation_summary(conversation))
 
 
-@extend_schema(tags=["conversations"], responses={200: MessageOut(many=True), **errors(404)})
+@extend_schema(tags=["conversations"], responses={200: MessageOut(many=True), **errors(400, 404)})
 class MessageListApi(ListAPIView):
     """A conversation's messages and internal notes, oldest first."""
 

@@ -28,7 +28,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from helpdesk.accounts import actions as admin_actions
-from helpdesk.accounts.models import Employee
+from helpdesk.accounts.models import Employee, username_for
 from helpdesk.conversations import access
 from helpdesk.errors import ActionError
 
@@ -43,7 +43,9 @@ SETUP_SECRET = "smartchat.2fa.setup-secret"
 
 def _employee_named(username: str) -> Employee | None:
     return (
-        Employee.objects.select_related("company", "role", "user").filter(user__username=username.lower()).first()
+        Employee.objects.select_related("company", "role", "user")
+        .filter(user__username=username_for(username.lower()))
+        .first()
         if username
         else None
     )
@@ -59,8 +61,8 @@ def _safe_next(request: HttpRequest, url: str | None) -> str:
 
 class SignInForm(AuthenticationForm):
     def clean_username(self) -> str:
-        # E-mail addresses are the usernames, stored in lower case.
-        return (self.cleaned_data.get("username") or "").strip().lower()
+        # E-mail addresses are the usernames, stored in lower case (a very long one as its digest).
+        return username_for((self.cleaned_data.get("username") or "").strip().lower())
 
 
 class SignInView(auth_views.LoginView):
@@ -102,7 +104,7 @@ class SignInView(auth_views.LoginView):
 def axes_username(request: HttpRequest, credentials: dict | None = None) -> str:
     """E-mails are usernames, compared in lower case: "Bob@X" and "bob@x" count as one."""
     raw = (credentials or {}).get("username") or request.POST.get("username", "")
-    return raw.strip().lower()
+    return username_for(raw.strip().lower())
 
 
 def locked_out(request: HttpRequest, *args: Any) -> HttpResponse:
