@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from helpdesk.accounts.presence import team_online
 from helpdesk.conversations import actions
 from helpdesk.realtime import notices
-from helpdesk.realtime.consumers import LiveJsonConsumer, TypingThrottle
+from helpdesk.realtime.consumers import LiveJsonConsumer, TypingThrottle, is_id
 
 from .visitors import WidgetError, check_origin, read_token, visitor_group, visitor_history, widget_channel
 
@@ -66,7 +66,7 @@ class VisitorConsumer(LiveJsonConsumer):
             await self._receive_message(content)
         elif kind == "resume":
             after = content.get("after")
-            if not isinstance(after, int) or after < 0:
+            if not is_id(after):
                 await self._error("bad_resume", _("after must be a message id."))
                 return
             history = await database_sync_to_async(visitor_history)(self.channel, self.visitor_id, after=after)
