@@ -276,11 +276,11 @@ async def refused(communicator: WebsocketCommunicator) -> tuple[str, int]:
     return error["code"], (await communicator.receive_output())["code"]
 
 
-async def test_a_token_in_the_url_is_refused(tcast):
+@pytest.mark.parametrize("query", ["token={token}", "token=", "lang=en&token={token}"])
+async def test_a_token_in_the_url_is_refused(tcast, query):
     token, _ = await sync_to_async(issue_token)(tcast.widget, "visitor-1")
-    communicator = WebsocketCommunicator(
-        application, f"/ws/widget/{tcast.widget.public_key}/?token={token}", headers=[(b"origin", ACME_ORIGIN.encode())]
-    )
+    url = f"/ws/widget/{tcast.widget.public_key}/?" + query.format(token=token)
+    communicator = WebsocketCommunicator(application, url, headers=[(b"origin", ACME_ORIGIN.encode())])
     assert (await communicator.connect())[0]
     assert await refused(communicator) == ("token_in_url", 4400)
 

@@ -54,7 +54,7 @@ class VisitorConsumer(LiveJsonConsumer):
         self.closing = False
         self.typing_throttle = TypingThrottle()
         try:
-            if "token" in parse_qs(self.scope.get("query_string", b"").decode("latin-1")):
+            if "token" in parse_qs(self.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
                 raise WidgetError(
                     _("Send the chat session token in the first message, never in the address."),
                     status=400,
