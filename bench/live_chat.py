@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 import psutil
@@ -653,13 +653,15 @@ class Bench:
                 raise RuntimeError(f"widget session: HTTP {response.status} {detail}".strip())
             token = response.json()["token"]
             visitor.ws = await connect(
-                f"{visitor.server.ws_url}/ws/widget/{key}/?token={quote(token)}",
+                f"{visitor.server.ws_url}/ws/widget/{key}/",
                 origin=Origin(WIDGET_ORIGIN),
                 proxy=None,
                 ping_interval=None,
                 open_timeout=60,
                 close_timeout=2,
             )
+            # As the widget does: the token in the first frame, never in the URL.
+            await visitor.ws.send(json.dumps({"type": "auth", "token": token}))
             hello = json.loads(await asyncio.wait_for(visitor.ws.recv(), 60))
             if hello.get("type") != "hello":
                 raise RuntimeError(f"widget socket said {hello!r} instead of hello")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -11,6 +12,8 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import uvicorn
@@ -25,7 +28,7 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self) -> None:
+    def __init__(self, *, log_level: str = "warning") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
@@ -33,7 +36,7 @@ class LiveServer:
             "smartchat.asgi:application",
             host="127.0.0.1",
             port=self.port,
-            log_level="warning",
+            log_level=log_level,
             lifespan="off",
             ws_max_size=65536,
             # As everywhere we start uvicorn: smartchat.asgi alone decides whom to believe.
@@ -62,6 +65,38 @@ class LiveServer:
         # would keep the process's one channel layer receiving on its loop, and the next test's
         # server could not receive at all ("Two event loops are trying to receive()").
         self.thread.join(timeout=30)
+
+
+@contextmanager
+def captured_logs(level: int = logging.INFO) -> Iterator[list[str]]:
+    """The lines logged meanwhile in this process, tracebacks included, uvicorn's too.
+
+    uvicorn's own loggers ("uvicorn", "uvicorn.access") don't propagate to the root logger
+    that pytest's caplog listens on, so the handler is put on each of them.
+    """
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.extend(self.format(record).splitlines())
+
+    handler = Collect(level)
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    # "uvicorn.error" has no handler of its own: it propagates to "uvicorn".
+    heard = [logging.getLogger(name) for name in ("", "uvicorn", "uvicorn.access")]
+    loggers = [*heard, logging.getLogger("uvicorn.error")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(min(logger.level or level, level))
+    for logger in heard:
+        logger.addHandler(handler)
+    try:
+        yield lines
+    finally:
+        for logger in heard:
+            logger.removeHandler(handler)
+        for logger, old in zip(loggers, levels, strict=True):
+            logger.setLevel(old)
 
 
 class ServerProcess:

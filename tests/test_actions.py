@@ -79,6 +79,38 @@ def test_empty_or_oversized_messages_are_refused_and_store_nothing(cast, body):
     assert not Contact.objects.filter(identities__external_id="visitor-9").exists()
 
 
+UNSTORABLE = ["a\x00b", "a\ud800b", "\udfff"]  # a NUL byte; lone surrogates (JSON's "\ud800")
+
+
+@pytest.mark.parametrize("text", UNSTORABLE)
+def test_text_the_database_cant_hold_is_refused_by_every_message_writer(cast, text):
+    before = (Message.objects.count(), last_event_id())
+    writers = [
+        lambda: actions.post_reply(cast.conversation, by=cast.bob, body=text),
+        lambda: actions.add_note(cast.conversation, by=cast.bob, body=text),
+        lambda: actions.receive_message(channel=cast.widget, external_contact_id="visitor-9", body=text),
+        lambda: actions.receive_message(channel=cast.widget, external_contact_id=text, body="hi"),
+        lambda: actions.receive_message(channel=cast.widget, external_contact_id="v", body="hi", external_id=text),
+    ]
+    for write in writers:
+        with pytest.raises(ActionError) as refused:
+            write()
+        assert refused.value.code == "bad_characters"
+    assert (Message.objects.count(), last_event_id()) == before
+    assert not Contact.objects.filter(identities__external_id__in=["visitor-9", "v"]).exists()
+
+
+@pytest.mark.parametrize("text", UNSTORABLE)
+def test_text_the_database_cant_hold_is_refused_in_a_contact(cast, text):
+    contact = cast.conversation.contact
+    for change in ({"name": text}, {"attributes": {"plan": text}}, {"attributes": {text: "gold"}}):
+        with pytest.raises(ActionError) as refused:
+            actions.update_contact(contact, by=cast.alice, **change)
+        assert refused.value.code == "bad_characters"
+    contact.refresh_from_db()
+    assert (contact.name, contact.attributes) == ("", {})
+
+
 def test_assigning_records_the_previous_owner_for_the_sockets(cast):
     actions.assign(cast.conversation, by=cast.alice, assignee=cast.bob)
     actions.assign(cast.conversation, by=cast.alice, assignee=cast.erin, team=cast.support)

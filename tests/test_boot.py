@@ -291,8 +291,9 @@ async def next_of(ws, kind: str) -> dict:
 
 
 async def open_visitor(ws_url: str, key: str, token: str, origin: str):
-    """The widget's visitor socket, through its handshake (today: the token in the URL's query)."""
-    ws = await websockets.connect(f"{ws_url}/ws/widget/{key}/?token={quote(token)}", origin=origin, open_timeout=10)
+    """The widget's visitor socket, through its handshake: the token in the first frame."""
+    ws = await websockets.connect(f"{ws_url}/ws/widget/{key}/", origin=origin, open_timeout=10)
+    await ws.send(json.dumps({"type": "auth", "token": token}))
     await next_of(ws, "hello")
     return ws
 

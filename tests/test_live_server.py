@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
+from unittest.mock import ANY
 from urllib.parse import quote
 
 import pytest
@@ -22,7 +23,7 @@ from helpdesk.conversations import actions
 from integrations.widget.visitors import issue_token
 from tests.conftest import ACME_ORIGIN
 from tests.helpers import last_event_id
-from tests.live import LiveServer, ServerProcess, Session
+from tests.live import LiveServer, ServerProcess, Session, captured_logs
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 TIMEOUT = 5
@@ -48,11 +49,12 @@ def start_widget_session(server: LiveServer, channel) -> str:
         return json.loads(response.read())["token"]
 
 
-async def open_visitor(server: LiveServer, channel, token: str):
-    ws = await websockets.connect(
-        f"{server.ws_url}/ws/widget/{channel.public_key}/?token={quote(token)}", origin=ACME_ORIGIN
-    )
-    assert (await next_of(ws, "hello"))["type"] == "hello"
+async def open_visitor(server: LiveServer, channel, token: str | None = None):
+    """A visitor's socket as the widget opens it: the token in the first frame, never the URL."""
+    ws = await websockets.connect(f"{server.ws_url}/ws/widget/{channel.public_key}/", origin=ACME_ORIGIN)
+    if token is not None:
+        await ws.send(json.dumps({"type": "auth", "token": token}))
+        assert (await next_of(ws, "hello"))["type"] == "hello"
     return ws
 
 
@@ -129,9 +131,8 @@ def test_a_foreign_widget_token_is_refused_over_a_real_socket(asgi_server, tcast
     token, _ = issue_token(tcast.globex_widget, "x")
 
     async def scenario():
-        async with websockets.connect(
-            f"{asgi_server.ws_url}/ws/widget/{tcast.widget.public_key}/?token={quote(token)}", origin=ACME_ORIGIN
-        ) as ws:
+        async with await open_visitor(asgi_server, tcast.widget) as ws:
+            await ws.send(json.dumps({"type": "auth", "token": token}))
             error = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
             assert error["code"] == "token_invalid"
             with pytest.raises(websockets.ConnectionClosed) as closed:
@@ -139,6 +140,46 @@ def test_a_foreign_widget_token_is_refused_over_a_real_socket(asgi_server, tcast
             assert closed.value.rcvd.code == 4401
 
     asyncio.run(scenario())
+
+
+def test_the_access_log_of_a_widget_conversation_holds_no_token(tcast):
+    """uvicorn logs every request's and socket's path; the visitor's token is in none of them."""
+    server = LiveServer(log_level="info").start()
+    try:
+        with captured_logs() as lines:
+            token = start_widget_session(server, tcast.widget)
+
+            async def chat():
+                async with await open_visitor(server, tcast.widget, token) as visitor:
+                    await visitor.send(json.dumps({"type": "message", "body": "Hi", "client_id": "b2" * 16}))
+                    return await next_of(visitor, "ack")
+
+            ack = asyncio.run(chat())
+    finally:
+        server.stop()
+    assert ack["message_id"]
+    log = "\n".join(lines)
+    # The capture really holds the access log: the session request and the socket's handshake.
+    assert f"POST /widget/v1/{tcast.widget.public_key}/session" in log
+    assert f"/ws/widget/{tcast.widget.public_key}/" in log
+    assert token not in log and quote(token) not in log and "token=" not in log
+
+
+def test_a_token_in_the_url_is_refused_over_a_real_socket(asgi_server, tcast):
+    token = start_widget_session(asgi_server, tcast.widget)
+
+    async def scenario():
+        url = f"{asgi_server.ws_url}/ws/widget/{tcast.widget.public_key}/?token={quote(token)}"
+        async with websockets.connect(url, origin=ACME_ORIGIN) as ws:
+            error = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), TIMEOUT)
+        return error, closed.value.rcvd.code
+
+    assert asyncio.run(scenario()) == (
+        {"type": "error", "code": "token_in_url", "message": ANY, "client_id": None},
+        4400,
+    )
 
 
 async def idle_then_event(server: LiveServer, cast, idle: float) -> None:

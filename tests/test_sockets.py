@@ -17,6 +17,7 @@ from helpdesk.conversations import actions
 from helpdesk.conversations.models import Message
 from helpdesk.realtime import fanout
 from helpdesk.realtime.catchup import events_after
+from integrations.widget import consumers as widget_consumers
 from integrations.widget.visitors import issue_token
 from smartchat.asgi import application
 from tests.conftest import ACME_ORIGIN
@@ -183,16 +184,19 @@ def test_catch_up_rereads_a_window_so_a_late_committer_is_not_skipped(cast):
 
 
 async def widget_socket(channel, token: str, origin: str = ACME_ORIGIN) -> WebsocketCommunicator:
-    return WebsocketCommunicator(
-        application, f"/ws/widget/{channel.public_key}/?token={token}", headers=[(b"origin", origin.encode())]
+    """A visitor's socket, opened; its first frame (sent here) carries the token."""
+    communicator = WebsocketCommunicator(
+        application, f"/ws/widget/{channel.public_key}/", headers=[(b"origin", origin.encode())]
     )
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.send_json_to({"type": "auth", "token": token})
+    return communicator
 
 
 async def connected_widget(channel, visitor_id: str = "visitor-1") -> WebsocketCommunicator:
     token, _ = await sync_to_async(issue_token)(channel, visitor_id)
     communicator = await widget_socket(channel, token)
-    connected, _ = await communicator.connect()
-    assert connected
     hello = await communicator.receive_json_from()
     assert hello["type"] == "hello"
     return communicator
@@ -257,8 +261,6 @@ async def test_bad_widget_sockets_are_told_why_and_closed(tcast, case, code, clo
         token = token[:-4] + "AAAA"
     origin = "https://evil.test" if case == "origin" else ACME_ORIGIN
     communicator = await widget_socket(tcast.widget, token, origin)
-    connected, _ = await communicator.connect()
-    assert connected
     error = await communicator.receive_json_from()
     assert (error["type"], error["code"]) == ("error", code)
     assert (await communicator.receive_output())["code"] == close
@@ -266,10 +268,71 @@ async def test_bad_widget_sockets_are_told_why_and_closed(tcast, case, code, clo
     assert not await database_sync_to_async(Message.objects.filter(body="sneaky").exists)()
 
 
+async def refused(communicator: WebsocketCommunicator) -> tuple[str, int]:
+    """The error frame's code and the close code of a socket the server turned away."""
+    error = await communicator.receive_json_from()
+    assert error["type"] == "error" and error["message"]
+    return error["code"], (await communicator.receive_output())["code"]
+
+
+@pytest.mark.parametrize("query", ["token={token}", "token=", "lang=en&token={token}"])
+async def test_a_token_in_the_url_is_refused(tcast, query):
+    token, _ = await sync_to_async(issue_token)(tcast.widget, "visitor-1")
+    url = f"/ws/widget/{tcast.widget.public_key}/?" + query.format(token=token)
+    communicator = WebsocketCommunicator(application, url, headers=[(b"origin", ACME_ORIGIN.encode())])
+    assert (await communicator.connect())[0]
+    assert await refused(communicator) == ("token_in_url", 4400)
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        {"type": "message", "body": "sneaky", "client_id": "e" * 32},
+        {"type": "resume", "after": 0},
+        {"type": "auth"},
+        {"type": "auth", "token": ["not", "text"]},
+        ["auth"],
+        "not JSON",
+        b"binary",
+    ],
+)
+async def test_any_first_frame_but_auth_is_refused_and_closes(tcast, first):
+    communicator = WebsocketCommunicator(
+        application, f"/ws/widget/{tcast.widget.public_key}/", headers=[(b"origin", ACME_ORIGIN.encode())]
+    )
+    assert (await communicator.connect())[0]
+    if isinstance(first, bytes):
+        await communicator.send_to(bytes_data=first)
+    elif isinstance(first, str):
+        await communicator.send_to(text_data=first)
+    else:
+        await communicator.send_json_to(first)
+    code, close = await refused(communicator)
+    assert code in ("auth_required", "bad_json", "binary_frame") and close == 4400
+    assert not await database_sync_to_async(Message.objects.filter(body="sneaky").exists)()
+
+
+async def test_a_socket_that_never_authenticates_is_closed(tcast, monkeypatch):
+    monkeypatch.setattr(widget_consumers, "AUTH_SECONDS", 0.2)
+    communicator = WebsocketCommunicator(
+        application, f"/ws/widget/{tcast.widget.public_key}/", headers=[(b"origin", ACME_ORIGIN.encode())]
+    )
+    assert (await communicator.connect())[0]
+    assert await refused(communicator) == ("auth_timeout", 4408)
+
+
+async def test_an_authenticated_socket_is_not_closed_by_the_deadline(tcast, monkeypatch):
+    monkeypatch.setattr(widget_consumers, "AUTH_SECONDS", 0.2)
+    visitor = await connected_widget(tcast.widget)
+    assert await visitor.receive_nothing(timeout=0.5)
+    await visitor.send_json_to({"type": "ping"})
+    assert (await visitor.receive_json_from())["type"] == "pong"
+    await visitor.disconnect()
+
+
 async def test_the_widget_shows_the_team_online_while_an_agent_has_the_inbox_open(tcast):
     token, _ = await sync_to_async(issue_token)(tcast.widget, "v-online")
     visitor = await widget_socket(tcast.widget, token)
-    await visitor.connect()
     assert (await visitor.receive_json_from())["online"] is False
     # Alice is online but not in Sales, the team this widget's chats go to: still "away".
     alice = await connected_inbox(tcast.alice)

@@ -98,6 +98,45 @@ def test_malformed_bodies_are_400(client, cast, raw, status):
     assert start(client, cast.widget, raw=raw).status_code == status
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "[" * 4000,  # past what the standard parser survives (RecursionError)
+        '{"a":' * 600 + "1" + "}" * 600,  # parses, but deeper than anything we accept
+        '{"token": ' + "[" * 40 + "]" * 40 + "}",
+    ],
+    ids=["unparseable depth", "parseable depth", "a nested token"],
+)
+def test_deeply_nested_json_is_400(client, cast, raw):
+    before = Contact.objects.count()
+    response = start(client, cast.widget, raw=raw)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] in ("bad_json", "bad_token")
+    assert Contact.objects.count() == before
+
+
+@pytest.mark.parametrize("token", ["abc\u0000def", "abc\ud800def", "\udfff", "a:b:c"])
+def test_a_token_with_characters_no_token_has_is_401(client, cast, token):
+    response = start(client, cast.widget, {"token": token})  # json.dumps escapes them: \u0000, \ud800
+    assert response.status_code == 401 and response.json()["error"]["code"] == "token_invalid"
+
+
+@pytest.mark.parametrize("key", ["%00", "a%00b", "%ED%A0%80", "x" * 300])
+def test_a_malformed_widget_key_is_404(client, cast, key):
+    response = client.post(
+        f"/widget/v1/{key}/session", "{}", content_type="application/json", headers={"origin": ACME_ORIGIN}
+    )
+    assert response.status_code == 404 and response.json()["error"]["code"] == "unknown_channel"
+
+
+@pytest.mark.parametrize(
+    "origin", ["https://shop.acme.test:99999", "https://shop.acme.test:port", "http://[::1", "\x7f"]
+)
+def test_a_malformed_origin_is_refused_like_a_missing_one(client, cast, origin):
+    response = start(client, cast.widget, origin=origin)
+    assert response.status_code == 403 and response.json()["error"]["code"] == "origin_missing"
+
+
 def test_an_oversized_body_is_413_and_stores_nothing(client, cast):
     before = Message.objects.count()
     response = start(client, cast.widget, raw=json.dumps({"token": "x" * 10_000}))

@@ -58,8 +58,24 @@ class WakeReason:
     MANUAL = "manual"  # someone unsnoozed it by hand
 
 
+# What a text column can't hold: PostgreSQL refuses NUL, and a lone surrogate (a JSON
+# "\ud800" decodes to one) can't be encoded as UTF-8 at all. Either would fail the query.
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def _check_storable(text: str, *, field: str | None = None) -> str:
+    """Refuse text the database can't hold, before it reaches a query."""
+    if _UNSTORABLE.search(text):
+        raise ActionError(
+            _("The text contains characters that can't be stored (a NUL byte or a broken character)."),
+            code="bad_characters",
+            field=field,
+        )
+    return text
+
+
 def _clean_body(body: str) -> str:
-    body = (body or "").strip()
+    body = _check_storable((body or "").strip())
     if not body:
         raise ActionError(_("A message can't be empty."), code="empty")
     if len(body) > settings.MESSAGE_MAX_CHARS:
@@ -106,7 +122,9 @@ def receive_message(
     limit of the channel's, rolls everything back: nothing is stored.
     """
     body = _clean_body(body)
+    _check_storable(external_contact_id, field="external_contact_id")
     if external_id:
+        _check_storable(external_id, field="external_id")
         existing = Message.objects.filter(channel=channel, external_id=external_id).first()
         if existing:
             return existing
@@ -315,7 +333,7 @@ def contact_state(contact: Contact) -> dict[str, Any]:
 
 
 def _clean_contact_name(name: str) -> str:
-    name = " ".join(str(name or "").split())
+    name = _check_storable(" ".join(str(name or "").split()), field="name")
     if len(name) > 200:
         raise ActionError(_("The name can be at most 200 characters long."), code="too_long", field="name")
     return name
@@ -375,6 +393,9 @@ def clean_contact_attributes(attributes: Any) -> dict[str, Any]:
                 _("The attribute %(name)s must be a text, a number, true, false or null, not a list or object.")
                 % {"name": key}
             )
+        _check_storable(key, field="attributes")
+        if isinstance(value, str):
+            _check_storable(value, field="attributes")
         if isinstance(value, str) and len(value) > CONTACT_ATTRIBUTE_VALUE_MAX_CHARS:
             raise refuse(
                 _("The attribute %(name)s can be at most %(limit)s characters long.")

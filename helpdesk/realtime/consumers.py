@@ -12,6 +12,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils.translation import gettext as _
 
+from helpdesk import safejson
 from helpdesk.accounts import actions as account_actions
 from helpdesk.accounts import presence
 from helpdesk.accounts.models import Employee
@@ -29,6 +30,13 @@ FORBIDDEN = 4403
 ACCESS_CHANGED = 4409
 # Clients send a typing notice every few seconds while typing; faster ones are dropped.
 TYPING_MIN_SECONDS = 1.0
+# Ids in frames are database ids: bigint at most (a larger one can only be a probe).
+MAX_ID = 2**63 - 1
+
+
+def is_id(value: Any) -> bool:
+    """Is ``value`` from a frame a database id (or 0): an int, not a bool, within bigint."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ID
 
 
 @database_sync_to_async
@@ -67,6 +75,33 @@ class LiveJsonConsumer(AsyncJsonWebsocketConsumer):
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+    # --- Frames from the client: whatever arrives is answered, never raised ----------------
+    # The parent raised on a binary or empty frame and on JSON the parser can't take (too
+    # deep: RecursionError), which dropped the socket without a close frame and logged a
+    # traceback per frame. Here each gets an error frame and the socket stays open.
+
+    @classmethod
+    async def decode_json(cls, text_data: str) -> Any:
+        return safejson.loads(text_data)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs) -> None:
+        if text_data is None:
+            await self.refuse_frame("binary_frame", _("Send JSON text frames, not binary ones."))
+            return
+        try:
+            content = await self.decode_json(text_data)
+        except safejson.BadJSON:
+            await self.refuse_frame("bad_json", _("The frame is not valid JSON."))
+            return
+        await self.receive_json(content, **kwargs)
+
+    async def refuse_frame(self, code: str, message: str) -> None:
+        """A frame that could not be read at all: say so (subclasses may also close)."""
+        await self._error(code, message)
+
+    async def _error(self, code: str, message: str) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message})
 
 
 class InboxConsumer(LiveJsonConsumer):
@@ -113,6 +148,10 @@ class InboxConsumer(LiveJsonConsumer):
             return
         kind = content.get("type")
         after = content.get("after")
+        # A resume point is required to resume, optional with a ping (then it polls for events).
+        if (kind == "resume" or (kind == "ping" and after is not None)) and not is_id(after):
+            await self._error("bad_resume", _("after must be an event id (0 or more)."))
+            return
         if kind == "resume":
             await self._catch_up(after)
         elif kind == "ping":
@@ -134,12 +173,7 @@ class InboxConsumer(LiveJsonConsumer):
 
     async def _typing(self, content: dict[str, Any]) -> None:
         conversation_id, mode, typing = content.get("conversation_id"), content.get("mode"), content.get("typing")
-        if (
-            not isinstance(conversation_id, int)
-            or isinstance(conversation_id, bool)
-            or mode not in notices.TYPING_MODES
-            or not isinstance(typing, bool)
-        ):
+        if not is_id(conversation_id) or mode not in notices.TYPING_MODES or not isinstance(typing, bool):
             await self._error("bad_typing", _("A typing notice needs a conversation_id, a mode and typing."))
             return
         if not self.typing_throttle.allows((conversation_id, mode), typing):
@@ -149,10 +183,7 @@ class InboxConsumer(LiveJsonConsumer):
         )
         await notices.send_all_async(sends)
 
-    async def _catch_up(self, after: Any) -> None:
-        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-            await self._error("bad_resume", _("after must be an event id (0 or more)."))
-            return
+    async def _catch_up(self, after: int) -> None:
         try:
             answer = await database_sync_to_async(catch_up)(self.viewer, after)
         except FutureResume:
@@ -165,9 +196,6 @@ class InboxConsumer(LiveJsonConsumer):
         fresh = [event for event in events if event["id"] not in self.recent]
         self.recent.extend(event["id"] for event in fresh)
         await self.send_json({"type": "catchup", "events": fresh, "reset": reset})
-
-    async def _error(self, code: str, message: str) -> None:
-        await self.send_json({"type": "error", "code": code, "message": message})
 
     async def inbox_access_changed(self, message: dict[str, Any]) -> None:
         await self._access_changed()

@@ -1,7 +1,19 @@
-"""The visitor's socket: messages in, agents' replies and team presence out."""
+"""The visitor's socket: messages in, agents' replies and team presence out.
+
+The visitor's token never travels in the URL (URLs end up in access logs, and the token
+lets anyone read and write as that visitor). The socket opens on ``/ws/widget/<key>/``
+(the page's Origin is checked then) and its first frame says who it is::
+
+    {"type": "auth", "token": "<token>"}  ->  {"type": "hello", "online": ...}
+
+A bad or expired token gets an error frame and the close code ``4000 + status`` (4401:
+start a new session; 4403/4404: give up). Any other first frame, a token in the URL, or no
+auth within ``AUTH_SECONDS`` gets an error frame and a close too.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -11,12 +23,18 @@ from django.utils.translation import gettext as _
 from helpdesk import ratelimits
 from helpdesk.accounts.presence import team_online
 from helpdesk.conversations import actions
+from helpdesk.conversations.models import Channel
 from helpdesk.events.audit import socket_client_ip
 from helpdesk.realtime import notices
-from helpdesk.realtime.consumers import LiveJsonConsumer, TypingThrottle
+from helpdesk.realtime.consumers import LiveJsonConsumer, TypingThrottle, is_id
 
 from . import limits
 from .visitors import WidgetError, check_origin, read_token, visitor_group, visitor_history, widget_channel
+
+# Seconds an opened socket has to send its auth frame (the widget sends it at once).
+AUTH_SECONDS = 10
+BAD_REQUEST = 4400  # the socket broke the protocol (no auth first, a token in the URL)
+AUTH_TIMEOUT = 4408
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
@@ -27,40 +45,84 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
 
 
 @database_sync_to_async
-def _admit(public_key: str, origin: str | None, token: str):
+def _admit(public_key: str, origin: str | None) -> Channel:
     channel = widget_channel(public_key)
     check_origin(channel, origin)
-    return channel, read_token(channel, token)
+    return channel
 
 
 class VisitorConsumer(LiveJsonConsumer):
     async def connect(self) -> None:
-        self.group = None
-        query = parse_qs(self.scope.get("query_string", b"").decode())
+        self.group = self.visitor_id = self.auth_deadline = None
+        self.closing = False
+        self.typing_throttle = TypingThrottle()
         try:
-            self.channel, self.visitor_id = await _admit(
-                self.scope["url_route"]["kwargs"]["public_key"],
-                _header(self.scope, b"origin"),
-                (query.get("token") or [""])[0],
-            )
+            if "token" in parse_qs(self.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
+                raise WidgetError(
+                    _("Send the chat session token in the first message, never in the address."),
+                    status=400,
+                    code="token_in_url",
+                )
+            self.channel = await _admit(self.scope["url_route"]["kwargs"]["public_key"], _header(self.scope, b"origin"))
         except WidgetError as exc:
             # Accept only to say why, so the widget can show it, then close.
             await self.accept()
-            await self.send_json({"type": "error", "code": exc.code, "message": exc.message})
-            await self.close(code=4000 + exc.status)
+            await self._refuse(exc.code, exc.message, 4000 + exc.status)
             return
-        self.group = visitor_group(self.channel.pk, self.visitor_id)
-        self.typing_throttle = TypingThrottle()
-        await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        self.auth_deadline = asyncio.create_task(self._close_unless_authenticated())
+
+    # --- Authentication: the first frame ------------------------------------------------
+
+    async def _authenticate(self, content: Any) -> None:
+        token = content.get("token") if isinstance(content, dict) and content.get("type") == "auth" else None
+        if not isinstance(token, str):
+            await self._refuse(
+                "auth_required", _('The first message must be {"type": "auth", "token": ...}.'), BAD_REQUEST
+            )
+            return
+        try:
+            visitor_id = read_token(self.channel, token)
+        except WidgetError as exc:
+            await self._refuse(exc.code, exc.message, 4000 + exc.status)
+            return
+        self.auth_deadline.cancel()
+        self.visitor_id = visitor_id
+        self.group = visitor_group(self.channel.pk, self.visitor_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
         online = await database_sync_to_async(team_online)(self.channel.company_id, self.channel.team_id)
         await self.send_json({"type": "hello", "online": online})
 
+    async def _close_unless_authenticated(self) -> None:
+        await asyncio.sleep(AUTH_SECONDS)
+        if self.visitor_id is None and not self.closing:
+            await self._refuse("auth_timeout", _("The chat session was not opened in time."), AUTH_TIMEOUT)
+
+    async def _refuse(self, code: str, message: str, close_code: int) -> None:
+        """Say why, then close; frames still in flight are ignored."""
+        self.closing = True
+        await self._error(code, message)
+        await self.close(code=close_code)
+
+    async def refuse_frame(self, code: str, message: str) -> None:
+        if self.visitor_id is None:  # an unreadable first frame is no auth frame either
+            if not self.closing:
+                await self._refuse(code, message, BAD_REQUEST)
+            return
+        await self._error(code, message)
+
     async def disconnect(self, code: int) -> None:
+        if self.auth_deadline:
+            self.auth_deadline.cancel()
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content: Any, **kwargs) -> None:
+        if self.closing:
+            return
+        if self.visitor_id is None:
+            await self._authenticate(content)
+            return
         if not isinstance(content, dict):
             await self._error("bad_message", _("Expected a JSON object."))
             return
@@ -69,7 +131,7 @@ class VisitorConsumer(LiveJsonConsumer):
             await self._receive_message(content)
         elif kind == "resume":
             after = content.get("after")
-            if not isinstance(after, int) or after < 0:
+            if not is_id(after):
                 await self._error("bad_resume", _("after must be a message id."))
                 return
             history = await database_sync_to_async(visitor_history)(self.channel, self.visitor_id, after=after)

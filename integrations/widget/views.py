@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings as django_settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from helpdesk import safejson
 from helpdesk.accounts.presence import team_online
 from helpdesk.events.audit import client_ip
 from helpdesk.ratelimits import RateLimited
@@ -52,8 +51,8 @@ def session(request: HttpRequest, public_key: str) -> HttpResponse:
         if len(request.body) > MAX_BODY_BYTES:
             raise WidgetError(_("The request is too large."), status=413, code="too_large")
         try:
-            data = json.loads(request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
+            data = safejson.loads(request.body or b"{}")
+        except safejson.BadJSON:
             raise WidgetError(_("The request body is not valid JSON."), status=400, code="bad_json") from None
         if not isinstance(data, dict):
             raise WidgetError(_("The request body must be a JSON object."), status=400, code="bad_json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,6 +14,9 @@ from django.utils.translation import gettext as _
 from helpdesk.conversations.models import Channel, ChannelKind, Direction, Message, MessageKind
 
 SALT = "smartchat.widget.visitor"
+# What a public key is made of (token_urlsafe). Anything else can't be one and never reaches
+# the query (a NUL byte from the URL's %00 would fail it).
+KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 
 class WidgetError(Exception):
@@ -24,22 +28,29 @@ class WidgetError(Exception):
 
 
 def widget_channel(public_key: str) -> Channel:
-    channel = (
-        Channel.objects.select_related("company")
-        .filter(public_key=public_key, kind=ChannelKind.WIDGET, archived_at__isnull=True)
-        .first()
-    )
+    channel = None
+    if KEY_RE.fullmatch(public_key):
+        channel = (
+            Channel.objects.select_related("company")
+            .filter(public_key=public_key, kind=ChannelKind.WIDGET, archived_at__isnull=True)
+            .first()
+        )
     if channel is None:
         raise WidgetError(_("This chat widget does not exist."), status=404, code="unknown_channel")
     return channel
 
 
 def normalise_origin(origin: str) -> str:
-    parts = urlsplit(origin.strip().lower())
+    """``scheme://host[:port]``, or "" for anything that is not an http(s) origin."""
+    try:
+        parts = urlsplit(origin.strip().lower())
+        given_port = parts.port  # a port out of range or not a number raises, as does "[::1"
+    except ValueError:
+        return ""
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return ""
     default_port = {"http": 80, "https": 443}[parts.scheme]
-    port = f":{parts.port}" if parts.port and parts.port != default_port else ""
+    port = f":{given_port}" if given_port and given_port != default_port else ""
     return f"{parts.scheme}://{parts.hostname}{port}"
 
 

@@ -76,6 +76,7 @@
   var state = {
     token: null,
     socket: null,
+    authed: false, // the socket said hello to our auth frame: it may carry messages now
     lastId: 0,
     seen: {}, // message ids already drawn: history and live pushes may overlap
     pending: {}, // client_id -> {body, node}
@@ -334,9 +335,15 @@
   // --- The socket -------------------------------------------------------------------
   function connect() {
     if (state.fatal) return;
-    var socket = new WebSocket(WS + "/ws/widget/" + encodeURIComponent(KEY) + "/?token=" + encodeURIComponent(state.token));
+    // The token goes in the first frame, never in the URL: URLs end up in access logs.
+    var socket = new WebSocket(WS + "/ws/widget/" + encodeURIComponent(KEY) + "/");
     state.socket = socket;
+    state.authed = false;
     socket.onopen = function () {
+      socket.send(JSON.stringify({ type: "auth", token: state.token }));
+    };
+    function opened() {
+      state.authed = true;
       state.attempts = 0;
       showError("");
       // Ask for anything written while we were away, then resend what never got an ack.
@@ -348,7 +355,7 @@
       state.pingTimer = setInterval(function () {
         if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ping" }));
       }, PING_MS);
-    };
+    }
     socket.onmessage = function (event) {
       var data;
       try {
@@ -356,7 +363,10 @@
       } catch (e) {
         return;
       }
-      if (data.type === "hello" || data.type === "pong") setOnline(data.online);
+      if (data.type === "hello") {
+        setOnline(data.online);
+        opened();
+      } else if (data.type === "pong") setOnline(data.online);
       else if (data.type === "message") {
         if (data.message.from === "agent") showAgentTyping(null);
         drawMessage(data.message);
@@ -390,9 +400,13 @@
     };
   }
 
+  function live() {
+    return state.authed && state.socket !== null && state.socket.readyState === WebSocket.OPEN;
+  }
+
   // --- Typing, both ways ------------------------------------------------------------
   function sendTyping(typing) {
-    if (state.socket && state.socket.readyState === WebSocket.OPEN) {
+    if (live()) {
       state.socket.send(JSON.stringify({ type: "typing", typing: typing }));
     }
   }
@@ -462,7 +476,7 @@
 
   function transmit(id) {
     var entry = state.pending[id];
-    if (entry && state.socket && state.socket.readyState === WebSocket.OPEN) {
+    if (entry && live()) {
       state.socket.send(JSON.stringify({ type: "message", body: entry.body, client_id: id }));
     }
   }
