@@ -363,10 +363,6 @@ def _clean_phone(phone: str) -> str:
     return phone
 
 
-def _storable_text(text: str) -> bool:
-    return "\x00" not in text and not any("\ud800" <= char <= "\udfff" for char in text)
-
-
 def clean_contact_attributes(attributes: Any) -> dict[str, Any]:
     """A flat JSON object: string keys to strings, numbers, true/false or null, size-limited."""
 
@@ -383,9 +379,6 @@ def clean_contact_attributes(attributes: Any) -> dict[str, Any]:
                 _("Attribute names must be 1 to %(limit)s characters long.")
                 % {"limit": CONTACT_ATTRIBUTE_KEY_MAX_CHARS}
             )
-        if not _storable_text(key) or (isinstance(value, str) and not _storable_text(value)):
-            # PostgreSQL's jsonb takes no NUL, and no text encodes a lone surrogate.
-            raise refuse(_("The attribute %(name)s contains characters that are not allowed.") % {"name": repr(key)})
         if isinstance(value, float) and not math.isfinite(value):
             raise refuse(_("The attribute %(name)s must be a finite number.") % {"name": key})
         if value is not None and not isinstance(value, str | int | float | bool):
