@@ -28,8 +28,8 @@ from helpdesk.errors import ActionError
 from helpdesk.events import audit
 from helpdesk.events import log as events
 
-from . import access, canned, quick_answers, routing
-from .models import (
+from .. import access, canned, quick_answers, routing
+from ..models import (
     Channel,
     Contact,
     ContactIdentity,
@@ -42,8 +42,8 @@ from .models import (
     ReadMarker,
     Status,
 )
-from .snapshots import contact_card, message_data, preview_of
-from .snooze import clean_until
+from ..snapshots import contact_card, message_data, preview_of
+from ..snooze import clean_until
 
 _UNSET: Any = object()
 log = logging.getLogger(__name__)

@@ -36,8 +36,8 @@ from helpdesk.conversations.models import Channel
 from helpdesk.errors import ActionError
 from helpdesk.events import audit
 
-from . import presence as presence_reads
-from .models import (
+from .. import presence as presence_reads
+from ..models import (
     ApiToken,
     AssignmentMethod,
     Company,
@@ -51,7 +51,7 @@ from .models import (
     username_for,
     validate_timezone,
 )
-from .permissions import Perm
+from ..permissions import Perm
 
 _UNSET: Any = object()
 EMAIL_LENGTH = 254  # the e-mail column of django.contrib.auth's user (RFC 5321's limit)
