@@ -433,7 +433,7 @@ def test_an_employee_is_added_even_when_the_e_mail_cannot_be_sent(client, cast, 
     def broken(*args, **kwargs):
         raise ConnectionRefusedError("no mail server")
 
-    monkeypatch.setattr("helpdesk.accounts.actions.send_mail", broken)
+    monkeypatch.setattr("helpdesk.accounts.actions.employees.send_mail", broken)
     login(client, cast.alice)
     response = client.post(reverse("web:employee-add"), add_form(cast), follow=True)
     assert Employee.objects.filter(user__email="nina@acme.test").exists()

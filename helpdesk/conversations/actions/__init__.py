@@ -1,0 +1,66 @@
+"""The one writer: every change to a conversation goes through a function here.
+
+Each action is one transaction and records what happened in the event log; side effects
+(sockets, outbound delivery) leave only after commit.
+
+The functions live in topic modules (inbound, contacts, replies, workflow, handout, deletion,
+reading; shared helpers in _common); callers use them from here: ``actions.receive_message``.
+"""
+
+from helpdesk.errors import ActionError
+
+from ._common import WakeReason
+from .contacts import (
+    BLOCK_REASON_MAX_CHARS,
+    CONTACT_ATTRIBUTE_KEY_MAX_CHARS,
+    CONTACT_ATTRIBUTE_VALUE_MAX_CHARS,
+    CONTACT_ATTRIBUTES_MAX_BYTES,
+    CONTACT_ATTRIBUTES_MAX_KEYS,
+    CONTACT_EVENTS_MAX,
+    PHONE_RE,
+    block_contact,
+    clean_contact_attributes,
+    contact_state,
+    unblock_contact,
+    update_contact,
+)
+from .deletion import delete_conversation, delete_message, restore_conversation, restore_message
+from .handout import HAND_OUT_BATCH, hand_out, release_assigned
+from .inbound import receive_message
+from .reading import mark_read
+from .replies import add_note, post_reply
+from .workflow import assign, reopen, resolve, set_priority, snooze, wake
+
+__all__ = [
+    "BLOCK_REASON_MAX_CHARS",
+    "CONTACT_ATTRIBUTES_MAX_BYTES",
+    "CONTACT_ATTRIBUTES_MAX_KEYS",
+    "CONTACT_ATTRIBUTE_KEY_MAX_CHARS",
+    "CONTACT_ATTRIBUTE_VALUE_MAX_CHARS",
+    "CONTACT_EVENTS_MAX",
+    "HAND_OUT_BATCH",
+    "PHONE_RE",
+    "ActionError",
+    "WakeReason",
+    "add_note",
+    "assign",
+    "block_contact",
+    "clean_contact_attributes",
+    "contact_state",
+    "delete_conversation",
+    "delete_message",
+    "hand_out",
+    "mark_read",
+    "post_reply",
+    "receive_message",
+    "release_assigned",
+    "reopen",
+    "resolve",
+    "restore_conversation",
+    "restore_message",
+    "set_priority",
+    "snooze",
+    "unblock_contact",
+    "update_contact",
+    "wake",
+]

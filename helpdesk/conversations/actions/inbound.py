@@ -1,0 +1,233 @@
+"""A customer's message arrives: store it, open or reopen the conversation, quick answers, routing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from helpdesk.events import log as events
+
+from .. import canned, quick_answers
+from ..models import Channel, Contact, ContactIdentity, Conversation, Direction, Message, MessageKind, Status
+from ..snapshots import message_data, preview_of
+from ._common import WakeReason, _access_snapshot, _check_storable, _clean_body
+from .handout import hand_out
+
+
+@transaction.atomic(durable=True)
+def receive_message(
+    *,
+    channel: Channel,
+    external_contact_id: str,
+    body: str,
+    external_id: str | None = None,
+    contact_defaults: dict[str, Any] | None = None,
+    before_new_conversation: Callable[[], None] | None = None,
+) -> Message:
+    """Store a customer's message, opening or reopening their conversation as needed.
+
+    Idempotent: a message whose channel id (``external_id``) was already stored is returned
+    as it is, with no new events. ``before_new_conversation`` runs just before a conversation
+    is created (never for one that is reopened); an ``ActionError`` it raises, such as a rate
+    limit of the channel's, rolls everything back: nothing is stored.
+    """
+    body = _clean_body(body)
+    _check_storable(external_contact_id, field="external_contact_id")
+    if external_id:
+        _check_storable(external_id, field="external_id")
+        existing = Message.objects.filter(channel=channel, external_id=external_id).first()
+        if existing:
+            return existing
+
+    contact = _contact_for(channel, external_contact_id, contact_defaults or {})
+    # One customer's messages arrive one at a time, so two first messages can't open two chats.
+    # (The locked row is the one read: a block set a moment ago counts.)
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    conversation = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("contact", "channel", "assignee", "team")
+        .filter(contact=contact, channel=channel, deleted_at__isnull=True)
+        .order_by("-pk")
+        .first()
+    )
+    now = timezone.now()
+
+    # 0) A message that would open a new conversation: the caller may refuse it (a rate limit).
+    if conversation is None and before_new_conversation is not None:
+        before_new_conversation()
+
+    # 1) A blocked contact: the message is kept, and nothing else happens.
+    if contact.is_blocked(now):
+        return _keep_while_blocked(channel, contact, conversation, body=body, external_id=external_id, now=now)
+
+    # 2) Store it, opening, reopening or waking the conversation.
+    fresh = conversation is None or conversation.status == Status.RESOLVED
+    if conversation is None:
+        conversation = Conversation.objects.create(
+            company_id=channel.company_id,
+            channel=channel,
+            contact=contact,
+            team_id=channel.team_id,
+            last_activity_at=now,
+        )
+        conversation = Conversation.objects.select_related("contact", "channel", "assignee", "team").get(
+            pk=conversation.pk
+        )
+        events.record(conversation, "conversation.created")
+    elif conversation.status != Status.OPEN:
+        previous = _access_snapshot(conversation)
+        was = conversation.status
+        conversation.status, conversation.snoozed_until = Status.OPEN, None
+        if was == Status.SNOOZED:
+            events.record(conversation, "conversation.woken", previous=previous, reason=WakeReason.CUSTOMER)
+        else:
+            events.record(conversation, "conversation.reopened", previous=previous)
+
+    message, created = _store_inbound(conversation, contact, body=body, external_id=external_id, now=now)
+    if not created:
+        return message
+
+    conversation.last_activity_at = now
+    conversation.waiting_since = conversation.waiting_since or now
+    conversation.last_message_preview = preview_of(body)
+    conversation.save(
+        update_fields=[
+            "status",
+            "snoozed_until",
+            "last_activity_at",
+            "waiting_since",
+            "last_message_preview",
+            "updated_at",
+        ]
+    )
+    message.conversation = conversation
+    events.record(conversation, "message.created", message=message_data(message))
+
+    # 3) A quick answer may reply at once, and may settle the conversation.
+    answer = quick_answers.answer_for(conversation, message, fresh=fresh)
+    if answer is not None:
+        _reply_automatically(conversation, answer)
+
+    # 4) Routing: a conversation nobody has yet goes to an agent with room, or waits in the queue.
+    if conversation.status == Status.OPEN and conversation.assignee_id is None:
+        hand_out(conversation.company_id, current=conversation)
+    return message
+
+
+def _store_inbound(
+    conversation: Conversation,
+    contact: Contact,
+    *,
+    body: str,
+    external_id: str | None,
+    now: datetime,
+    while_blocked: bool = False,
+) -> tuple[Message, bool]:
+    """Create the customer's message; (the stored one, False) if a concurrent delivery won the race."""
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                conversation=conversation,
+                channel_id=conversation.channel_id,
+                direction=Direction.INBOUND,
+                kind=MessageKind.MESSAGE,
+                author_contact=contact,
+                body=body,
+                external_id=external_id or None,
+                created_at=now,
+                while_blocked=while_blocked,
+            )
+            return message, True
+    except IntegrityError:
+        return Message.objects.get(channel_id=conversation.channel_id, external_id=external_id), False
+
+
+def _keep_while_blocked(
+    channel: Channel,
+    contact: Contact,
+    conversation: Conversation | None,
+    *,
+    body: str,
+    external_id: str | None,
+    now: datetime,
+) -> Message:
+    """Keep a blocked contact's message without opening, reopening, notifying or routing anything.
+
+    It goes into their latest conversation on the channel, whatever its state, untouched
+    (status, preview, activity time, unread counts stay as they were). With none, into a new
+    conversation that starts out resolved. No event is recorded, so no socket, list or
+    delivery hears of it; the thread shows it, marked, to whoever opens the conversation.
+    """
+    if conversation is None:
+        conversation = Conversation.objects.create(
+            company_id=channel.company_id,
+            channel=channel,
+            contact=contact,
+            team_id=channel.team_id,
+            status=Status.RESOLVED,
+            last_activity_at=now,
+        )
+    message, _created = _store_inbound(
+        conversation, contact, body=body, external_id=external_id, now=now, while_blocked=True
+    )
+    return message
+
+
+def _reply_automatically(conversation: Conversation, answer: quick_answers.Candidate) -> Message:
+    """Send a quick answer's reply: a message from nobody in particular, delivered like any reply.
+
+    The conversation stays open for routing unless the rule says its answer settles it; then
+    the system resolves it (an event without an actor) and nobody is assigned.
+    """
+    rule = answer.rule
+    now = timezone.now()
+    values = canned.placeholder_values(contact=conversation.contact, agent=None, company=conversation.company)
+    body = canned.render(rule.answer, values)
+    reply = Message.objects.create(
+        conversation=conversation,
+        channel_id=conversation.channel_id,
+        direction=Direction.OUTBOUND,
+        kind=MessageKind.MESSAGE,
+        body=body,
+        automatic=True,
+        created_at=now,
+    )
+    reply.conversation = conversation
+    # The customer still waits for a person (waiting_since stays) unless the answer settles it.
+    conversation.last_activity_at = now
+    conversation.last_message_preview = preview_of(body)
+    conversation.save(update_fields=["last_activity_at", "last_message_preview", "updated_at"])
+    why = {"id": rule.pk, "title": rule.title, "trigger": answer.trigger, "how": answer.how, "score": answer.score}
+    events.record(conversation, "message.created", message=message_data(reply), quick_answer=why)
+    if rule.resolves:
+        previous = _access_snapshot(conversation)
+        conversation.status, conversation.snoozed_until, conversation.waiting_since = Status.RESOLVED, None, None
+        conversation.save(update_fields=["status", "snoozed_until", "waiting_since", "updated_at"])
+        events.record(conversation, "conversation.resolved", previous=previous, quick_answer=why)
+    return reply
+
+
+def _contact_for(channel: Channel, external_contact_id: str, defaults: dict[str, Any]) -> Contact:
+    identity = (
+        ContactIdentity.objects.select_related("contact")
+        .filter(channel=channel, external_id=external_contact_id)
+        .first()
+    )
+    if identity:
+        return identity.contact
+    allowed = {key: value for key, value in defaults.items() if key in ("name", "email", "phone", "attributes")}
+    try:
+        with transaction.atomic():
+            contact = Contact.objects.create(company_id=channel.company_id, **allowed)
+            ContactIdentity.objects.create(channel=channel, contact=contact, external_id=external_contact_id)
+            return contact
+    except IntegrityError:
+        return (
+            ContactIdentity.objects.select_related("contact")
+            .get(channel=channel, external_id=external_contact_id)
+            .contact
+        )

@@ -1,0 +1,144 @@
+"""Agents' messages: replies to the customer and internal notes with their @mentions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from helpdesk.accounts.models import Employee, Team
+from helpdesk.accounts.permissions import Perm
+from helpdesk.errors import ActionError
+from helpdesk.events import log as events
+
+from .. import access
+from ..models import Conversation, Direction, Mention, Message, MessageKind, Status
+from ..snapshots import message_data, preview_of
+from ._common import WakeReason, _access_snapshot, _clean_body, _locked
+from .handout import _hand_out_after
+from .reading import _mark_read
+
+
+@transaction.atomic(durable=True)
+def post_reply(conversation: Conversation, *, by: Employee, body: str) -> Message:
+    """An agent's answer to the customer; it leaves through the conversation's channel."""
+    access.require(by, Perm.REPLY)
+    return _add_agent_message(conversation, by=by, body=body, kind=MessageKind.MESSAGE)
+
+
+@transaction.atomic(durable=True)
+def add_note(
+    conversation: Conversation,
+    *,
+    by: Employee,
+    body: str,
+    mention_employees: Sequence[Employee] = (),
+    mention_teams: Sequence[Team] = (),
+) -> Message:
+    """An internal note: seen by the team, never sent to the customer.
+
+    It may @mention employees and teams (by id, never by parsing names out of the text).
+    Mentioning someone who can't see the conversation is refused, so a mention never
+    reveals it; a team's mention reaches those of its members who can see it.
+    """
+    access.require(by, Perm.ADD_NOTES)
+    employees = list({e.pk: e for e in mention_employees}.values())
+    teams = list({t.pk: t for t in mention_teams}.values())
+    return _add_agent_message(
+        conversation,
+        by=by,
+        body=body,
+        kind=MessageKind.NOTE,
+        mentions=(employees, teams),
+    )
+
+
+def _check_mentions(conversation: Conversation, employees: list[Employee], teams: list[Team]) -> None:
+    """Refuse mentions of other companies, of the deactivated, and of whoever can't see the chat."""
+    if not employees and not teams:
+        return
+    if any(x.company_id != conversation.company_id for x in [*employees, *teams]):
+        raise ActionError(_("That belongs to another company."), code="foreign", field="mentions")
+    audience = access.audience(conversation)
+    seeing = set(audience.filter(pk__in=[e.pk for e in employees]).values_list("pk", flat=True))
+    for employee in employees:
+        if not employee.is_active:
+            raise ActionError(
+                _("%(name)s is deactivated and can't be mentioned.") % {"name": employee},
+                code="inactive",
+                field="mentions",
+            )
+        if employee.pk not in seeing:
+            raise ActionError(
+                _("%(name)s can't see this conversation, so they can't be mentioned in it.") % {"name": employee},
+                code="mention_out_of_scope",
+                field="mentions",
+            )
+    reached = set(
+        Team.objects.filter(pk__in=[t.pk for t in teams], members__in=audience).values_list("pk", flat=True).distinct()
+    )
+    for team in teams:
+        if team.pk not in reached:
+            raise ActionError(
+                _("Nobody in %(team)s can see this conversation, so the team can't be mentioned in it.")
+                % {"team": team},
+                code="mention_out_of_scope",
+                field="mentions",
+            )
+
+
+def _add_agent_message(
+    conversation: Conversation,
+    *,
+    by: Employee,
+    body: str,
+    kind: str,
+    mentions: tuple[list[Employee], list[Team]] = ([], []),
+) -> Message:
+    body = _clean_body(body)
+    conversation = _locked(conversation)
+    employees, teams = mentions
+    # Under the lock: who can see the conversation can't change before the note is stored.
+    _check_mentions(conversation, employees, teams)
+    now = timezone.now()
+    previous = None
+    # A teammate's reply or note wakes a snoozed chat; the assignee's own does not.
+    if conversation.status == Status.SNOOZED and conversation.assignee_id != by.pk:
+        previous = _access_snapshot(conversation)
+        conversation.status, conversation.snoozed_until = Status.OPEN, None
+    is_reply = kind == MessageKind.MESSAGE
+    message = Message.objects.create(
+        conversation=conversation,
+        channel_id=conversation.channel_id,
+        direction=Direction.OUTBOUND if is_reply else Direction.INTERNAL,
+        kind=kind,
+        author_employee=by,
+        body=body,
+        created_at=now,
+    )
+    conversation.last_activity_at = now
+    changed = ["status", "snoozed_until", "last_activity_at", "updated_at"]
+    if is_reply:
+        # The customer has their answer; the list preview shows what they were told.
+        conversation.waiting_since = None
+        conversation.last_message_preview = preview_of(body)
+        changed += ["waiting_since", "last_message_preview"]
+    conversation.save(update_fields=changed)
+    if previous:
+        events.record(conversation, "conversation.woken", actor=by, previous=previous, reason=WakeReason.TEAMMATE)
+    extra: dict[str, Any] = {}
+    if employees or teams:
+        Mention.objects.bulk_create(
+            [Mention(message=message, conversation=conversation, employee=e, created_at=now) for e in employees]
+            + [Mention(message=message, conversation=conversation, team=t, created_at=now) for t in teams]
+        )
+        # Sockets tell the mentioned apart by these ids; the fan-out itself stays the gate's.
+        extra["mentions"] = {"employee_ids": [e.pk for e in employees], "team_ids": [t.pk for t in teams]}
+    events.record(conversation, "message.created", actor=by, message=message_data(message), **extra)
+    _mark_read(conversation, employee=by, message_id=message.pk)
+    if previous:
+        _hand_out_after(conversation, previous)
+    return message
