@@ -1,0 +1,92 @@
+"""Channel adapters: what core code may ask of a channel kind without knowing which kind it is.
+
+Every channel is a package ``integrations/<kind>/`` of one shape (``inbound``, ``outbound``,
+``setup`` and its tests) whose AppConfig registers one ``Adapter`` here when Django starts.
+Core code (actions, fan-out, pages, the API) asks the registry, ``adapter_for(kind)``, and
+never compares a channel's kind itself. The registry lives in the conversations layer because
+the writer needs it (does a reply leave through a ``Delivery`` row?) and may not import an
+integration: integrations reach down to register, nothing reaches up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from django.utils.functional import Promise
+
+    from .models import Conversation
+
+
+class DeliveryError(Exception):
+    """A send that failed: ``permanent`` (never retry: bot blocked, chat not found) or retryable.
+
+    ``retry_after``: seconds the provider asked us to wait (Telegram's 429, VK's rate limit);
+    ``None`` lets the sender's backoff choose.
+    """
+
+    def __init__(self, message: str, *, permanent: bool, retry_after: float | None = None):
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+class SetupError(Exception):
+    """The credentials or settings a channel was given don't work; ``field`` names the culprit."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+@dataclass
+class Adapter:
+    """One channel kind, as core code sees it. Subclass per kind and override what applies."""
+
+    kind: str
+    label: Promise | str
+    # Customer-bound messages leave through a Delivery row that the worker sends (an outside
+    # API: Telegram, VK, e-mail), rather than being pushed to live sockets (the widget).
+    delivers: bool = False
+    # Settings keys that are secrets: encrypted at rest, masked once saved, never logged.
+    secret_fields: tuple[str, ...] = field(default=())
+
+    # --- outbound, live ---------------------------------------------------------------------
+    def socket_sends(self, event: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """Channel-layer messages for customer-side sockets caused by a committed event."""
+        return []
+
+    def typing_sends(self, conversation: Conversation, *, name: str, typing: bool) -> list[tuple[str, dict[str, Any]]]:
+        """An agent typing, for channels that can show it; not stored, not an event."""
+        return []
+
+    # --- outbound, through the worker -------------------------------------------------------
+    def send(self, delivery: Any) -> str:
+        """Send one Delivery; return the provider's message id or raise ``DeliveryError``."""
+        raise NotImplementedError(f"{self.kind} does not deliver through the worker")
+
+
+_registry: dict[str, Adapter] = {}
+
+
+def register(adapter: Adapter) -> Adapter:
+    """Called once per kind from its AppConfig.ready(); registering a kind twice is a bug."""
+    if adapter.kind in _registry and _registry[adapter.kind] is not adapter:
+        raise RuntimeError(f"channel kind {adapter.kind!r} is registered twice")
+    _registry[adapter.kind] = adapter
+    return adapter
+
+
+def adapter_for(kind: str) -> Adapter:
+    try:
+        return _registry[kind]
+    except KeyError:
+        raise LookupError(f"no adapter registered for channel kind {kind!r}") from None
+
+
+def adapters() -> list[Adapter]:
+    """Every registered kind, in registration order (the order Settings offers them)."""
+    return list(_registry.values())
