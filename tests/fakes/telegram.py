@@ -362,7 +362,9 @@ class FakeTelegram:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.webhook_timeout))
 
     async def _stop_server(self) -> None:
-        tasks = [b.webhook_task for b in self._bots.values() if b.webhook_task and not b.webhook_task.done()]
+        with self._lock:
+            bots = list(self._bots.values())
+        tasks = [b.webhook_task for b in bots if b.webhook_task and not b.webhook_task.done()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -372,7 +374,9 @@ class FakeTelegram:
             await self._runner.cleanup()
 
     def _wake_everything(self) -> None:
-        for bot in self._bots.values():
+        with self._lock:
+            bots = list(self._bots.values())
+        for bot in bots:
             self._wake(bot)
 
     def _wake(self, bot: _Bot) -> None:
