@@ -53,6 +53,9 @@ class Adapter:
     delivers: bool = False
     # Settings keys that are secrets: encrypted at rest, masked once saved, never logged.
     secret_fields: tuple[str, ...] = field(default=())
+    # Customers meet it on the company's own website, put there by a script snippet: the
+    # channel's page shows the snippet, and the demo website can show the channel.
+    website_snippet: bool = False
 
     # --- outbound, live ---------------------------------------------------------------------
     def socket_sends(self, event: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

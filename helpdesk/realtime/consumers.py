@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from typing import Any
 
-from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from helpdesk import safejson
 from helpdesk.accounts import actions as account_actions
 from helpdesk.accounts import presence
 from helpdesk.accounts.models import Employee
@@ -22,21 +18,13 @@ from helpdesk.conversations.access import Viewer
 from . import notices
 from .catchup import FutureResume, audience_sees, catch_up
 from .fanout import presence_group
+from .sockets import LiveJsonConsumer, TypingThrottle, is_id
 
 # Close codes: the 4000 range is ours; the browser shows the reason in the console.
 UNAUTHENTICATED = 4401
 FORBIDDEN = 4403
 # The employee's role, teams or active state changed: the page reloads with its new access.
 ACCESS_CHANGED = 4409
-# Clients send a typing notice every few seconds while typing; faster ones are dropped.
-TYPING_MIN_SECONDS = 1.0
-# Ids in frames are database ids: bigint at most (a larger one can only be a probe).
-MAX_ID = 2**63 - 1
-
-
-def is_id(value: Any) -> bool:
-    """Is ``value`` from a frame a database id (or 0): an int, not a bool, within bigint."""
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ID
 
 
 @database_sync_to_async
@@ -59,49 +47,6 @@ def _pinged(employee_id: int) -> None:
     """A heartbeat; one that finds them automatically away (the tab woke up) brings them back."""
     if not presence.heartbeat(employee_id):
         account_actions.presence_from_inbox(employee_id, connecting=False)
-
-
-class LiveJsonConsumer(AsyncJsonWebsocketConsumer):
-    """A JSON socket whose handlers run without first queueing in the database thread.
-
-    Channels >= 4.2 runs close_old_connections through sync_to_async before every handler,
-    i.e. in the one thread that all database work of the process shares, so every event
-    pushed to every socket waited behind the ORM work of everyone else. Our handlers reach
-    the database only through database_sync_to_async, which closes stale connections itself.
-    """
-
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
-
-    # --- Frames from the client: whatever arrives is answered, never raised ----------------
-    # The parent raised on a binary or empty frame and on JSON the parser can't take (too
-    # deep: RecursionError), which dropped the socket without a close frame and logged a
-    # traceback per frame. Here each gets an error frame and the socket stays open.
-
-    @classmethod
-    async def decode_json(cls, text_data: str) -> Any:
-        return safejson.loads(text_data)
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs) -> None:
-        if text_data is None:
-            await self.refuse_frame("binary_frame", _("Send JSON text frames, not binary ones."))
-            return
-        try:
-            content = await self.decode_json(text_data)
-        except safejson.BadJSON:
-            await self.refuse_frame("bad_json", _("The frame is not valid JSON."))
-            return
-        await self.receive_json(content, **kwargs)
-
-    async def refuse_frame(self, code: str, message: str) -> None:
-        """A frame that could not be read at all: say so (subclasses may also close)."""
-        await self._error(code, message)
-
-    async def _error(self, code: str, message: str) -> None:
-        await self.send_json({"type": "error", "code": code, "message": message})
 
 
 class InboxConsumer(LiveJsonConsumer):
@@ -244,26 +189,3 @@ class InboxConsumer(LiveJsonConsumer):
     async def inbox_notice(self, message: dict[str, Any]) -> None:
         if not self.stale:
             await self.send_json(message["notice"])
-
-
-class TypingThrottle:
-    """At most one "typing" notice per key every TYPING_MIN_SECONDS, and "stopped" only after one.
-
-    The page and the widget already send one every few seconds while someone types; this
-    keeps a misbehaving client from flooding a conversation's viewers (each notice that
-    passes costs a lookup through the gate).
-    """
-
-    def __init__(self) -> None:
-        self.last: dict[Any, float] = {}
-
-    def allows(self, key: Any, typing: bool) -> bool:
-        now = time.monotonic()
-        if not typing:
-            return self.last.pop(key, None) is not None
-        if now - self.last.get(key, -TYPING_MIN_SECONDS) < TYPING_MIN_SECONDS:
-            return False
-        if len(self.last) > 100:  # a socket types in a handful of conversations at most
-            self.last.clear()
-        self.last[key] = now
-        return True

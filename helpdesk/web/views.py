@@ -19,7 +19,8 @@ from helpdesk.accounts import actions as admin_actions
 from helpdesk.accounts.models import Employee
 from helpdesk.accounts.permissions import Perm
 from helpdesk.conversations import access, queries, snooze
-from helpdesk.conversations.models import Channel, ChannelKind, Conversation, Priority, Status
+from helpdesk.conversations.adapters import adapter_for, adapters
+from helpdesk.conversations.models import Channel, Conversation, Priority, Status
 from helpdesk.conversations.profiles import contact_profile
 from helpdesk.conversations.snapshots import conversation_summary, message_data
 from helpdesk.events.models import Event
@@ -337,8 +338,9 @@ class WidgetSettingsForm(forms.Form):
 @employee_required(Perm.MANAGE_CHANNELS)
 def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
     channel = access.get_channel(request.employee, channel_id)
+    adapter = adapter_for(channel.kind)
     form = None
-    if channel.kind == ChannelKind.WIDGET:
+    if adapter.website_snippet:
         initial = {
             "name": channel.name,
             "title": channel.settings.get("title", ""),
@@ -361,6 +363,7 @@ def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
         "web/channel_detail.html",
         {
             "channel": channel,
+            "adapter": adapter,
             "form": form,
             "snippet": snippet,
             # The public demo website shows only the demo company's widget (see views.demo).
@@ -377,7 +380,8 @@ def demo(request: HttpRequest, public_key: str | None = None) -> HttpResponse:
     Only for the demo company seed_demo made: anyone may open this page, so it must never name
     a real company or hand out its widget key. Anything else is a 404.
     """
-    channels = Channel.objects.filter(kind=ChannelKind.WIDGET, archived_at__isnull=True, company__is_demo=True)
+    on_websites = [adapter.kind for adapter in adapters() if adapter.website_snippet]
+    channels = Channel.objects.filter(kind__in=on_websites, archived_at__isnull=True, company__is_demo=True)
     if public_key is None:
         channel = channels.order_by("pk").first()
         if channel is None:

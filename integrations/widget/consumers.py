@@ -26,9 +26,9 @@ from helpdesk.conversations import actions
 from helpdesk.conversations.models import Channel
 from helpdesk.events.audit import socket_client_ip
 from helpdesk.realtime import notices
-from helpdesk.realtime.consumers import LiveJsonConsumer, TypingThrottle, is_id
+from helpdesk.realtime.sockets import LiveJsonConsumer, TypingThrottle, is_id
 
-from . import limits
+from . import inbound
 from .visitors import WidgetError, check_origin, read_token, visitor_group, visitor_history, widget_channel
 
 # Seconds an opened socket has to send its auth frame (the widget sends it at once).
@@ -158,13 +158,8 @@ class VisitorConsumer(LiveJsonConsumer):
             await self._error("bad_message", _("A message needs a text body and a client_id."), client_id)
             return
         try:
-            message = await database_sync_to_async(limits.receive_message)(
-                self.channel,
-                self.visitor_id,
-                socket_client_ip(self.scope),
-                body=body,
-                # Scoped by visitor so one visitor's ids can never collide with another's.
-                external_id=f"widget:{self.visitor_id}:{client_id}",
+            message = await database_sync_to_async(inbound.receive)(
+                self.channel, self.visitor_id, socket_client_ip(self.scope), body=body, client_id=client_id
             )
         except ratelimits.RateLimited as exc:
             await self._refuse_rate_limited(exc, client_id)

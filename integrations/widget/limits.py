@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 
 from helpdesk import ratelimits
-from helpdesk.conversations import actions
-from helpdesk.conversations.models import Channel, Message
+from helpdesk.conversations.models import Channel
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +30,13 @@ def count_resumed_session(channel: Channel, visitor_id: str, address: str | None
     )
 
 
-def receive_message(channel: Channel, visitor_id: str, address: str | None, *, body: str, external_id: str) -> Message:
-    """``actions.receive_message`` within the limits on messages and on new conversations.
+@contextmanager
+def message_limits(channel: Channel, visitor_id: str, address: str | None) -> Iterator[Callable[[], None]]:
+    """Count one message (raises ``RateLimited``); yields the check for a new conversation.
 
-    A refused message (``RateLimited``) stores nothing. A new conversation counts only when
-    the message really opens one.
+    Give what it yields to ``actions.receive_inbound`` as ``before_new_conversation``: a new
+    conversation counts only when the message really opens one, and a refusal there rolls
+    the message back, so a refused message stores nothing. A refusal is logged here, once.
     """
     visitor, address = _visitor(channel, visitor_id), ratelimits.address_key(address)
     try:
@@ -41,16 +44,10 @@ def receive_message(channel: Channel, visitor_id: str, address: str | None, *, b
             (ratelimits.WIDGET_MESSAGES_PER_VISITOR, visitor),
             (ratelimits.WIDGET_MESSAGES_PER_ADDRESS, address),
         )
-        return actions.receive_message(
-            channel=channel,
-            external_contact_id=visitor_id,
-            body=body,
-            external_id=external_id,
-            before_new_conversation=partial(
-                ratelimits.hit,
-                (ratelimits.WIDGET_CONVERSATIONS_PER_VISITOR, visitor),
-                (ratelimits.WIDGET_CONVERSATIONS_PER_ADDRESS, address),
-            ),
+        yield partial(
+            ratelimits.hit,
+            (ratelimits.WIDGET_CONVERSATIONS_PER_VISITOR, visitor),
+            (ratelimits.WIDGET_CONVERSATIONS_PER_ADDRESS, address),
         )
     except ratelimits.RateLimited as exc:
         # The one line a refused message writes (a socket has no request log).

@@ -26,7 +26,7 @@ from .contacts import (
 )
 from .deletion import delete_conversation, delete_message, restore_conversation, restore_message
 from .handout import HAND_OUT_BATCH, hand_out, release_assigned
-from .inbound import receive_message
+from .inbound import receive_inbound, receive_message
 from .reading import mark_read
 from .replies import add_note, post_reply
 from .workflow import assign, reopen, resolve, set_priority, snooze, wake
@@ -52,6 +52,7 @@ __all__ = [
     "hand_out",
     "mark_read",
     "post_reply",
+    "receive_inbound",
     "receive_message",
     "release_assigned",
     "reopen",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -9,13 +10,79 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from helpdesk.errors import ActionError
 from helpdesk.events import log as events
 
 from .. import canned, quick_answers
+from ..inbound import ContactProfile, InboundMessage
 from ..models import Channel, Contact, ContactIdentity, Conversation, Direction, Message, MessageKind, Status
 from ..snapshots import message_data, preview_of
-from ._common import WakeReason, _access_snapshot, _check_storable, _clean_body
+from ._common import _UNSTORABLE, WakeReason, _access_snapshot, _check_storable, _clean_body
+from .contacts import clean_contact_attributes
 from .handout import hand_out
+
+log = logging.getLogger(__name__)
+NAME_MAX_CHARS = Contact._meta.get_field("name").max_length
+
+
+def receive_inbound(
+    *,
+    channel: Channel,
+    message: InboundMessage,
+    before_new_conversation: Callable[[], None] | None = None,
+) -> Message:
+    """Store a normalised message from any channel: the one call each channel's ``inbound`` makes.
+
+    The contact is found, or made from ``message.profile``, by ``message.external_contact_id``.
+    With a ``thread_id`` (a group chat) the conversation belongs to the thread, one per group,
+    and the message to its sender, whose name the thread shows. Attachments are described in
+    the text (``InboundMessage.body``) until files are stored. ``before_new_conversation`` is
+    ``receive_message``'s: a channel's limit on new conversations.
+    """
+    author = _profile_defaults(message.profile)
+    if message.thread_id is None:
+        return receive_message(
+            channel=channel,
+            external_contact_id=message.external_contact_id,
+            body=message.body(),
+            external_id=message.external_id,
+            contact_defaults=author,
+            before_new_conversation=before_new_conversation,
+        )
+    return receive_message(
+        channel=channel,
+        external_contact_id=message.thread_id,
+        body=message.body(),
+        external_id=message.external_id,
+        contact_defaults=_profile_defaults(ContactProfile(name=message.thread_title)),
+        before_new_conversation=before_new_conversation,
+        author_contact_id=message.external_contact_id,
+        author_defaults=author,
+    )
+
+
+def _profile_defaults(profile: ContactProfile) -> dict[str, Any]:
+    """A new contact's fields from what the provider told us; a bad extra never loses the message."""
+
+    def text(value: str, limit: int | None = None) -> str:
+        return _UNSTORABLE.sub("", value or "").strip()[:limit]
+
+    known = {
+        "username": text(profile.username),
+        "language": text(profile.language),
+        "avatar_url": text(profile.avatar_url),
+    }
+    attributes = {key: value for key, value in known.items() if value}
+    try:
+        attributes = clean_contact_attributes({**profile.extra, **attributes})
+    except ActionError as exc:
+        # The provider's extras don't fit a contact's attributes: keep the ones we know.
+        log.warning("inbound profile extras dropped: %s (%s)", exc.code, ", ".join(map(str, profile.extra)))
+        try:
+            attributes = clean_contact_attributes(attributes)
+        except ActionError:
+            attributes = {}
+    return {"name": text(profile.name, NAME_MAX_CHARS), "attributes": attributes}
 
 
 @transaction.atomic(durable=True)
@@ -27,6 +94,8 @@ def receive_message(
     external_id: str | None = None,
     contact_defaults: dict[str, Any] | None = None,
     before_new_conversation: Callable[[], None] | None = None,
+    author_contact_id: str | None = None,
+    author_defaults: dict[str, Any] | None = None,
 ) -> Message:
     """Store a customer's message, opening or reopening their conversation as needed.
 
@@ -34,9 +103,15 @@ def receive_message(
     as it is, with no new events. ``before_new_conversation`` runs just before a conversation
     is created (never for one that is reopened); an ``ActionError`` it raises, such as a rate
     limit of the channel's, rolls everything back: nothing is stored.
+
+    ``external_contact_id`` is whose conversation it is. In a group chat that is the group,
+    and ``author_contact_id`` (with ``author_defaults``) the member who wrote: the message is
+    theirs, and it is kept unseen if either the group or the member is blocked.
     """
     body = _clean_body(body)
     _check_storable(external_contact_id, field="external_contact_id")
+    if author_contact_id is not None:
+        _check_storable(author_contact_id, field="author_contact_id")
     if external_id:
         _check_storable(external_id, field="external_id")
         existing = Message.objects.filter(channel=channel, external_id=external_id).first()
@@ -44,9 +119,13 @@ def receive_message(
             return existing
 
     contact = _contact_for(channel, external_contact_id, contact_defaults or {})
+    author = None
+    if author_contact_id is not None and author_contact_id != external_contact_id:
+        author = _contact_for(channel, author_contact_id, author_defaults or {})
     # One customer's messages arrive one at a time, so two first messages can't open two chats.
     # (The locked row is the one read: a block set a moment ago counts.)
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    author = contact if author is None else Contact.objects.select_for_update().get(pk=author.pk)
     conversation = (
         Conversation.objects.select_for_update(of=("self",))
         .select_related("contact", "channel", "assignee", "team")
@@ -61,8 +140,10 @@ def receive_message(
         before_new_conversation()
 
     # 1) A blocked contact: the message is kept, and nothing else happens.
-    if contact.is_blocked(now):
-        return _keep_while_blocked(channel, contact, conversation, body=body, external_id=external_id, now=now)
+    if contact.is_blocked(now) or author.is_blocked(now):
+        return _keep_while_blocked(
+            channel, contact, conversation, author=author, body=body, external_id=external_id, now=now
+        )
 
     # 2) Store it, opening, reopening or waking the conversation.
     fresh = conversation is None or conversation.status == Status.RESOLVED
@@ -87,7 +168,7 @@ def receive_message(
         else:
             events.record(conversation, "conversation.reopened", previous=previous)
 
-    message, created = _store_inbound(conversation, contact, body=body, external_id=external_id, now=now)
+    message, created = _store_inbound(conversation, author, body=body, external_id=external_id, now=now)
     if not created:
         return message
 
@@ -151,6 +232,7 @@ def _keep_while_blocked(
     contact: Contact,
     conversation: Conversation | None,
     *,
+    author: Contact,
     body: str,
     external_id: str | None,
     now: datetime,
@@ -172,7 +254,7 @@ def _keep_while_blocked(
             last_activity_at=now,
         )
     message, _created = _store_inbound(
-        conversation, contact, body=body, external_id=external_id, now=now, while_blocked=True
+        conversation, author, body=body, external_id=external_id, now=now, while_blocked=True
     )
     return message
 

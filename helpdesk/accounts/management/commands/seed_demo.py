@@ -10,7 +10,8 @@ from django.db import transaction
 
 from helpdesk.accounts import services
 from helpdesk.accounts.models import Company
-from helpdesk.conversations.models import Channel, ChannelKind
+from helpdesk.conversations.adapters import adapters
+from helpdesk.conversations.models import Channel
 
 DEMO_COMPANY = "Demo Company"
 DEMO_PASSWORD = "smartchat-demo"
@@ -55,8 +56,9 @@ class Command(BaseCommand):
                     title="Demo Company",
                     greeting="Hi! Ask us anything — a real person will answer.",
                 )
+            website_kinds = [adapter.kind for adapter in adapters() if adapter.website_snippet]
             channel = (
-                Channel.objects.filter(company=company, kind=ChannelKind.WIDGET, archived_at__isnull=True)
+                Channel.objects.filter(company=company, kind__in=website_kinds, archived_at__isnull=True)
                 .order_by("pk")
                 .first()
             )

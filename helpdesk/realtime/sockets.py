@@ -1,0 +1,91 @@
+"""What every JSON socket shares, the inbox's and the channels' (the widget's visitor socket).
+
+Channel integrations build their sockets from these and never import the inbox consumer.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from channels.consumer import get_handler_name
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.utils.translation import gettext as _
+
+from helpdesk import safejson
+
+# Clients send a typing notice every few seconds while typing; faster ones are dropped.
+TYPING_MIN_SECONDS = 1.0
+# Ids in frames are database ids: bigint at most (a larger one can only be a probe).
+MAX_ID = 2**63 - 1
+
+
+def is_id(value: Any) -> bool:
+    """Is ``value`` from a frame a database id (or 0): an int, not a bool, within bigint."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ID
+
+
+class LiveJsonConsumer(AsyncJsonWebsocketConsumer):
+    """A JSON socket whose handlers run without first queueing in the database thread.
+
+    Channels >= 4.2 runs close_old_connections through sync_to_async before every handler,
+    i.e. in the one thread that all database work of the process shares, so every event
+    pushed to every socket waited behind the ORM work of everyone else. Our handlers reach
+    the database only through database_sync_to_async, which closes stale connections itself.
+    """
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    # --- Frames from the client: whatever arrives is answered, never raised ----------------
+    # The parent raised on a binary or empty frame and on JSON the parser can't take (too
+    # deep: RecursionError), which dropped the socket without a close frame and logged a
+    # traceback per frame. Here each gets an error frame and the socket stays open.
+
+    @classmethod
+    async def decode_json(cls, text_data: str) -> Any:
+        return safejson.loads(text_data)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs) -> None:
+        if text_data is None:
+            await self.refuse_frame("binary_frame", _("Send JSON text frames, not binary ones."))
+            return
+        try:
+            content = await self.decode_json(text_data)
+        except safejson.BadJSON:
+            await self.refuse_frame("bad_json", _("The frame is not valid JSON."))
+            return
+        await self.receive_json(content, **kwargs)
+
+    async def refuse_frame(self, code: str, message: str) -> None:
+        """A frame that could not be read at all: say so (subclasses may also close)."""
+        await self._error(code, message)
+
+    async def _error(self, code: str, message: str) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message})
+
+
+class TypingThrottle:
+    """At most one "typing" notice per key every TYPING_MIN_SECONDS, and "stopped" only after one.
+
+    The page and the widget already send one every few seconds while someone types; this
+    keeps a misbehaving client from flooding a conversation's viewers (each notice that
+    passes costs a lookup through the gate).
+    """
+
+    def __init__(self) -> None:
+        self.last: dict[Any, float] = {}
+
+    def allows(self, key: Any, typing: bool) -> bool:
+        now = time.monotonic()
+        if not typing:
+            return self.last.pop(key, None) is not None
+        if now - self.last.get(key, -TYPING_MIN_SECONDS) < TYPING_MIN_SECONDS:
+            return False
+        if len(self.last) > 100:  # a socket types in a handful of conversations at most
+            self.last.clear()
+        self.last[key] = now
+        return True
