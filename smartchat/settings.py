@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "helpdesk.api",
     "helpdesk.web",
     "integrations.widget",
+    "integrations.telegram",
+    "integrations.vk",
 ]
 
 MIDDLEWARE = [
@@ -320,6 +322,16 @@ RATE_LIMIT_WIDGET_MESSAGES_PER_ADDRESS = env.rate_limit(
 RATE_LIMIT_API_PER_TOKEN = env.rate_limit("RATE_LIMIT_API_PER_TOKEN", "1200/minute")
 RATE_LIMIT_API_PER_USER = env.rate_limit("RATE_LIMIT_API_PER_USER", "600/minute")
 
+# --- Channels ------------------------------------------------------------------------------
+# Fernet keys (comma-separated, newest first) that encrypt channel credentials at rest: the
+# first encrypts, every one decrypts (helpdesk/conversations/secrets.py). Empty: one key derived
+# from SECRET_KEY, so the embedded default works, at the price of tying the credentials to it.
+CHANNEL_SECRET_KEYS = env.fernet_keys("CHANNEL_SECRET_KEYS")
+# Where the client libraries talk to Telegram's Bot API and VK's API: another address for
+# tests (the fake servers) and for installations behind a proxy.
+TELEGRAM_API_URL = env.string("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/")
+VK_API_URL = env.string("VK_API_URL", "https://api.vk.com/method").rstrip("/")
+
 # --- Security ------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -377,5 +389,11 @@ LOGGING = {
         "django.channels.server": {"level": "WARNING"},
         # Lock-outs are warnings; every attempt is in the audit log already.
         "axes": {"level": "WARNING"},
+        # httpx logs every request's URL at INFO, and a Telegram URL carries the bot token.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        "telegram": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        "vk_api": {"level": "WARNING"},
     },
 }
