@@ -66,6 +66,10 @@ class ChannelSetup:
         """The address to give the provider (Telegram's webhook, VK's Callback API), if any."""
         return None
 
+    def embed_code(self, channel: Channel, *, base_url: str) -> str:
+        """Code the company pastes into its own website (the widget's script tag), if any."""
+        return ""
+
 
 @dataclass
 class Adapter:

@@ -81,7 +81,8 @@ class VkSetup(ChannelSetup):
                 raise SetupError(_("VK did not accept this access token."), field="access_token") from None
             if exc.code == BAD_PARAMETER:
                 raise SetupError(_("VK has no community with this id."), field="group_id") from None
-            raise SetupError(_("VK refused: %(reason)s") % {"reason": str(exc.error.get("error_msg", ""))[:200]}) from None
+            reason = str(exc.error.get("error_msg", ""))[:200]
+            raise SetupError(_("VK refused: %(reason)s") % {"reason": reason}) from None
         except (vk_api.exceptions.ApiHttpError, requests.RequestException, ValueError):
             raise SetupError(_("VK could not be reached. Try again in a minute.")) from None
         group = _group(response)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from django import forms
+from django.templatetags.static import static
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from helpdesk.conversations.adapters import ChannelSetup
+from helpdesk.conversations.models import Channel
 
 from .visitors import normalise_origin
 
@@ -58,3 +60,7 @@ class WidgetSettingsForm(forms.Form):
 
 class WidgetSetup(ChannelSetup):
     form = WidgetSettingsForm
+
+    def embed_code(self, channel: Channel, *, base_url: str) -> str:
+        src = base_url + static("widget/smartchat-widget.js")
+        return f'<script src="{src}" data-channel="{channel.public_key}" async></script>'

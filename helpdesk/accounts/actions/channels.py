@@ -53,7 +53,8 @@ def _adapter(kind: str) -> Adapter:
     try:
         return adapter_for(kind)
     except LookupError:
-        raise ActionError(_("Unknown channel kind: %(kind)s.") % {"kind": kind}, code="bad_kind", field="kind") from None
+        message = _("Unknown channel kind: %(kind)s.") % {"kind": str(kind)[:50]}
+        raise ActionError(message, code="bad_kind", field="kind") from None
 
 
 def settings_form(kind: str, data: Any = None, *, channel: Channel | None = None) -> forms.Form:
