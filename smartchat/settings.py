@@ -271,7 +271,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "DESCRIPTION": (
         "The agents' REST API of Smartchat: conversations and messages, contacts, employees, teams, "
-        "roles and personal API tokens. Authenticate with `Authorization: Bearer <key>` (create a key "
+        "roles, channels and personal API tokens. Authenticate with `Authorization: Bearer <key>` (create a key "
         "under Settings → API tokens) or, in the browser, with your signed-in session. Every error is "
         '`{"error": {"code", "message", "fields"?}}`; every list is paginated with `limit` and `offset`. '
         "Another company's ids answer 404, exactly like ids that do not exist."
@@ -280,6 +280,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["helpdesk.api.permissions.IsEmployee"],
     "COMPONENT_SPLIT_REQUEST": True,
+    # A channel's kind is one enum wherever it appears (channel_kind, a channel's kind).
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelKindEnum": "helpdesk.conversations.models.ChannelKind",
+        "MessageKindEnum": "helpdesk.conversations.models.MessageKind",
+    },
     # Served from the sidecar package's static files: the docs page works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
