@@ -1,0 +1,1 @@
+"""Local fakes of outside providers that speak the providers' real wire protocols (see README.md)."""
