@@ -1,5 +1,5 @@
-"""A vk-api ``VkApi`` pointed at ``settings.VK_API_URL`` (the real API, a proxy or the tests'
-fake server).
+"""A vk-api ``VkApiGroup`` (for a community's token) pointed at ``settings.VK_API_URL`` (the
+real API, a proxy or the tests' fake server).
 
 vk-api 11 builds every method's address itself, ``https://api.vk.ru/method/<name>`` fixed in
 ``VkApi.method``, and takes no base URL. What it does take is the ``requests.Session`` it posts
@@ -34,8 +34,8 @@ class VkApiSession(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
-def vk_session(token: str) -> vk_api.VkApi:
+def vk_session(token: str) -> vk_api.VkApiGroup:
     # MemoryConfig: vk-api would otherwise read and write vk_config.v2.json in the working directory.
-    return vk_api.VkApi(
+    return vk_api.VkApiGroup(
         token=token, api_version=VK_API_VERSION, config=MemoryConfig, session=VkApiSession(settings.VK_API_URL)
     )
