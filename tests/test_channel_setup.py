@@ -3,6 +3,7 @@ providers, encrypted at rest, masked, never logged or audited; disable, enable, 
 
 from __future__ import annotations
 
+import io
 import logging
 
 import pytest
@@ -16,8 +17,8 @@ from helpdesk.conversations import secrets
 from helpdesk.conversations.models import Channel, Conversation
 from helpdesk.events.models import AuditEntry, Event
 from tests.conftest import login
-from tests.fakes.telegram import fake_telegram as fake_telegram  # noqa: F401 (fixture)
-from tests.fakes.vk import vk_fake as vk_fake  # noqa: F401 (fixture)
+from tests.fakes.telegram import fake_telegram as fake_telegram
+from tests.fakes.vk import vk_fake as vk_fake
 
 TOKEN = "123456789:AAEhBOweik9ai2o4sbVX-wQzSOMESECRETTAIL"
 OTHER_TOKEN = "123456789:AAEhBOweik9ai2o4sbVX-wQzANOTHERSECRETX"
@@ -26,7 +27,7 @@ CHANNELS = "/api/v1/channels/"
 
 
 @pytest.fixture
-def telegram(fake_telegram, settings):  # noqa: F811
+def telegram(fake_telegram, settings):
     settings.TELEGRAM_API_URL = fake_telegram.url
     fake_telegram.add_bot(TOKEN, username="acme_support_bot")
     fake_telegram.add_bot(OTHER_TOKEN, username="acme_other_bot")
@@ -34,7 +35,7 @@ def telegram(fake_telegram, settings):  # noqa: F811
 
 
 @pytest.fixture
-def vk(vk_fake, settings):  # noqa: F811
+def vk(vk_fake, settings):
     settings.VK_API_URL = vk_fake.api_url
     vk_fake.add_group(4242, VK_TOKEN, name="Acme community")
     return vk_fake
@@ -266,7 +267,9 @@ def test_rotation_re_encrypts_with_the_new_key_so_the_old_one_can_go(cast, clien
     body = {"kind": "telegram", "name": "Bot", "bot_token": TOKEN, "mode": "polling"}
     channel = Channel.objects.get(pk=client.post(CHANNELS, body, content_type="application/json").json()["id"])
     settings.CHANNEL_SECRET_KEYS = [new, old]
-    call_command("rotate_channel_secrets", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    out = io.StringIO()
+    call_command("rotate_channel_secrets", stdout=out)
+    assert "1 channel(s)" in out.getvalue()
     settings.CHANNEL_SECRET_KEYS = [new]
     channel.refresh_from_db()
     assert channel.secret_values() == {"bot_token": TOKEN}
@@ -287,3 +290,11 @@ def test_the_default_key_is_derived_from_secret_key_and_the_old_one_can_be_liste
         secrets.decrypt(stored)
     settings.CHANNEL_SECRET_KEYS = [Fernet.generate_key().decode(), secrets.derived_key(old_secret_key)]
     assert secrets.decrypt(stored) == {"bot_token": TOKEN}
+
+
+def test_a_malformed_channel_key_stops_start_up(monkeypatch):
+    from smartchat import env
+
+    monkeypatch.setenv("CHANNEL_SECRET_KEYS", f"{Fernet.generate_key().decode()}, not-a-key")
+    with pytest.raises(env.ConfigError, match="key 2 is not a Fernet key"):
+        env.fernet_keys("CHANNEL_SECRET_KEYS")
