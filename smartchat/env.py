@@ -103,3 +103,25 @@ def rate_limit(name: str, default: str) -> str:
         return raw
 
     return _read(name, default, parse)
+
+
+def fernet_keys(name: str) -> list[str]:
+    """Comma-separated Fernet keys, newest first (``Fernet.generate_key()``); empty: none.
+
+    Each is checked here, so a mistyped key stops start-up instead of failing on the first save.
+    """
+    from cryptography.fernet import Fernet
+
+    def parse(raw: str) -> list[str]:
+        keys = [part.strip() for part in raw.split(",") if part.strip()]
+        for position, key in enumerate(keys, start=1):
+            try:
+                Fernet(key)
+            except ValueError:
+                raise ValueError(
+                    f"key {position} is not a Fernet key (32 url-safe base64-encoded bytes; make one with "
+                    '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`)'
+                ) from None
+        return keys
+
+    return _read(name, [], parse)

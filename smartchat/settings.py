@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "helpdesk.api",
     "helpdesk.web",
     "integrations.widget",
+    "integrations.telegram",
+    "integrations.vk",
 ]
 
 MIDDLEWARE = [
@@ -269,7 +271,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "DESCRIPTION": (
         "The agents' REST API of Smartchat: conversations and messages, contacts, employees, teams, "
-        "roles and personal API tokens. Authenticate with `Authorization: Bearer <key>` (create a key "
+        "roles, channels and personal API tokens. Authenticate with `Authorization: Bearer <key>` (create a key "
         "under Settings → API tokens) or, in the browser, with your signed-in session. Every error is "
         '`{"error": {"code", "message", "fields"?}}`; every list is paginated with `limit` and `offset`. '
         "Another company's ids answer 404, exactly like ids that do not exist."
@@ -278,6 +280,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["helpdesk.api.permissions.IsEmployee"],
     "COMPONENT_SPLIT_REQUEST": True,
+    # A channel's kind is one enum wherever it appears (channel_kind, a channel's kind).
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelKindEnum": "helpdesk.conversations.models.ChannelKind",
+        "MessageKindEnum": "helpdesk.conversations.models.MessageKind",
+    },
     # Served from the sidecar package's static files: the docs page works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -319,6 +326,16 @@ RATE_LIMIT_WIDGET_MESSAGES_PER_ADDRESS = env.rate_limit(
 )
 RATE_LIMIT_API_PER_TOKEN = env.rate_limit("RATE_LIMIT_API_PER_TOKEN", "1200/minute")
 RATE_LIMIT_API_PER_USER = env.rate_limit("RATE_LIMIT_API_PER_USER", "600/minute")
+
+# --- Channels ------------------------------------------------------------------------------
+# Fernet keys (comma-separated, newest first) that encrypt channel credentials at rest: the
+# first encrypts, every one decrypts (helpdesk/conversations/secrets.py). Empty: one key derived
+# from SECRET_KEY, so the embedded default works, at the price of tying the credentials to it.
+CHANNEL_SECRET_KEYS = env.fernet_keys("CHANNEL_SECRET_KEYS")
+# Where the client libraries talk to Telegram's Bot API and VK's API: another address for
+# tests (the fake servers) and for installations behind a proxy.
+TELEGRAM_API_URL = env.string("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/")
+VK_API_URL = env.string("VK_API_URL", "https://api.vk.com/method").rstrip("/")
 
 # --- Security ------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
@@ -377,5 +394,11 @@ LOGGING = {
         "django.channels.server": {"level": "WARNING"},
         # Lock-outs are warnings; every attempt is in the audit log already.
         "axes": {"level": "WARNING"},
+        # httpx logs every request's URL at INFO, and a Telegram URL carries the bot token.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        "telegram": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        "vk_api": {"level": "WARNING"},
     },
 }

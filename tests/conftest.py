@@ -64,6 +64,13 @@ def _fresh_channel_layer():
 
 
 @pytest.fixture(autouse=True)
+def _no_real_providers(settings):
+    # No test may reach the real Telegram or VK: a closed local port unless a fake is started.
+    settings.TELEGRAM_API_URL = "http://127.0.0.1:9"
+    settings.VK_API_URL = "http://127.0.0.1:9/method"
+
+
+@pytest.fixture(autouse=True)
 def _default_language():
     # Django's LocaleMiddleware leaves the request's language active in the thread; a test
     # that asked for Russian must not make the next one speak it.

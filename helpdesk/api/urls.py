@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import bulk, canned, contacts, employees, presence, roles, search, teams, tokens, views
+from . import bulk, canned, channels, contacts, employees, presence, roles, search, teams, tokens, views
 
 app_name = "api"
 urlpatterns = [
@@ -15,6 +15,8 @@ urlpatterns = [
     path("presence", presence.PresenceApi.as_view(), name="presence"),
     path("teams/", teams.TeamListApi.as_view(), name="teams"),
     path("teams/<int:team_id>/", teams.TeamDetailApi.as_view(), name="team"),
+    path("channels/", channels.ChannelListApi.as_view(), name="channels"),
+    path("channels/<int:channel_id>/", channels.ChannelDetailApi.as_view(), name="channel"),
     path("roles/", roles.RoleListApi.as_view(), name="roles"),
     path("roles/<int:role_id>/", roles.RoleDetailApi.as_view(), name="role"),
     path("roles/<int:role_id>/archive", roles.RoleArchiveApi.as_view(), name="role-archive"),

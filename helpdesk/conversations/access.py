@@ -148,7 +148,8 @@ def get_role(viewer: Employee, role_id: int | str) -> Role:
 
 
 def company_channels(viewer: Employee) -> QuerySet[Channel]:
-    return Channel.objects.filter(company_id=viewer.company_id, archived_at__isnull=True)
+    """The company's channels in Settings and the API: disabled ones too, removed ones not."""
+    return Channel.objects.filter(company_id=viewer.company_id, removed_at__isnull=True)
 
 
 def get_channel(viewer: Employee, channel_id: int | str) -> Channel:

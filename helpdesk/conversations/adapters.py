@@ -13,10 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from django import forms
+
 if TYPE_CHECKING:
     from django.utils.functional import Promise
 
-    from .models import Conversation
+    from .models import Channel, Conversation
 
 
 class DeliveryError(Exception):
@@ -42,6 +44,33 @@ class SetupError(Exception):
         self.field = field
 
 
+class ChannelSetup:
+    """How Settings and the API set up one kind (``integrations/<kind>/setup.py`` subclasses it).
+
+    ``form``: the kind's own settings as a Django form, its secrets among them (the fields the
+    adapter names in ``secret_fields``); the page shows it and the API validates JSON with it.
+    Name, team and greeting are every channel's and not part of it.
+    """
+
+    form: type[forms.Form] = forms.Form
+
+    def check_credentials(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Ask the provider whether the (cleaned) credentials work; raise ``SetupError`` if not.
+
+        Returns plain settings learned on the way (the bot's username), saved with the channel.
+        Called before anything is saved, outside any transaction (it talks to the network).
+        """
+        return {}
+
+    def provider_url(self, channel: Channel, *, base_url: str) -> str | None:
+        """The address to give the provider (Telegram's webhook, VK's Callback API), if any."""
+        return None
+
+    def embed_code(self, channel: Channel, *, base_url: str) -> str:
+        """Code the company pastes into its own website (the widget's script tag), if any."""
+        return ""
+
+
 @dataclass
 class Adapter:
     """One channel kind, as core code sees it. Subclass per kind and override what applies."""
@@ -56,6 +85,8 @@ class Adapter:
     # Customers meet it on the company's own website, put there by a script snippet: the
     # channel's page shows the snippet, and the demo website can show the channel.
     website_snippet: bool = False
+    # The settings form, the credential check and the provider URL (see ChannelSetup).
+    setup: ChannelSetup = field(default_factory=ChannelSetup)
 
     # --- outbound, live ---------------------------------------------------------------------
     def socket_sends(self, event: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

@@ -78,12 +78,28 @@ class Channel(models.Model):
     # Identifies the channel in public URLs (widget snippet, webhooks); not a secret.
     public_key = models.CharField(max_length=40, unique=True, default=new_public_key)
     settings = models.JSONField(default=dict, blank=True)
+    # The kind's credentials (Adapter.secret_fields), a Fernet token of their JSON: see
+    # conversations/secrets.py. Never shown, logged or audited; read through ``secret_values``.
+    secrets = models.TextField(blank=True, default="")
     team = models.ForeignKey(Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="channels")
     created_at = models.DateTimeField(default=timezone.now)
+    # Set: the channel is disabled (takes no messages, sends none) and can be enabled again.
     archived_at = models.DateTimeField(null=True, blank=True)
+    # Set: removed from Settings; also disabled. Its conversations and contacts stay.
+    removed_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def enabled(self) -> bool:
+        return self.archived_at is None
+
+    def secret_values(self) -> dict[str, str]:
+        """The decrypted credentials; raises ``secrets.SecretsUnreadable`` if no key opens them."""
+        from . import secrets
+
+        return secrets.decrypt(self.secrets)
 
 
 class ContactIdentity(models.Model):

@@ -3,6 +3,7 @@ from django.urls import path, reverse_lazy
 
 from . import (
     audit_views,
+    channel_views,
     contact_views,
     presence_views,
     reply_views,
@@ -76,8 +77,10 @@ urlpatterns = [
     path("settings/roles/<int:role_id>/unarchive/", settings_views.role_unarchive, name="role-unarchive"),
     path("settings/api-tokens/", token_views.api_tokens, name="api-tokens"),
     path("settings/api-tokens/<int:token_id>/revoke/", token_views.api_token_revoke, name="api-token-revoke"),
-    path("settings/channels/", views.channel_list, name="channels"),
-    path("settings/channels/<int:channel_id>/", views.channel_detail, name="channel"),
+    path("settings/channels/", channel_views.channel_list, name="channels"),
+    path("settings/channels/add/<slug:kind>/", channel_views.channel_add, name="channel_add"),
+    path("settings/channels/<int:channel_id>/", channel_views.channel_detail, name="channel"),
+    path("settings/channels/<int:channel_id>/state/", channel_views.channel_state, name="channel_state"),
     path("settings/audit-log/", audit_views.audit_log, name="audit-log"),
     path("settings/audit-log/export/", audit_views.audit_log_export, name="audit-log-export"),
     path("settings/trash/", trash_views.trash, name="trash"),

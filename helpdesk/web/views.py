@@ -4,27 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.conf import settings
-from django.contrib import messages as flash
 from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.templatetags.static import static
-from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext
 
-from helpdesk.accounts import actions as admin_actions
 from helpdesk.accounts.models import Employee
 from helpdesk.accounts.permissions import Perm
 from helpdesk.conversations import access, queries, snooze
-from helpdesk.conversations.adapters import adapter_for, adapters
+from helpdesk.conversations.adapters import adapters
 from helpdesk.conversations.models import Channel, Conversation, Priority, Status
 from helpdesk.conversations.profiles import contact_profile
 from helpdesk.conversations.snapshots import conversation_summary, message_data
 from helpdesk.events.models import Event
-from integrations.widget.visitors import normalise_origin
 
 from .decorators import employee_required
 from .inbox_assignment import inbox_assignment_state
@@ -289,87 +283,6 @@ def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
                 **assignment,
                 "i18n": inbox_strings(),
             },
-        },
-    )
-
-
-@employee_required(Perm.MANAGE_CHANNELS)
-def channel_list(request: HttpRequest) -> HttpResponse:
-    channels = access.company_channels(request.employee).select_related("team").order_by("name")
-    return render(
-        request, "web/channel_list.html", {"channels": channels, "settings_page": True, "section": "web:channels"}
-    )
-
-
-class WidgetSettingsForm(forms.Form):
-    name = forms.CharField(label=gettext_lazy("Name"), max_length=100)
-    title = forms.CharField(label=gettext_lazy("Widget title"), max_length=80, required=False)
-    greeting = forms.CharField(
-        label=gettext_lazy("Greeting"), max_length=300, required=False, widget=forms.Textarea(attrs={"rows": 2})
-    )
-    color = forms.RegexField(label=gettext_lazy("Brand colour"), regex=r"^#[0-9a-fA-F]{6}$", initial="#4f46e5")
-    allowed_origins = forms.CharField(
-        label=gettext_lazy("Allowed websites"),
-        help_text=gettext_lazy(
-            "One origin per line, for example https://www.example.com. The widget works only there."
-        ),
-        widget=forms.Textarea(attrs={"rows": 4}),
-        required=False,
-    )
-
-    def clean_allowed_origins(self) -> list[str]:
-        origins = []
-        for line in self.cleaned_data["allowed_origins"].splitlines():
-            line = line.strip()
-            if not line:
-                continue
-            if line == "*":
-                origins.append("*")
-                continue
-            origin = normalise_origin(line)
-            if not origin:
-                raise forms.ValidationError(
-                    _("%(line)s is not an origin like https://www.example.com.") % {"line": line}
-                )
-            origins.append(origin)
-        return origins
-
-
-@employee_required(Perm.MANAGE_CHANNELS)
-def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
-    channel = access.get_channel(request.employee, channel_id)
-    adapter = adapter_for(channel.kind)
-    form = None
-    if adapter.website_snippet:
-        initial = {
-            "name": channel.name,
-            "title": channel.settings.get("title", ""),
-            "greeting": channel.settings.get("greeting", ""),
-            "color": channel.settings.get("color", "#4f46e5"),
-            "allowed_origins": "\n".join(channel.settings.get("allowed_origins", [])),
-        }
-        form = WidgetSettingsForm(request.POST or None, initial=initial)
-        if request.method == "POST" and form.is_valid():
-            data = form.cleaned_data
-            widget_settings = {key: data[key] for key in ("title", "greeting", "color", "allowed_origins")}
-            admin_actions.update_channel(channel, by=request.employee, name=data["name"], settings=widget_settings)
-            flash.success(request, _("Saved."))
-            return redirect("web:channel", channel_id=channel.pk)
-    base = settings.PUBLIC_URL or request.build_absolute_uri("/").rstrip("/")
-    src = base + static("widget/smartchat-widget.js")
-    snippet = f'<script src="{src}" data-channel="{channel.public_key}" async></script>'
-    return render(
-        request,
-        "web/channel_detail.html",
-        {
-            "channel": channel,
-            "adapter": adapter,
-            "form": form,
-            "snippet": snippet,
-            # The public demo website shows only the demo company's widget (see views.demo).
-            "demo_url": reverse("web:demo", args=[channel.public_key]) if request.employee.company.is_demo else "",
-            "settings_page": True,
-            "section": "web:channels",
         },
     )
 

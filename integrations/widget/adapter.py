@@ -12,6 +12,7 @@ from helpdesk.conversations.snapshots import conversation_summary
 from integrations.outbound import customer_effect
 
 from . import outbound
+from .setup import WidgetSetup
 
 
 class WidgetAdapter(Adapter):
@@ -29,4 +30,6 @@ class WidgetAdapter(Adapter):
         return [outbound.visitor_typing(conversation_summary(conversation), name=name, typing=typing)]
 
 
-ADAPTER = WidgetAdapter(kind=ChannelKind.WIDGET.value, label=_("Website widget"), website_snippet=True)
+ADAPTER = WidgetAdapter(
+    kind=ChannelKind.WIDGET.value, label=_("Website widget"), website_snippet=True, setup=WidgetSetup()
+)

@@ -1,43 +1,235 @@
-"""Channels: rename one, route it to a team, change its kind's settings."""
+"""Channels: add one of any registered kind, edit it, disable, enable and remove it.
+
+A kind's settings are validated by its adapter's form (``settings_form``) and its credentials
+checked against the provider (``Adapter.setup.check_credentials``) before anything is saved,
+outside the transaction: that check talks to the network. The fields the adapter names in
+``secret_fields`` are stored apart, encrypted (``Channel.secrets``), and the audit log records
+that they changed, never their values.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from helpdesk.conversations import access
+from helpdesk.conversations import access, secrets
+from helpdesk.conversations.adapters import Adapter, SetupError, adapter_for
 from helpdesk.conversations.models import Channel
+from helpdesk.errors import ActionError
 from helpdesk.events import audit
 
 from ..models import Employee, Team
 from ..permissions import Perm
 from ._common import _UNSET, _clean_name, _lock_company, _same_company
 
+GREETING_LIMIT = 300
+
+
+class ChannelSettingsInvalid(ActionError):
+    """The kind's settings form refused the values; ``errors`` has each field's messages."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        field = next(iter(errors), None)
+        message = errors[field][0] if field else _("Some fields are not valid.")
+        super().__init__(message, code="invalid", field=None if field == "__all__" else field)
+        self.errors = errors
+
 
 def channel_state(channel: Channel) -> dict[str, Any]:
-    return {"name": channel.name, "team": channel.team.name if channel.team_id else None, **channel.settings}
+    """What the audit log shows of a channel: plain settings only, never a credential."""
+    return {
+        "name": channel.name,
+        "team": channel.team.name if channel.team_id else None,
+        "enabled": channel.enabled,
+        **channel.settings,
+    }
+
+
+def _adapter(kind: str) -> Adapter:
+    try:
+        return adapter_for(kind)
+    except LookupError:
+        message = _("Unknown channel kind: %(kind)s.") % {"kind": str(kind)[:50]}
+        raise ActionError(message, code="bad_kind", field="kind") from None
+
+
+def settings_form(kind: str, data: Any = None, *, channel: Channel | None = None) -> forms.Form:
+    """The kind's settings form, bound to ``data`` when given.
+
+    On a saved channel a secret left empty keeps the saved one, and no secret is ever rendered
+    back into the page (the placeholder shows it masked).
+    """
+    adapter = _adapter(kind)
+    stored = channel.secret_values() if channel is not None else {}
+    if data is not None and channel is not None:
+        data = {key: data.get(key) for key in adapter.setup.form.base_fields if key in data}
+        for name in adapter.secret_fields:
+            if not data.get(name) and stored.get(name):
+                data[name] = stored[name]
+    form = adapter.setup.form(data=data, initial=dict(channel.settings) if channel is not None else None)
+    for name in adapter.secret_fields:
+        field = form.fields.get(name)
+        if field is None:
+            continue
+        attrs = {"autocomplete": "off"}
+        if stored.get(name):
+            attrs["placeholder"] = secrets.mask(stored[name])
+            field.help_text = _("Saved. Leave empty to keep it.")
+        field.widget = forms.PasswordInput(render_value=False, attrs=attrs)
+    return form
+
+
+def clean_settings(kind: str, data: Any, *, channel: Channel | None = None) -> dict[str, Any]:
+    """The kind's settings from a page's POST or the API's JSON, validated; or ChannelSettingsInvalid."""
+    form = settings_form(kind, data, channel=channel)
+    if not form.is_valid():
+        raise ChannelSettingsInvalid({key: [str(m) for m in messages] for key, messages in form.errors.items()})
+    return form.cleaned_data
+
+
+def _check_credentials(adapter: Adapter, values: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return adapter.setup.check_credentials(values)
+    except SetupError as exc:
+        raise ActionError(exc.message, code="bad_credentials", field=exc.field) from None
+
+
+def _clean_greeting(greeting: str | None) -> str:
+    greeting = (greeting or "").strip()
+    if len(greeting) > GREETING_LIMIT:
+        raise ActionError(
+            _("The greeting can be at most %(limit)s characters long.") % {"limit": GREETING_LIMIT},
+            code="too_long",
+            field="greeting",
+        )
+    return greeting
+
+
+def _split(adapter: Adapter, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    plain = {key: value for key, value in values.items() if key not in adapter.secret_fields}
+    hidden = {key: str(values[key]) for key in adapter.secret_fields if values.get(key)}
+    return plain, hidden
+
+
+def add_channel(
+    *, by: Employee, kind: str, name: str, team: Team | None = None, greeting: str = "", values: dict[str, Any]
+) -> Channel:
+    """A new channel of ``kind`` with the kind's cleaned settings (``clean_settings``).
+
+    Credentials the provider refuses raise ActionError(code="bad_credentials") and save nothing.
+    """
+    access.require(by, Perm.MANAGE_CHANNELS)
+    adapter = _adapter(kind)
+    _same_company(by, team)
+    name, greeting = _clean_name(name), _clean_greeting(greeting)
+    learned = _check_credentials(adapter, values)
+    plain, hidden = _split(adapter, values)
+    return _create(by, kind, name, team, {**plain, **learned, "greeting": greeting}, hidden)
 
 
 @transaction.atomic(durable=True)
+def _create(by: Employee, kind: str, name: str, team: Team | None, plain: dict, hidden: dict) -> Channel:
+    _lock_company(by.company_id)
+    channel = Channel.objects.create(
+        company_id=by.company_id, kind=kind, name=name, team=team, settings=plain, secrets=secrets.encrypt(hidden)
+    )
+    audit.record(
+        "channel.added",
+        company=by.company_id,
+        actor=by,
+        obj=channel,
+        after={"kind": kind, **channel_state(channel), "credentials_set": sorted(hidden)},
+    )
+    return channel
+
+
 def update_channel(
-    channel: Channel, *, by: Employee, name: str = _UNSET, team: Team | None = _UNSET, settings: dict = _UNSET
+    channel: Channel,
+    *,
+    by: Employee,
+    name: str = _UNSET,
+    team: Team | None = _UNSET,
+    greeting: str = _UNSET,
+    values: dict[str, Any] = _UNSET,
 ) -> Channel:
-    """Rename a channel, route it to a team, or change its kind's settings (already validated)."""
+    """Rename a channel, route it to a team, change its greeting or its kind's settings.
+
+    ``values``: the kind's cleaned settings, all of them (``clean_settings``). When they differ
+    from the saved ones the credentials are checked again first.
+    """
     access.require(by, Perm.MANAGE_CHANNELS)
-    _same_company(by, channel)
+    _same_company(by, channel, None if team is _UNSET else team)
+    adapter = _adapter(channel.kind)
+    if name is not _UNSET:
+        name = _clean_name(name)
+    if greeting is not _UNSET:
+        greeting = _clean_greeting(greeting)
+    plain = hidden = learned = None
+    if values is not _UNSET:
+        plain, hidden = _split(adapter, values)
+        current = {key: channel.settings.get(key) for key in plain}
+        if current != plain or hidden != channel.secret_values():
+            learned = _check_credentials(adapter, values)
+    return _update(channel, by, name, team, greeting, plain, hidden, learned or {})
+
+
+@transaction.atomic(durable=True)
+def _update(channel, by, name, team, greeting, plain, hidden, learned) -> Channel:
     _lock_company(by.company_id)
     channel = Channel.objects.select_for_update(of=("self",)).select_related("team").get(pk=channel.pk)
     before = channel_state(channel)
     if name is not _UNSET:
-        channel.name = _clean_name(name)
+        channel.name = name
     if team is not _UNSET:
-        _same_company(by, team)
         channel.team = team
-    if settings is not _UNSET:
-        channel.settings = {**channel.settings, **settings}
-    channel.save(update_fields=["name", "team", "settings"])
-    audit.record(
-        "channel.updated", company=by.company_id, actor=by, obj=channel, before=before, after=channel_state(channel)
-    )
+    if greeting is not _UNSET:
+        channel.settings = {**channel.settings, "greeting": greeting}
+    changed_secrets: list[str] = []
+    if plain is not None:
+        channel.settings = {**channel.settings, **plain, **learned}
+        stored = channel.secret_values()
+        changed_secrets = sorted(key for key in {**stored, **hidden} if stored.get(key) != hidden.get(key))
+        if changed_secrets:
+            channel.secrets = secrets.encrypt(hidden)
+    channel.save(update_fields=["name", "team", "settings", "secrets"])
+    after = channel_state(channel)
+    if changed_secrets:
+        after["credentials_changed"] = changed_secrets  # which ones, never their values
+    audit.record("channel.updated", company=by.company_id, actor=by, obj=channel, before=before, after=after)
     return channel
+
+
+def _set_state(channel: Channel, *, by: Employee, action: str, disabled: bool, removed: bool = False) -> Channel:
+    access.require(by, Perm.MANAGE_CHANNELS)
+    _same_company(by, channel)
+    with transaction.atomic(durable=True):
+        _lock_company(by.company_id)
+        channel = Channel.objects.select_for_update(of=("self",)).select_related("team").get(pk=channel.pk)
+        if channel.removed_at is not None:
+            raise ActionError(_("This channel has been removed."), code="removed")
+        before = channel_state(channel)
+        now = timezone.now()
+        channel.archived_at = (channel.archived_at or now) if disabled else None
+        if removed:
+            channel.removed_at = now
+        channel.save(update_fields=["archived_at", "removed_at"])
+        audit.record(action, company=by.company_id, actor=by, obj=channel, before=before, after=channel_state(channel))
+    return channel
+
+
+def disable_channel(channel: Channel, *, by: Employee) -> Channel:
+    """Stop the channel: it takes no new messages and sends none, until enabled again."""
+    return _set_state(channel, by=by, action="channel.disabled", disabled=True)
+
+
+def enable_channel(channel: Channel, *, by: Employee) -> Channel:
+    return _set_state(channel, by=by, action="channel.enabled", disabled=False)
+
+
+def remove_channel(channel: Channel, *, by: Employee) -> Channel:
+    """Take the channel out of Settings: it is disabled for good, its conversations and contacts stay."""
+    return _set_state(channel, by=by, action="channel.removed", disabled=True, removed=True)

@@ -1,0 +1,41 @@
+"""A vk-api ``VkApiGroup`` (for a community's token) pointed at ``settings.VK_API_URL`` (the
+real API, a proxy or the tests' fake server).
+
+vk-api 11 builds every method's address itself, ``https://api.vk.ru/method/<name>`` fixed in
+``VkApi.method``, and takes no base URL. What it does take is the ``requests.Session`` it posts
+through (``VkApi(session=...)``), so that session sends those requests to VK_API_URL instead.
+The Bots Long Poll server's address comes from VK in ``groups.getLongPollServer`` and is left
+alone.
+"""
+
+from __future__ import annotations
+
+import requests
+import vk_api
+from django.conf import settings
+from jconfig import MemoryConfig
+
+VK_API_VERSION = "5.199"
+LIBRARY_METHOD_URL = "https://api.vk.ru/method/"
+TIMEOUT = 15  # seconds; requests has none by default
+
+
+class VkApiSession(requests.Session):
+    """Sends vk-api's method calls to ``base_url`` (``.../method``) rather than api.vk.ru."""
+
+    def __init__(self, base_url: str):
+        super().__init__()
+        self.base_url = base_url.rstrip("/") + "/"
+
+    def request(self, method, url, *args, **kwargs):
+        if isinstance(url, str) and url.startswith(LIBRARY_METHOD_URL):
+            url = self.base_url + url[len(LIBRARY_METHOD_URL) :]
+        kwargs.setdefault("timeout", TIMEOUT)
+        return super().request(method, url, *args, **kwargs)
+
+
+def vk_session(token: str) -> vk_api.VkApiGroup:
+    # MemoryConfig: vk-api would otherwise read and write vk_config.v2.json in the working directory.
+    return vk_api.VkApiGroup(
+        token=token, api_version=VK_API_VERSION, config=MemoryConfig, session=VkApiSession(settings.VK_API_URL)
+    )
