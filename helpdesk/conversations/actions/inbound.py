@@ -15,6 +15,7 @@ from .. import canned, quick_answers
 from ..models import Channel, Contact, ContactIdentity, Conversation, Direction, Message, MessageKind, Status
 from ..snapshots import message_data, preview_of
 from ._common import WakeReason, _access_snapshot, _check_storable, _clean_body
+from .delivery import _queue_delivery
 from .handout import hand_out
 
 
@@ -197,6 +198,7 @@ def _reply_automatically(conversation: Conversation, answer: quick_answers.Candi
         created_at=now,
     )
     reply.conversation = conversation
+    _queue_delivery(reply, conversation.channel)
     # The customer still waits for a person (waiting_since stays) unless the answer settles it.
     conversation.last_activity_at = now
     conversation.last_message_preview = preview_of(body)
