@@ -292,6 +292,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["helpdesk.api.permissions.IsEmployee"],
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two "status" fields with different choices (a conversation's, a delivery's): name them apart.
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "helpdesk.conversations.models.Status",
+        "DeliveryStatusEnum": "helpdesk.conversations.models.DeliveryStatus",
+    },
     # Served from the sidecar package's static files: the docs page works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
