@@ -95,6 +95,19 @@ def test_notes_and_widget_replies_get_no_delivery(cast, chat):
     assert not Delivery.objects.exists()
 
 
+def test_a_notes_whole_life_queues_nothing_while_a_reply_queues_its_send(
+    cast, chat, queue, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        note = actions.add_note(chat, by=cast.alice, body="Refund them quietly", mention_employees=[cast.bob])
+        actions.delete_message(note, by=cast.alice)
+        actions.restore_message(note, by=cast.alice)
+    assert drain(queue) == [] and not Delivery.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        reply(chat, cast.bob)
+    assert len(drain(queue)) == 1
+
+
 def test_an_automatic_answer_is_delivered_like_a_reply(cast, chat):
     QuickAnswer.objects.create(company=cast.acme, title="Hours", triggers=["opening hours"], answer="9 to 6")
     actions.receive_message(
