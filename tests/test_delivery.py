@@ -108,6 +108,18 @@ def test_a_notes_whole_life_queues_nothing_while_a_reply_queues_its_send(
     assert len(drain(queue)) == 1
 
 
+def test_deleting_and_restoring_a_reply_keeps_its_delivery_in_the_events(cast, chat):
+    message = reply(chat, cast.bob)
+    mark = last_event_id()
+    actions.delete_message(message, by=cast.alice)
+    actions.restore_message(message, by=cast.alice)
+    events = Event.objects.filter(id__gt=mark).order_by("id")
+    assert [(e.type, e.payload["message"]["delivery"]["status"]) for e in events] == [
+        ("message.deleted", "queued"),
+        ("message.restored", "queued"),
+    ]
+
+
 def test_an_automatic_answer_is_delivered_like_a_reply(cast, chat):
     QuickAnswer.objects.create(company=cast.acme, title="Hours", triggers=["opening hours"], answer="9 to 6")
     actions.receive_message(
