@@ -1,17 +1,19 @@
 """Where a committed event leaves Smartchat for a customer-facing channel.
 
 The channel's adapter says how: the widget pushes to the visitor's socket (``socket_sends``);
-channels with an outside API get a Celery delivery task. Which adapter is asked depends on
-the conversation's channel, never on a comparison here. Internal notes and system lines never
-reach any adapter.
+on channels with an outside API each customer-visible message has a ``Delivery`` row (written
+with it) that a Celery task sends; :func:`enqueue` queues that task once the event saying so
+has committed. Which adapter is asked depends on the conversation's channel, never on a
+comparison here. Internal notes and system lines never reach any adapter.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from helpdesk.conversations.adapters import adapter_for
-from helpdesk.conversations.models import Conversation, MessageKind
+from helpdesk.conversations.models import Conversation, DeliveryStatus, MessageKind
 
 # What each event means for the customer: a message to show, or one to take back.
 CUSTOMER_EFFECT = {"message.created": "show", "message.restored": "show", "message.deleted": "remove"}
@@ -44,5 +46,24 @@ def typing_sends(conversation: Conversation, *, name: str, typing: bool) -> list
 
 
 def enqueue(event: dict[str, Any]) -> None:
-    """Queue delivery for channels that talk to an outside API. None exist yet."""
-    return None
+    """Queue the worker for what a committed event says is waiting to leave.
+
+    A new reply (``message.created`` carrying a queued delivery), a retry scheduled or asked
+    for (``delivery.updated``, queued, not before its time), and, once a delivery stops holding
+    its conversation back (sent or failed), the next one waiting behind it. Whatever is lost
+    here (a crash before this ran) the sweeper queues again.
+    """
+    from helpdesk.conversations import tasks
+
+    if event["type"] == "message.created":
+        delivery = event["payload"]["message"].get("delivery")
+    elif event["type"] == "delivery.updated":
+        delivery = event["payload"]["delivery"]
+    else:
+        return
+    if not delivery:
+        return
+    if delivery["status"] == DeliveryStatus.QUEUED:
+        tasks.queue_delivery(delivery["id"], at=datetime.fromisoformat(delivery["next_attempt_at"]))
+    elif delivery["status"] in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
+        tasks.queue_next_delivery(event["conversation_id"])

@@ -187,7 +187,21 @@ CELERY_BEAT_SCHEDULE = {
         "task": "helpdesk.conversations.tasks.hand_out_queued_conversations",
         "schedule": 60.0,
     },
+    # Deliveries whose task was lost, and sends whose worker died (docs/channels.md, "Delivery").
+    "sweep-deliveries": {
+        "task": "helpdesk.conversations.tasks.sweep_deliveries",
+        "schedule": 30.0,
+    },
 }
+# Outbound delivery (docs/channels.md, "Delivery"). A retryable failure waits
+# DELIVERY_RETRY_SECONDS, doubling each time (at most an hour, or what the provider asks),
+# until DELIVERY_MAX_ATTEMPTS; a send unanswered for DELIVERY_SENDING_TIMEOUT seconds (its
+# worker died) is resent only where the provider drops repeats, otherwise shown as unknown.
+DELIVERY_MAX_ATTEMPTS = env.integer("DELIVERY_MAX_ATTEMPTS", 8, minimum=1)
+DELIVERY_RETRY_SECONDS = env.integer("DELIVERY_RETRY_SECONDS", 5, minimum=1)
+DELIVERY_SENDING_TIMEOUT = env.integer("DELIVERY_SENDING_TIMEOUT", 300, minimum=30)
+DELIVERY_SWEEP_AFTER = env.integer("DELIVERY_SWEEP_AFTER", 60, minimum=5)
+DELIVERY_QUEUE = env.string("DELIVERY_QUEUE", "celery") or "celery"
 
 # --- Auth, i18n, time ---------------------------------------------------------------------
 # Argon2 for new and changed passwords; older hashes still verify and are upgraded on sign-in.
@@ -280,10 +294,13 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["helpdesk.api.permissions.IsEmployee"],
     "COMPONENT_SPLIT_REQUEST": True,
-    # A channel's kind is one enum wherever it appears (channel_kind, a channel's kind).
+    # One enum per set of choices wherever it appears: a channel's kind, a message's kind, and
+    # two "status" fields with different choices (a conversation's, a delivery's).
     "ENUM_NAME_OVERRIDES": {
         "ChannelKindEnum": "helpdesk.conversations.models.ChannelKind",
         "MessageKindEnum": "helpdesk.conversations.models.MessageKind",
+        "StatusEnum": "helpdesk.conversations.models.Status",
+        "DeliveryStatusEnum": "helpdesk.conversations.models.DeliveryStatus",
     },
     # Served from the sidecar package's static files: the docs page works offline.
     "SWAGGER_UI_DIST": "SIDECAR",

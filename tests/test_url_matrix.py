@@ -197,6 +197,12 @@ MATRIX: dict[str, Entry] = {
         api(403, 404, 200, 200, 404),
         kwargs=lambda w: {"conversation_id": w.conversation.pk, "message_id": w.deleted_message.pk},
     ),
+    # A widget message has no delivery to retry (400) for whoever may see it; tests/test_delivery.py retries real ones.
+    "api:message-retry": Entry(
+        "post",
+        api(400, 404, 400, 400, 404),
+        kwargs=lambda w: {"conversation_id": w.conversation.pk, "message_id": w.first_message.pk},
+    ),
     "api:search": Entry("get", api(200, 200, 200, 200, 200), data=lambda w: {"q": "shipped"}),
     "api:trash": Entry("get", api(403, 403, 200, 200, 200)),
     "api:trash-restore": Entry(

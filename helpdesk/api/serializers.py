@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from helpdesk.conversations.models import ChannelKind, Direction, MessageKind, Priority, Status
+from helpdesk.conversations.models import ChannelKind, DeliveryStatus, Direction, MessageKind, Priority, Status
 from helpdesk.conversations.snapshots import conversation_summary, message_data
 
 
@@ -58,6 +58,21 @@ class TrashedConversationOut(ConversationOut):
         }
 
 
+class DeliveryOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(
+        choices=DeliveryStatus.choices,
+        help_text=_(
+            "queued and sending: on its way; sent; failed: not delivered (see last_error), may be retried; unknown: "
+            "the send was interrupted and may or may not have arrived, so it waits for a person to retry it."
+        ),
+    )
+    attempts = serializers.IntegerField(help_text=_("Attempts made in the current round."))
+    next_attempt_at = serializers.DateTimeField(help_text=_("While queued: not sent before this time."))
+    last_error = serializers.CharField(help_text=_("The provider's words for the last failure; empty if none."))
+    sent_at = serializers.DateTimeField(allow_null=True)
+
+
 class MessageOut(serializers.Serializer):
     id = serializers.IntegerField()
     conversation_id = serializers.IntegerField()
@@ -73,6 +88,10 @@ class MessageOut(serializers.Serializer):
     automatic = serializers.BooleanField(help_text=_("Sent by a quick answer, not by a person."))
     while_blocked = serializers.BooleanField(
         help_text=_("Written while the contact was blocked: kept, but it opened and notified nothing.")
+    )
+    delivery = DeliveryOut(
+        allow_null=True,
+        help_text=_("How far a message to the customer got on a channel with an outside API; null for the others."),
     )
 
     def to_representation(self, instance):

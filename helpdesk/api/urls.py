@@ -54,6 +54,11 @@ urlpatterns = [
         views.MessageRestoreApi.as_view(),
         name="message-restore",
     ),
+    path(
+        "conversations/<int:conversation_id>/messages/<int:message_id>/retry",
+        views.MessageRetryApi.as_view(),
+        name="message-retry",
+    ),
     path("search/", search.SearchApi.as_view(), name="search"),
     path("trash/", views.TrashListApi.as_view(), name="trash"),
     path("trash/<int:conversation_id>/restore", views.TrashRestoreApi.as_view(), name="trash-restore"),

@@ -19,6 +19,7 @@ from helpdesk.accounts.models import Employee, Team
 from helpdesk.conversations import access, actions, queries, snooze
 from helpdesk.conversations.models import Conversation, Message, Priority, Status
 from helpdesk.conversations.snapshots import conversation_summary, message_data
+from helpdesk.errors import ActionError
 
 from .filters import ConversationFilter
 from .schema import errors
@@ -294,6 +295,24 @@ class MessageRestoreApi(APIView):
         employee = request.user.employee
         message = _message_in(access.get_conversation(employee, conversation_id), message_id)
         message = actions.restore_message(message, by=employee)
+        return Response(message_data(message))
+
+
+class MessageRetryApi(APIView):
+    """Send a message that was not delivered (failed, or unknown after an interrupted send) again."""
+
+    @extend_schema(tags=["conversations"], request=None, responses={200: MessageOut, **errors(400, 403, 404)})
+    def post(self, request, conversation_id: int, message_id: int):
+        employee = request.user.employee
+        conversation = access.get_conversation(employee, conversation_id)
+        message = conversation.messages.select_related("author_employee", "delivery").filter(pk=message_id).first()
+        if message is None:
+            raise Http404
+        delivery = Message.delivery.related.get_cached_value(message, default=None)
+        if delivery is None:
+            raise ActionError(_("This message is not sent through a delivery."), code="not_retryable")
+        delivery.conversation = conversation
+        message.delivery = actions.retry_delivery(delivery, by=employee)
         return Response(message_data(message))
 
 

@@ -87,6 +87,10 @@ class Adapter:
     website_snippet: bool = False
     # The settings form, the credential check and the provider URL (see ChannelSetup).
     setup: ChannelSetup = field(default_factory=ChannelSetup)
+    # The provider drops a repeated send that carries the same key (VK's random_id): a send
+    # whose outcome is unknown (its worker died) may then be repeated; otherwise a person
+    # decides. The key is ``delivery.idempotency_key``, the same for every attempt.
+    idempotent_sends: bool = False
 
     # --- outbound, live ---------------------------------------------------------------------
     def socket_sends(self, event: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -99,7 +103,11 @@ class Adapter:
 
     # --- outbound, through the worker -------------------------------------------------------
     def send(self, delivery: Any) -> str:
-        """Send one Delivery; return the provider's message id or raise ``DeliveryError``."""
+        """Send one Delivery; return the provider's message id or raise ``DeliveryError``.
+
+        Called outside any transaction, with ``delivery.message`` and ``delivery.channel``
+        loaded. An idempotent adapter passes ``delivery.idempotency_key`` to its provider.
+        """
         raise NotImplementedError(f"{self.kind} does not deliver through the worker")
 
 

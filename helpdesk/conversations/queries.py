@@ -127,4 +127,6 @@ def counts(employee: Employee, *, status: str = Status.OPEN) -> dict[str, int]:
 
 
 def thread(conversation: Conversation) -> QuerySet[Message]:
-    return conversation.messages.select_related("author_employee", "author_contact", "deleted_by").order_by("pk")
+    return conversation.messages.select_related("author_employee", "author_contact", "deleted_by", "delivery").order_by(
+        "pk"
+    )

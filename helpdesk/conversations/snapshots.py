@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .models import Contact, Conversation, Message
+from .models import Contact, Conversation, Delivery, Message
 
 
 def _iso(value) -> str | None:
@@ -56,6 +56,27 @@ def message_data(message: Message, *, reveal_deleted: bool = True) -> dict[str, 
         "deleted_by_name": message.deleted_by.display_name if message.deleted_by_id else None,
         "automatic": message.automatic,
         "while_blocked": message.while_blocked,
+        "delivery": _delivery_of(message),
+    }
+
+
+def _delivery_of(message: Message) -> dict[str, Any] | None:
+    """The message's delivery if it was loaded with it (``select_related("delivery")``, or just
+    written); never a query per message. Messages without one (the widget's, notes) show None."""
+    delivery = Message.delivery.related.get_cached_value(message, default=None)
+    return delivery_data(delivery) if delivery is not None else None
+
+
+def delivery_data(delivery: Delivery) -> dict[str, Any]:
+    """How far an outbound message got: what the thread shows beside it, and ``delivery.updated`` carries."""
+    return {
+        "id": delivery.pk,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "next_attempt_at": _iso(delivery.next_attempt_at),
+        # The provider's words; adapters never put a secret in them.
+        "last_error": delivery.last_error,
+        "sent_at": _iso(delivery.sent_at),
     }
 
 

@@ -1,12 +1,17 @@
-"""Scheduled work on conversations."""
+"""Scheduled work on conversations, and outbound delivery."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from celery import shared_task
+from django.conf import settings
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from . import actions, routing
-from .models import Conversation, Status
+from .actions.delivery import HOLDS_BACK
+from .models import Conversation, Delivery, DeliveryStatus, Status
 
 
 @shared_task
@@ -33,3 +38,54 @@ def hand_out_queued_conversations() -> int:
     """
     companies = routing.queue_companies()
     return sum(len(actions.hand_out(company_id)) for company_id in companies)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def deliver(delivery_id: int) -> str | None:
+    """Send one delivery (ids in, re-read, idempotent: a replayed task finds nothing to claim)."""
+    return actions.send_delivery(delivery_id)
+
+
+def queue_delivery(delivery_id: int, *, at: datetime | None = None) -> None:
+    """Ask a worker to send this delivery, not before ``at``. Called after commit only."""
+    eta = at if at is not None and at > timezone.now() else None
+    deliver.apply_async((delivery_id,), eta=eta, queue=settings.DELIVERY_QUEUE)
+
+
+def queue_next_delivery(conversation_id: int) -> None:
+    """The conversation's next waiting delivery, now that an earlier one stopped holding it back."""
+    waiting = (
+        Delivery.objects.filter(conversation_id=conversation_id, status=DeliveryStatus.QUEUED)
+        .order_by("pk")
+        .values_list("pk", "next_attempt_at")
+        .first()
+    )
+    if waiting:
+        queue_delivery(waiting[0], at=waiting[1])
+
+
+@shared_task(ignore_result=True)
+def sweep_deliveries() -> dict[str, int]:
+    """The safety net under delivery: lost tasks and claims whose worker died.
+
+    - A queued delivery due for more than ``DELIVERY_SWEEP_AFTER`` seconds whose turn it is
+      (nothing earlier in its conversation on its way) lost its task, e.g. to a crash between
+      the commit and the queueing: it is queued again. A replay is harmless: the claim is atomic.
+    - A claim older than ``DELIVERY_SENDING_TIMEOUT``: see ``actions.expire_stale_claims``.
+    """
+    now = timezone.now()
+    requeued = actions.expire_stale_claims(now=now)
+    earlier = Delivery.objects.filter(
+        conversation_id=OuterRef("conversation_id"), pk__lt=OuterRef("pk"), status__in=HOLDS_BACK
+    )
+    lost = list(
+        Delivery.objects.filter(
+            status=DeliveryStatus.QUEUED, next_attempt_at__lt=now - timedelta(seconds=settings.DELIVERY_SWEEP_AFTER)
+        )
+        .exclude(Exists(earlier))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:500]
+    )
+    for delivery_id in [*requeued, *lost]:
+        queue_delivery(delivery_id)
+    return {"requeued": len(requeued), "lost": len(lost)}

@@ -58,6 +58,16 @@ def inbox_strings() -> dict[str, str]:
         "confirmDeleteMessage": _("Delete this message? Admins can restore it."),
         "confirmDeleteConversation": _("Move this conversation to the Trash? Admins can restore it from there."),
         "trashed": _("This conversation was moved to the Trash."),
+        # Delivery of messages to the customer through Telegram, VK, … (static/app/inbox/delivery.js).
+        "deliveryQueued": _("Sending…"),
+        "deliverySending": _("Sending…"),
+        "deliverySent": _("Sent"),
+        "deliveryRetrying": _("Not sent yet, trying again: %(error)s"),
+        "deliveryFailed": _("Not delivered: %(error)s"),
+        "deliveryUnknown": _(
+            "Maybe not delivered: the send was interrupted. Sending it again may show it to the customer twice."
+        ),
+        "retry": _("Retry"),
         # Presence, priority and reassignment (static/app/inbox/{presence,priority,assignment}.js).
         "presenceOnline": pgettext("presence", "online"),
         "presenceAway": pgettext("presence", "away"),

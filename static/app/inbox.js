@@ -19,6 +19,7 @@ import "./inbox/mentions.js";
 import "./inbox/typing.js";
 import "./inbox/readstate.js";
 import "./inbox/bulk.js";
+import "./inbox/delivery.js";
 
 startMarks(); // before the thread draws its first messages
 startPresence();

@@ -25,6 +25,7 @@ from .contacts import (
     update_contact,
 )
 from .deletion import delete_conversation, delete_message, restore_conversation, restore_message
+from .delivery import delivers, expire_stale_claims, retry_delivery, send_delivery
 from .handout import HAND_OUT_BATCH, hand_out, release_assigned
 from .inbound import receive_inbound, receive_message
 from .reading import mark_read
@@ -49,6 +50,8 @@ __all__ = [
     "contact_state",
     "delete_conversation",
     "delete_message",
+    "delivers",
+    "expire_stale_claims",
     "hand_out",
     "mark_read",
     "post_reply",
@@ -59,6 +62,8 @@ __all__ = [
     "resolve",
     "restore_conversation",
     "restore_message",
+    "retry_delivery",
+    "send_delivery",
     "set_priority",
     "snooze",
     "unblock_contact",

@@ -66,7 +66,12 @@ def delete_message(message: Message, *, by: Employee) -> Message:
     """Mark a message deleted (who, when). Admins still see it and can restore it."""
     access.require(by, Perm.DELETE_MESSAGES)
     conversation = _locked(message.conversation)
-    message = Message.objects.select_for_update().get(pk=message.pk, conversation=conversation)
+    # With its delivery (if any), so the event's message shows how far it got, as the thread does.
+    message = (
+        Message.objects.select_for_update(of=("self",))
+        .select_related("delivery")
+        .get(pk=message.pk, conversation=conversation)
+    )
     if message.kind == MessageKind.SYSTEM:
         raise ActionError(_("System messages can't be deleted."), code="system_message")
     if message.deleted_at:
@@ -85,7 +90,12 @@ def delete_message(message: Message, *, by: Employee) -> Message:
 def restore_message(message: Message, *, by: Employee) -> Message:
     access.require(by, Perm.RESTORE)
     conversation = _locked(message.conversation)
-    message = Message.objects.select_for_update().get(pk=message.pk, conversation=conversation)
+    # With its delivery (if any), so the event's message shows how far it got, as the thread does.
+    message = (
+        Message.objects.select_for_update(of=("self",))
+        .select_related("delivery")
+        .get(pk=message.pk, conversation=conversation)
+    )
     if not message.deleted_at:
         return message
     message.deleted_at, message.deleted_by = None, None

@@ -19,6 +19,7 @@ from ..models import Channel, Contact, ContactIdentity, Conversation, Direction,
 from ..snapshots import message_data, preview_of
 from ._common import _UNSTORABLE, WakeReason, _access_snapshot, _check_storable, _clean_body
 from .contacts import clean_contact_attributes
+from .delivery import _queue_delivery
 from .handout import hand_out
 
 log = logging.getLogger(__name__)
@@ -279,6 +280,7 @@ def _reply_automatically(conversation: Conversation, answer: quick_answers.Candi
         created_at=now,
     )
     reply.conversation = conversation
+    _queue_delivery(reply, conversation.channel)
     # The customer still waits for a person (waiting_since stays) unless the answer settles it.
     conversation.last_activity_at = now
     conversation.last_message_preview = preview_of(body)

@@ -18,6 +18,7 @@ from .. import access
 from ..models import Conversation, Direction, Mention, Message, MessageKind, Status
 from ..snapshots import message_data, preview_of
 from ._common import WakeReason, _access_snapshot, _clean_body, _locked
+from .delivery import _queue_delivery
 from .handout import _hand_out_after
 from .reading import _mark_read
 
@@ -119,6 +120,7 @@ def _add_agent_message(
         body=body,
         created_at=now,
     )
+    _queue_delivery(message, conversation.channel)
     conversation.last_activity_at = now
     changed = ["status", "snoozed_until", "last_activity_at", "updated_at"]
     if is_reply:

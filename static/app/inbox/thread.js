@@ -65,6 +65,11 @@ export function updateMessage(m) {
   if (node) node.replaceWith(renderMessage(merged));
 }
 
+/** Change a message already in the thread (its delivery status, …) and redraw it; others are ignored. */
+export function patchMessage(id, changes) {
+  if (shownMessages.has(id)) updateMessage({ id, ...changes });
+}
+
 export function renderHeader() {
   const current = store.current;
   if (!current) return;
