@@ -37,6 +37,12 @@ def _fast_passwords_and_private_layer():
     # Async tests touch the ORM from executor threads; persistent connections there would
     # outlive the tests and keep the test database from being dropped.
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # celery.contrib.testing's start_worker sets the root logger to its own level ("error") for
+    # the rest of the process, and every later test that counts log lines would count nothing.
+    # A setup_logging receiver tells Celery that logging is configured (Django's LOGGING is).
+    from celery.signals import setup_logging
+
+    setup_logging.connect(_keep_djangos_logging, weak=False)
     layer = settings.CHANNEL_LAYERS["default"]
     if "redis" in layer["BACKEND"].lower():
         layer["CONFIG"]["prefix"] = f"smartchat-test-{os.getpid()}"
@@ -50,6 +56,10 @@ def _fresh_rate_limits():
     from helpdesk import ratelimits
 
     ratelimits.reset()
+
+
+def _keep_djangos_logging(**kwargs) -> None:
+    """Celery's setup_logging signal: logging stays as Django's settings made it."""
 
 
 @pytest.fixture(autouse=True)
