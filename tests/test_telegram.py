@@ -1,0 +1,254 @@
+"""The Telegram channel: updates in by webhook (and polling), replies out by sendMessage.
+
+Against ``tests/fakes/telegram.py`` (the Bot API on 127.0.0.1) with the real
+python-telegram-bot, real PostgreSQL and the real Redis broker.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+
+import pytest
+
+from helpdesk.conversations import actions, secrets, tasks
+from helpdesk.conversations.models import Channel, Contact, Conversation, Delivery, DeliveryStatus, Message
+from integrations.telegram.setup import webhook_secret
+from tests.conftest import login
+from tests.delivery_kit import drain
+from tests.fakes.telegram import fake_telegram as fake_telegram
+
+TOKEN = "123456789:AAEhBOweik9ai2o4sbVX-wQzSOMESECRETTAIL"
+SECRET_PART = TOKEN.split(":")[1]
+
+
+@pytest.fixture
+def queue(settings):
+    name = f"test-telegram-{os.getpid()}-{time.monotonic_ns()}"
+    settings.DELIVERY_QUEUE = name
+    yield name
+    drain(name)
+
+
+@pytest.fixture
+def fake(fake_telegram, settings):
+    settings.TELEGRAM_API_URL = fake_telegram.url
+    fake_telegram.add_bot(TOKEN, username="acme_support_bot")
+    return fake_telegram
+
+
+@pytest.fixture
+def channel(cast, fake, queue):
+    return Channel.objects.create(
+        company=cast.acme,
+        kind="telegram",
+        name="Acme bot",
+        team=cast.sales,
+        settings={"mode": "webhook", "bot_username": "acme_support_bot"},
+        secrets=secrets.encrypt({"bot_token": TOKEN}),
+    )
+
+
+def post(client, channel, update, *, secret=None):
+    headers = {} if secret is False else {"X-Telegram-Bot-Api-Secret-Token": secret or webhook_secret(channel)}
+    body = update if isinstance(update, (str, bytes)) else json.dumps(update)
+    return client.post(f"/hooks/telegram/{channel.public_key}/", body, content_type="application/json", headers=headers)
+
+
+def pushed(fake, update):
+    """The update as Telegram sends it (with its update_id); its chat becomes known to the fake."""
+    return {"update_id": fake.push_update(TOKEN, update), **update}
+
+
+# --- Set-up: the webhook is set and removed with the channel ---------------------------------
+
+
+def test_a_webhook_channel_sets_its_webhook_and_polling_deletes_it(client, cast, fake, settings):
+    settings.PUBLIC_URL = "https://help.example.com"
+    login(client, cast.alice)
+    body = {"kind": "telegram", "name": "Bot", "team": cast.support.pk, "bot_token": TOKEN, "mode": "webhook"}
+    response = client.post("/api/v1/channels/", body, content_type="application/json")
+    assert response.status_code == 201, response.content
+    channel = Channel.objects.get(pk=response.json()["id"])
+    hook = fake.webhook(TOKEN)
+    assert hook["url"] == f"https://help.example.com/hooks/telegram/{channel.public_key}/"
+    assert hook["secret_token"] == webhook_secret(channel) and SECRET_PART not in hook["secret_token"]
+    url = f"/api/v1/channels/{channel.pk}/"
+    assert client.patch(url, {"mode": "polling"}, content_type="application/json").status_code == 200
+    assert fake.webhook(TOKEN) is None
+    assert client.patch(url, {"mode": "webhook"}, content_type="application/json").status_code == 200
+    assert fake.webhook(TOKEN)["url"].endswith(f"/{channel.public_key}/")
+
+
+# --- Webhook and inbound ---------------------------------------------------------------------
+
+
+def test_a_private_message_by_webhook_is_one_conversation_and_the_reply_goes_out(client, cast, channel, fake):
+    ann = fake.user("Ann", last_name="Lee", username="ann_lee", language_code="ru")
+    response = post(client, channel, pushed(fake, fake.text_update(TOKEN, ann, "Where is my order?")))
+    assert response.status_code == 200
+    conversation = Conversation.objects.get(channel=channel)
+    message = conversation.messages.get()
+    assert message.body == "Where is my order?"
+    assert message.external_id == f"{ann['id']}:1"
+    contact = conversation.contact
+    assert contact.name == "Ann Lee"
+    assert contact.attributes["username"] == "ann_lee" and contact.attributes["language"] == "ru"
+    assert contact.identities.get().external_id == str(ann["id"])
+
+    reply = actions.post_reply(conversation, by=cast.bob, body="It left today")
+    delivery = Delivery.objects.get(message=reply)
+    assert tasks.deliver.run(delivery.pk) == DeliveryStatus.SENT, Delivery.objects.get(pk=delivery.pk).last_error
+    (sent,) = fake.sent_to(ann["id"])
+    assert (sent.method, sent.text) == ("sendMessage", "It left today")
+    delivery.refresh_from_db()
+    assert delivery.provider_message_id == f"{ann['id']}:{sent.message['message_id']}"
+
+
+def test_a_group_message_is_one_conversation_for_the_group_with_the_senders_name(client, channel, fake):
+    club = fake.group("Coffee club")
+    ann, bo = fake.user("Ann"), fake.user("Bo")
+    assert post(client, channel, pushed(fake, fake.text_update(TOKEN, ann, "Hi all", chat=club))).status_code == 200
+    assert post(client, channel, pushed(fake, fake.text_update(TOKEN, bo, "Hello", chat=club))).status_code == 200
+    conversation = Conversation.objects.get(channel=channel)
+    assert conversation.contact.name == "Coffee club"
+    assert conversation.contact.identities.get().external_id == str(club["id"])
+    authors = [m.author_contact.name for m in conversation.messages.order_by("pk")]
+    assert authors == ["Ann", "Bo"]
+
+
+def test_a_reply_in_a_group_conversation_goes_to_the_group(client, cast, channel, fake):
+    club = fake.group("Coffee club")
+    post(client, channel, pushed(fake, fake.text_update(TOKEN, fake.user("Ann"), "Hi", chat=club)))
+    conversation = Conversation.objects.get(channel=channel)
+    reply = actions.post_reply(conversation, by=cast.bob, body="Hello, club")
+    assert tasks.deliver.run(Delivery.objects.get(message=reply).pk) == DeliveryStatus.SENT
+    assert [s.text for s in fake.sent_to(club["id"])] == ["Hello, club"]
+
+
+@pytest.mark.parametrize("secret", [False, "wrong", "x" * 64])
+def test_a_wrong_or_missing_secret_is_403_and_stores_nothing(client, channel, fake, secret):
+    response = post(client, channel, pushed(fake, fake.text_update(TOKEN, fake.user("Ann"), "hi")), secret=secret)
+    assert response.status_code == 403
+    assert (
+        not Message.objects.filter(conversation__channel=channel).exists()
+        and not Contact.objects.filter(identities__channel=channel).exists()
+    )
+
+
+def test_a_disabled_removed_or_unknown_channel_is_404(client, channel, fake):
+    update = pushed(fake, fake.text_update(TOKEN, fake.user("Ann"), "hi"))
+    secret = webhook_secret(channel)
+    assert client.post("/hooks/telegram/nope/", {}, content_type="application/json").status_code == 404
+    Channel.objects.filter(pk=channel.pk).update(archived_at="2026-01-01T00:00Z")
+    assert post(client, channel, update, secret=secret).status_code == 404
+    assert not Message.objects.filter(conversation__channel=channel).exists()
+
+
+def test_only_post(client, channel):
+    assert client.get(f"/hooks/telegram/{channel.public_key}/").status_code == 405
+
+
+def test_a_replayed_update_stores_one_message(client, channel, fake):
+    update = pushed(fake, fake.text_update(TOKEN, fake.user("Ann"), "once"))
+    assert post(client, channel, update).status_code == 200
+    assert post(client, channel, update).status_code == 200
+    assert Message.objects.filter(conversation__channel=channel).count() == 1
+
+
+@pytest.mark.parametrize("body", ["{not json", "[" * 5000, '"just a string"', '{"update_id": "x", "message": 5}'])
+def test_a_malformed_body_is_200_logged_and_stores_nothing(client, channel, body, caplog):
+    caplog.set_level(logging.INFO)
+    response = post(client, channel, body)
+    assert response.status_code == 200
+    assert not Message.objects.filter(conversation__channel=channel).exists()
+    assert "telegram" in caplog.text and "Traceback" not in caplog.text
+
+
+def test_updates_we_dont_handle_are_acknowledged(client, channel, fake):
+    ann = fake.user("Ann")
+    first = fake.text_update(TOKEN, ann, "hi")
+    for update in [fake.edited_update(TOKEN, first["message"], text="edited"), fake.my_chat_member_update(TOKEN, ann)]:
+        assert post(client, channel, pushed(fake, update)).status_code == 200
+    assert not Message.objects.filter(conversation__channel=channel).exists()
+
+
+def test_start_with_a_payload_is_the_contacts_source(client, channel, fake):
+    post(client, channel, pushed(fake, fake.start_update(TOKEN, fake.user("Ann"), payload="spring_promo")))
+    contact = Conversation.objects.get(channel=channel).contact
+    assert contact.attributes["source"] == "spring_promo"
+
+
+def test_attachments_are_described_with_a_caption_as_text(client, channel, fake):
+    ann = fake.user("Ann")
+    updates = [
+        fake.photo_update(TOKEN, ann, b"\xff\xd8\xff" + b"0" * 2000, caption="My cat", width=800, height=600),
+        fake.document_update(TOKEN, ann, b"%PDF-1.4 " * 300, file_name="invoice.pdf"),
+        fake.voice_update(TOKEN, ann, b"OggS" * 100),
+        fake.sticker_update(TOKEN, ann, b"RIFF" * 50),
+    ]
+    for update in updates:
+        assert post(client, channel, pushed(fake, update)).status_code == 200
+    bodies = [m.body for m in Message.objects.filter(conversation__channel=channel).order_by("pk")]
+    assert bodies[0].startswith("My cat\n[photo.jpg (photo, image/jpeg")
+    assert "[invoice.pdf (document, application/pdf, " in bodies[1]
+    assert bodies[2].startswith("[voice (voice, audio/ogg")
+    assert bodies[3].startswith("[sticker 👍 (sticker, image/webp")
+
+
+# --- Outbound failures -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def conversation(client, channel, fake):
+    ann = fake.user("Ann")
+    post(client, channel, pushed(fake, fake.text_update(TOKEN, ann, "hi")))
+    conversation = Conversation.objects.get(channel=channel)
+    conversation.ann = ann
+    return conversation
+
+
+def send_reply(conversation, by) -> Delivery:
+    reply = actions.post_reply(conversation, by=by, body="Hello")
+    delivery = Delivery.objects.get(message=reply)
+    tasks.deliver.run(delivery.pk)
+    delivery.refresh_from_db()
+    return delivery
+
+
+def test_a_blocked_bot_fails_permanently_with_telegrams_words(cast, conversation, fake):
+    fake.block(TOKEN, conversation.ann["id"])
+    delivery = send_reply(conversation, cast.bob)
+    assert delivery.status == DeliveryStatus.FAILED and delivery.attempts == 1
+    assert "bot was blocked by the user" in delivery.last_error
+
+
+def test_a_chat_that_does_not_exist_fails_permanently(cast, conversation, fake):
+    conversation.contact.identities.update(external_id="777000111")
+    delivery = send_reply(conversation, cast.bob)
+    assert delivery.status == DeliveryStatus.FAILED and "chat not found" in delivery.last_error.lower()
+
+
+def test_429_is_retried_after_telegrams_retry_after(cast, conversation, fake):
+    fake.fail_next(TOKEN, "sendMessage", 429, retry_after=17)
+    delivery = send_reply(conversation, cast.bob)
+    assert delivery.status == DeliveryStatus.QUEUED
+    wait = (delivery.next_attempt_at - delivery.updated_at).total_seconds()
+    assert 16 <= wait <= 18
+    assert "Too Many Requests" in delivery.last_error or "retry" in delivery.last_error.lower()
+
+
+def test_a_5xx_or_a_dropped_connection_is_retryable(cast, conversation, fake):
+    fake.fail_next(TOKEN, "sendMessage", 502)
+    assert send_reply(conversation, cast.bob).status == DeliveryStatus.QUEUED
+    fake.drop_next(TOKEN, "sendMessage")
+    assert send_reply(conversation, cast.bob).status == DeliveryStatus.QUEUED
+
+
+def test_a_revoked_token_fails_permanently_and_the_error_never_holds_the_token(cast, conversation, fake):
+    fake.revoke(TOKEN)
+    delivery = send_reply(conversation, cast.bob)
+    assert delivery.status == DeliveryStatus.FAILED
+    assert SECRET_PART not in delivery.last_error and delivery.last_error
