@@ -10,11 +10,16 @@ import json
 import logging
 import os
 import time
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from helpdesk.conversations import actions, secrets, tasks
 from helpdesk.conversations.models import Channel, Contact, Conversation, Delivery, DeliveryStatus, Message
+from integrations import lease
+from integrations.telegram import inbound, polling
+from integrations.telegram.models import PollState
 from integrations.telegram.setup import webhook_secret
 from tests.conftest import login
 from tests.delivery_kit import drain
@@ -252,3 +257,118 @@ def test_a_revoked_token_fails_permanently_and_the_error_never_holds_the_token(c
     delivery = send_reply(conversation, cast.bob)
     assert delivery.status == DeliveryStatus.FAILED
     assert SECRET_PART not in delivery.last_error and delivery.last_error
+
+
+# --- Polling ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def polled(cast, fake, queue, settings):
+    settings.TELEGRAM_POLL_TIMEOUT = 0
+    return Channel.objects.create(
+        company=cast.acme,
+        kind="telegram",
+        name="Acme polled bot",
+        team=cast.sales,
+        settings={"mode": "polling"},
+        secrets=secrets.encrypt({"bot_token": TOKEN}),
+    )
+
+
+def stored(channel) -> list[str]:
+    return list(Message.objects.filter(conversation__channel=channel).order_by("pk").values_list("body", flat=True))
+
+
+def test_polling_stores_updates_and_advances_the_offset(polled, fake):
+    ann = fake.user("Ann")
+    ids = [fake.push_update(TOKEN, fake.text_update(TOKEN, ann, f"m{n}")) for n in range(3)]
+    assert polling.due_channel_ids() == [polled.pk]
+    assert polling.poll(polled.pk) == 3
+    assert stored(polled) == ["m0", "m1", "m2"]
+    state = PollState.objects.get(channel=polled)
+    assert state.offset == ids[-1] + 1 and state.lease_holder == "" and state.last_error == ""
+    assert polling.poll(polled.pk) == 0  # the next call confirms them at Telegram
+    assert fake.pending_updates(TOKEN) == []
+    assert stored(polled) == ["m0", "m1", "m2"]
+
+
+def test_a_poll_that_dies_between_storing_and_advancing_stores_nothing_twice(polled, fake, monkeypatch):
+    ann = fake.user("Ann")
+    for n in range(3):
+        fake.push_update(TOKEN, fake.text_update(TOKEN, ann, f"m{n}"))
+    real, calls = inbound.receive_update, []
+
+    def dies_after_the_second(channel, update):
+        result = real(channel, update)
+        calls.append(update["update_id"])
+        if len(calls) == 2:
+            raise RuntimeError("worker killed")
+        return result
+
+    monkeypatch.setattr(polling.inbound, "receive_update", dies_after_the_second)
+    with pytest.raises(RuntimeError):
+        polling.poll(polled.pk)
+    state = PollState.objects.get(channel=polled)
+    assert state.offset == calls[0] + 1  # the second was stored but not confirmed
+    assert state.lease_holder == ""  # given back
+    monkeypatch.setattr(polling.inbound, "receive_update", real)
+    assert polling.poll(polled.pk) == 2  # the second again, and the third
+    assert stored(polled) == ["m0", "m1", "m2"]
+
+
+def test_a_second_poller_does_not_run_while_one_holds_the_lease(polled, fake):
+    fake.push_update(TOKEN, fake.text_update(TOKEN, fake.user("Ann"), "hi"))
+    state = PollState.objects.create(channel=polled)
+    assert lease.take(PollState, state.pk, holder="worker-a", seconds=60)
+    assert polling.poll(polled.pk, holder="worker-b") is None
+    assert polling.due_channel_ids() == []
+    assert not [c for c in fake.calls if c.method == "getUpdates"] and stored(polled) == []
+    lease.give_back(PollState, state.pk, holder="worker-a")
+    assert polling.poll(polled.pk, holder="worker-b") == 1
+
+
+def test_the_lease_is_taken_by_one_renewed_by_its_holder_and_taken_over_when_it_runs_out(polled):
+    state = PollState.objects.create(channel=polled)
+    assert lease.take(PollState, state.pk, holder="a", seconds=60)
+    assert not lease.take(PollState, state.pk, holder="b", seconds=60)
+    assert lease.take(PollState, state.pk, holder="a", seconds=60)  # renewed
+    lease.give_back(PollState, state.pk, holder="b")  # not b's to give
+    assert not lease.take(PollState, state.pk, holder="b", seconds=60)
+    PollState.objects.filter(pk=state.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert lease.take(PollState, state.pk, holder="b", seconds=60)  # a died: b takes over
+    lease.give_back(PollState, state.pk, holder="a")  # a, late, can't release b's lease
+    assert PollState.objects.get(pk=state.pk).lease_holder == "b"
+
+
+def test_a_refused_token_stops_polling_that_channel_and_says_why(polled, fake):
+    fake.revoke(TOKEN)
+    assert polling.poll(polled.pk) == 0
+    state = PollState.objects.get(channel=polled)
+    assert state.stopped_at is not None and "did not accept" in state.last_error
+    assert polling.due_channel_ids() == []
+    polling.restart(polled)
+    assert polling.due_channel_ids() == [polled.pk]
+
+
+def test_telegram_unreachable_backs_off(polled, fake):
+    fake.fail_next(TOKEN, "getUpdates", 502)
+    assert polling.poll(polled.pk) == 0
+    state = PollState.objects.get(channel=polled)
+    assert state.failures == 1 and state.retry_at > timezone.now() and state.last_error
+    assert polling.due_channel_ids() == []
+    PollState.objects.filter(pk=state.pk).update(retry_at=timezone.now())
+    fake.push_update(TOKEN, fake.text_update(TOKEN, fake.user("Ann"), "back"))
+    assert polling.poll(polled.pk) == 1
+    assert PollState.objects.get(pk=state.pk).failures == 0
+
+
+def test_telegrams_retry_after_sets_the_backoff(polled, fake):
+    fake.fail_next(TOKEN, "getUpdates", 429, retry_after=40)
+    polling.poll(polled.pk)
+    wait = (PollState.objects.get(channel=polled).retry_at - timezone.now()).total_seconds()
+    assert 35 < wait <= 40
+
+
+def test_webhook_and_disabled_channels_are_not_polled(polled, channel):
+    Channel.objects.filter(pk=polled.pk).update(archived_at=timezone.now())
+    assert polling.due_channel_ids() == []

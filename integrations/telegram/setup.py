@@ -91,7 +91,9 @@ class TelegramSetup(ChannelSetup):
         saving it again tries again).
         """
         from .outbound import scrub
+        from .polling import restart
 
+        restart(channel)
         token = channel.secret_values().get("bot_token", "")
         if not token:
             return
