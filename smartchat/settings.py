@@ -359,6 +359,8 @@ CHANNEL_SECRET_KEYS = env.fernet_keys("CHANNEL_SECRET_KEYS")
 TELEGRAM_API_URL = env.string("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/")
 # How long one getUpdates waits for news (a polling-mode channel's long poll), in seconds.
 TELEGRAM_POLL_TIMEOUT = env.integer("TELEGRAM_POLL_TIMEOUT", 25, minimum=0)
+# The Celery queue polls go to: each holds a worker for up to TELEGRAM_POLL_TIMEOUT seconds.
+TELEGRAM_POLL_QUEUE = env.string("TELEGRAM_POLL_QUEUE", "celery") or "celery"
 VK_API_URL = env.string("VK_API_URL", "https://api.vk.com/method").rstrip("/")
 
 # --- Security ------------------------------------------------------------------------------

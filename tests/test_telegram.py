@@ -282,8 +282,10 @@ def stored(channel) -> list[str]:
 def test_polling_stores_updates_and_advances_the_offset(polled, fake):
     ann = fake.user("Ann")
     ids = [fake.push_update(TOKEN, fake.text_update(TOKEN, ann, f"m{n}")) for n in range(3)]
-    assert polling.due_channel_ids() == [polled.pk]
-    assert polling.poll(polled.pk) == 3
+    ((channel_id, holder),) = polling.claim_due_channels()
+    assert channel_id == polled.pk
+    assert polling.claim_due_channels() == []  # queued once, not again while it waits
+    assert polling.poll(polled.pk, holder=holder) == 3
     assert stored(polled) == ["m0", "m1", "m2"]
     state = PollState.objects.get(channel=polled)
     assert state.offset == ids[-1] + 1 and state.lease_holder == "" and state.last_error == ""
@@ -321,7 +323,7 @@ def test_a_second_poller_does_not_run_while_one_holds_the_lease(polled, fake):
     state = PollState.objects.create(channel=polled)
     assert lease.take(PollState, state.pk, holder="worker-a", seconds=60)
     assert polling.poll(polled.pk, holder="worker-b") is None
-    assert polling.due_channel_ids() == []
+    assert polling.claim_due_channels() == []
     assert not [c for c in fake.calls if c.method == "getUpdates"] and stored(polled) == []
     lease.give_back(PollState, state.pk, holder="worker-a")
     assert polling.poll(polled.pk, holder="worker-b") == 1
@@ -345,9 +347,9 @@ def test_a_refused_token_stops_polling_that_channel_and_says_why(polled, fake):
     assert polling.poll(polled.pk) == 0
     state = PollState.objects.get(channel=polled)
     assert state.stopped_at is not None and "did not accept" in state.last_error
-    assert polling.due_channel_ids() == []
+    assert polling.claim_due_channels() == []
     polling.restart(polled)
-    assert polling.due_channel_ids() == [polled.pk]
+    assert [c for c, _ in polling.claim_due_channels()] == [polled.pk]
 
 
 def test_telegram_unreachable_backs_off(polled, fake):
@@ -355,7 +357,7 @@ def test_telegram_unreachable_backs_off(polled, fake):
     assert polling.poll(polled.pk) == 0
     state = PollState.objects.get(channel=polled)
     assert state.failures == 1 and state.retry_at > timezone.now() and state.last_error
-    assert polling.due_channel_ids() == []
+    assert polling.claim_due_channels() == []
     PollState.objects.filter(pk=state.pk).update(retry_at=timezone.now())
     fake.push_update(TOKEN, fake.text_update(TOKEN, fake.user("Ann"), "back"))
     assert polling.poll(polled.pk) == 1
@@ -371,4 +373,17 @@ def test_telegrams_retry_after_sets_the_backoff(polled, fake):
 
 def test_webhook_and_disabled_channels_are_not_polled(polled, channel):
     Channel.objects.filter(pk=polled.pk).update(archived_at=timezone.now())
-    assert polling.due_channel_ids() == []
+    assert polling.claim_due_channels() == []
+
+
+def test_beat_queues_one_poll_per_channel_on_the_broker_and_the_poll_stores(polled, fake, queue, settings):
+    from integrations.telegram import tasks as telegram_tasks
+
+    settings.TELEGRAM_POLL_QUEUE = queue
+    fake.push_update(TOKEN, fake.text_update(TOKEN, fake.user("Ann"), "via beat"))
+    assert telegram_tasks.poll_telegram_channels.run() == 1
+    assert telegram_tasks.poll_telegram_channels.run() == 0  # the first is still waiting
+    ((name, args, _),) = drain(queue)
+    assert name == "integrations.telegram.tasks.poll_telegram"
+    assert telegram_tasks.poll_telegram.run(*args) == 1
+    assert stored(polled) == ["via beat"]

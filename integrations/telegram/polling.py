@@ -41,18 +41,23 @@ def polling_channels():
     )
 
 
-def due_channel_ids() -> list[int]:
-    """Polling channels with no poll running, not stopped and not backing off."""
+def claim_due_channels() -> list[tuple[int, str]]:
+    """Polling channels with no poll running or queued, not stopped, not backing off.
+
+    Each is leased at once to a new holder, which the queued poll then uses: a poll waiting in
+    the queue is not queued again by the next beat, and one that is lost frees its channel
+    when the lease runs out.
+    """
     now = timezone.now()
-    ids = []
+    claimed = []
     for channel in polling_channels().only("pk"):
         state, _ = PollState.objects.get_or_create(channel=channel)
         if state.stopped_at is not None or (state.retry_at and state.retry_at > now):
             continue
-        if state.lease_until and state.lease_until > now:
-            continue
-        ids.append(channel.pk)
-    return ids
+        holder = lease.new_holder()
+        if lease.take(PollState, state.pk, holder=holder, seconds=settings.TELEGRAM_POLL_TIMEOUT + 60):
+            claimed.append((channel.pk, holder))
+    return claimed
 
 
 async def _get_updates(token: str, offset: int, timeout: int) -> list[dict]:
