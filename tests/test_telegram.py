@@ -387,3 +387,18 @@ def test_beat_queues_one_poll_per_channel_on_the_broker_and_the_poll_stores(poll
     assert name == "integrations.telegram.tasks.poll_telegram"
     assert telegram_tasks.poll_telegram.run(*args) == 1
     assert stored(polled) == ["via beat"]
+
+
+def test_the_fakes_webhook_reaches_a_real_server_and_is_stored_once(asgi_server, tcast, fake, settings):
+    """End to end: the channel is added (setWebhook), Telegram POSTs the update to uvicorn."""
+    from helpdesk.accounts import actions as account_actions
+
+    settings.PUBLIC_URL = asgi_server.url
+    channel = account_actions.add_channel(
+        by=tcast.alice, kind="telegram", name="Bot", team=tcast.sales, values={"bot_token": TOKEN, "mode": "webhook"}
+    )
+    ann = fake.user("Ann")
+    fake.push_update(TOKEN, fake.text_update(TOKEN, ann, "Hello from Telegram"))
+    assert fake.wait_for(lambda f: any(d.status == 200 for d in f.webhook_deliveries), timeout=10)
+    assert stored(channel) == ["Hello from Telegram"]
+    assert [d.status for d in fake.webhook_deliveries] == [200]
