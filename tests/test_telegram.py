@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from helpdesk.conversations import actions, secrets, tasks
 from helpdesk.conversations.models import Channel, Contact, Conversation, Delivery, DeliveryStatus, Message
+from helpdesk.events.models import AuditEntry
 from integrations import lease
 from integrations.telegram import inbound, polling
 from integrations.telegram.models import PollState
@@ -348,6 +349,9 @@ def test_a_refused_token_stops_polling_that_channel_and_says_why(polled, fake):
     state = PollState.objects.get(channel=polled)
     assert state.stopped_at is not None and "did not accept" in state.last_error
     assert polling.claim_due_channels() == []
+    polling.poll(polled.pk)  # (a poll already queued) recorded once
+    (entry,) = AuditEntry.objects.filter(action="channel.polling_stopped")
+    assert entry.object_id == str(polled.pk) and "did not accept" in entry.after["reason"]
     polling.restart(polled)
     assert [c for c, _ in polling.claim_due_channels()] == [polled.pk]
 

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from helpdesk.conversations.models import Channel, ChannelKind
+from helpdesk.events import audit
 from integrations import lease
 
 from . import inbound
@@ -95,7 +96,17 @@ def _poll(channel: Channel, state: PollState, holder: str, timeout: int) -> int:
         updates = async_to_sync(_get_updates)(token, state.offset, timeout)
     except telegram.error.InvalidToken:
         log.warning("telegram channel %s: the token was refused; polling stopped", channel.pk)
-        mine.update(stopped_at=timezone.now(), last_error="Telegram did not accept the bot token.")
+        reason = "Telegram did not accept the bot token."
+        if mine.filter(stopped_at__isnull=True).update(stopped_at=timezone.now(), last_error=reason):
+            # Once, in the audit log, where an admin looks for why a channel went quiet.
+            audit.record(
+                "channel.polling_stopped",
+                company=channel.company_id,
+                actor=None,
+                actor_name="Telegram",
+                obj=channel,
+                after={"reason": reason},
+            )
         return 0
     except telegram.error.TelegramError as exc:  # unreachable, timed out, 429, 409 (a webhook is set)
         failures = state.failures + 1
