@@ -181,6 +181,24 @@ def test_updates_we_dont_handle_are_acknowledged(client, channel, fake):
     assert not Message.objects.filter(conversation__channel=channel).exists()
 
 
+def service_update(fake, user, chat):
+    """A group's "Bo joined" service message: a message with no text and no file."""
+    update = fake.text_update(TOKEN, user, "x", chat=chat)
+    del update["message"]["text"]
+    update["message"]["new_chat_members"] = [user]
+    return update
+
+
+def test_messages_with_nothing_to_store_are_acknowledged(client, channel, fake):
+    ann, club = fake.user("Ann"), fake.group("Club")
+    assert post(client, channel, pushed(fake, service_update(fake, ann, club))).status_code == 200
+    nul = pushed(fake, fake.text_update(TOKEN, ann, "bad \x00 text"))
+    assert post(client, channel, nul).status_code == 200
+    too_long = pushed(fake, fake.text_update(TOKEN, ann, "a" * 100_000))
+    assert post(client, channel, too_long).status_code == 200
+    assert not Message.objects.filter(conversation__channel=channel).exists()
+
+
 def test_start_with_a_payload_is_the_contacts_source(client, channel, fake):
     post(client, channel, pushed(fake, fake.start_update(TOKEN, fake.user("Ann"), payload="spring_promo")))
     contact = Conversation.objects.get(channel=channel).contact
@@ -317,6 +335,16 @@ def test_a_poll_that_dies_between_storing_and_advancing_stores_nothing_twice(pol
     monkeypatch.setattr(polling.inbound, "receive_update", real)
     assert polling.poll(polled.pk) == 2  # the second again, and the third
     assert stored(polled) == ["m0", "m1", "m2"]
+
+
+def test_an_update_that_cant_be_stored_does_not_stall_polling(polled, fake):
+    ann = fake.user("Ann")
+    fake.push_update(TOKEN, service_update(fake, ann, fake.group("Club")))
+    fake.push_update(TOKEN, fake.text_update(TOKEN, ann, "bad \x00 text"))
+    last = fake.push_update(TOKEN, fake.text_update(TOKEN, ann, "after"))
+    assert polling.poll(polled.pk) == 3
+    assert stored(polled) == ["after"]
+    assert PollState.objects.get(channel=polled).offset == last + 1
 
 
 def test_a_second_poller_does_not_run_while_one_holds_the_lease(polled, fake):

@@ -21,6 +21,7 @@ import telegram
 from helpdesk.conversations import actions
 from helpdesk.conversations.inbound import ContactProfile, InboundAttachment, InboundMessage
 from helpdesk.conversations.models import Channel, Message
+from helpdesk.errors import ActionError
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,11 @@ def receive_update(channel: Channel, data: Any) -> Message | None:
     message = to_inbound(data)
     if message is None:
         return None
-    return actions.receive_inbound(channel=channel, message=message)
+    try:
+        return actions.receive_inbound(channel=channel, message=message)
+    except ActionError as exc:  # a text we can't store (a NUL, too long): never retried forever
+        log.warning("telegram: update %s not stored: %s", message.external_id, exc.code)
+        return None
 
 
 def to_inbound(data: Any) -> InboundMessage | None:
@@ -56,6 +61,10 @@ def to_inbound(data: Any) -> InboundMessage | None:
         log.info("telegram: ignored update %r from a %s chat with no sender", update.update_id, chat.type)
         return None
     text = message.text or message.caption or ""
+    files = attachments(message)
+    if not text.strip() and not files:  # a service message (members, pins, titles), a poll, a location…
+        log.info("telegram: ignored update %r: a message with no text or file we handle", update.update_id)
+        return None
     extra: dict[str, Any] = {}
     if sender.is_premium:
         extra["premium"] = True
@@ -70,7 +79,7 @@ def to_inbound(data: Any) -> InboundMessage | None:
         profile=ContactProfile(
             name=sender.full_name, username=sender.username or "", language=sender.language_code or "", extra=extra
         ),
-        attachments=attachments(message),
+        attachments=files,
         external_id=f"{chat.id}:{message.message_id}",
         reply_to_external_id=f"{chat.id}:{reply.message_id}" if reply is not None else None,
         thread_id=str(chat.id) if group else None,
