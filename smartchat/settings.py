@@ -187,6 +187,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "helpdesk.conversations.tasks.hand_out_queued_conversations",
         "schedule": 60.0,
     },
+    # Telegram channels in polling mode: one short long-poll per channel with none running.
+    "poll-telegram": {
+        "task": "integrations.telegram.tasks.poll_telegram_channels",
+        "schedule": 5.0,
+    },
     # Deliveries whose task was lost, and sends whose worker died (docs/channels.md, "Delivery").
     "sweep-deliveries": {
         "task": "helpdesk.conversations.tasks.sweep_deliveries",
@@ -352,6 +357,10 @@ CHANNEL_SECRET_KEYS = env.fernet_keys("CHANNEL_SECRET_KEYS")
 # Where the client libraries talk to Telegram's Bot API and VK's API: another address for
 # tests (the fake servers) and for installations behind a proxy.
 TELEGRAM_API_URL = env.string("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/")
+# How long one getUpdates waits for news (a polling-mode channel's long poll), in seconds.
+TELEGRAM_POLL_TIMEOUT = env.integer("TELEGRAM_POLL_TIMEOUT", 25, minimum=0)
+# The Celery queue polls go to: each holds a worker for up to TELEGRAM_POLL_TIMEOUT seconds.
+TELEGRAM_POLL_QUEUE = env.string("TELEGRAM_POLL_QUEUE", "celery") or "celery"
 VK_API_URL = env.string("VK_API_URL", "https://api.vk.com/method").rstrip("/")
 
 # --- Security ------------------------------------------------------------------------------

@@ -66,6 +66,13 @@ class ChannelSetup:
         """The address to give the provider (Telegram's webhook, VK's Callback API), if any."""
         return None
 
+    def after_save(self, channel: Channel) -> None:
+        """Tell the provider about the saved channel (Telegram's setWebhook), after commit.
+
+        Called by the channel writers after a channel is added, changed, disabled, enabled or
+        removed, outside any transaction. It must not raise: the channel is saved already.
+        """
+
     def embed_code(self, channel: Channel, *, base_url: str) -> str:
         """Code the company pastes into its own website (the widget's script tag), if any."""
         return ""

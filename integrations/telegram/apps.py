@@ -6,9 +6,8 @@ class TelegramConfig(AppConfig):
     label = "telegram"
 
     def ready(self) -> None:
-        from helpdesk.conversations.adapters import Adapter, register
+        from helpdesk.conversations.adapters import register
 
-        from .setup import TelegramSetup
+        from .adapter import ADAPTER
 
-        # Set-up only for now: inbound (polling, webhook) and delivery arrive in later parts.
-        register(Adapter(kind="telegram", label="Telegram", secret_fields=("bot_token",), setup=TelegramSetup()))
+        register(ADAPTER)

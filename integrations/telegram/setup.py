@@ -6,11 +6,15 @@ and is kept (for its t.me link).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import logging
 from typing import Any
 
 import telegram
 from asgiref.sync import async_to_sync
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -24,6 +28,30 @@ MODES = [
     ("webhook", gettext_lazy("Webhook: Telegram sends new messages to this server")),
 ]
 WEBHOOK_PATH = "/hooks/telegram/{public_key}/"
+
+log = logging.getLogger(__name__)
+
+
+def webhook_secret(channel: Channel) -> str:
+    """The ``secret_token`` Telegram sends back with each webhook call for this channel.
+
+    Derived, not stored: an HMAC of the channel's key and bot token under SECRET_KEY, so a new
+    token (or a new SECRET_KEY, after saving the channel again) gives a new secret.
+    """
+    token = channel.secret_values().get("bot_token", "")
+    message = f"telegram-webhook:{channel.public_key}:{token}".encode()
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
+async def _set_webhook(token: str, url: str | None, secret: str) -> None:
+    client = bot(token)
+    try:
+        if url:
+            await client.set_webhook(url, secret_token=secret, allowed_updates=["message"])
+        else:
+            await client.delete_webhook()
+    finally:
+        await client.shutdown()
 
 
 class TelegramSettingsForm(forms.Form):
@@ -55,6 +83,35 @@ class TelegramSetup(ChannelSetup):
         except telegram.error.TelegramError as exc:
             raise SetupError(_("Telegram refused the bot: %(reason)s") % {"reason": exc.message[:200]}) from None
         return {"bot_username": me.username or "", "bot_id": me.id}
+
+    def after_save(self, channel: Channel) -> None:
+        """Webhook mode on an enabled channel: setWebhook; polling or disabled: deleteWebhook.
+
+        Needs PUBLIC_URL for the webhook's address. Failures are logged (the channel is saved;
+        saving it again tries again).
+        """
+        from .outbound import scrub
+        from .polling import restart
+
+        restart(channel)
+        token = channel.secret_values().get("bot_token", "")
+        if not token:
+            return
+        url = None
+        if channel.enabled and channel.settings.get("mode") == "webhook":
+            if not settings.PUBLIC_URL:
+                log.warning("telegram channel %s: PUBLIC_URL is not set, so no webhook can be set", channel.pk)
+                return
+            url = settings.PUBLIC_URL + WEBHOOK_PATH.format(public_key=channel.public_key)
+        try:
+            async_to_sync(_set_webhook)(token, url, webhook_secret(channel))
+        except telegram.error.TelegramError as exc:
+            log.warning(
+                "telegram channel %s: %s failed: %s",
+                channel.pk,
+                "setWebhook" if url else "deleteWebhook",
+                scrub(exc.message, token),
+            )
 
     def provider_url(self, channel: Channel, *, base_url: str) -> str | None:
         if channel.settings.get("mode") != "webhook":

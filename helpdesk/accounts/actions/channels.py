@@ -128,7 +128,9 @@ def add_channel(
     name, greeting = _clean_name(name), _clean_greeting(greeting)
     learned = _check_credentials(adapter, values)
     plain, hidden = _split(adapter, values)
-    return _create(by, kind, name, team, {**plain, **learned, "greeting": greeting}, hidden)
+    channel = _create(by, kind, name, team, {**plain, **learned, "greeting": greeting}, hidden)
+    adapter.setup.after_save(channel)
+    return channel
 
 
 @transaction.atomic(durable=True)
@@ -174,7 +176,9 @@ def update_channel(
         current = {key: channel.settings.get(key) for key in plain}
         if current != plain or hidden != channel.secret_values():
             learned = _check_credentials(adapter, values)
-    return _update(channel, by, name, team, greeting, plain, hidden, learned or {})
+    channel = _update(channel, by, name, team, greeting, plain, hidden, learned or {})
+    adapter.setup.after_save(channel)
+    return channel
 
 
 @transaction.atomic(durable=True)
@@ -218,6 +222,7 @@ def _set_state(channel: Channel, *, by: Employee, action: str, disabled: bool, r
             channel.removed_at = now
         channel.save(update_fields=["archived_at", "removed_at"])
         audit.record(action, company=by.company_id, actor=by, obj=channel, before=before, after=channel_state(channel))
+    _adapter(channel.kind).setup.after_save(channel)
     return channel
 
 

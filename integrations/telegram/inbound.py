@@ -1,0 +1,125 @@
+"""One Telegram ``Update`` (a webhook's JSON body or one of getUpdates' results) → one stored message.
+
+Private chats: the contact is the user (their chat id). Groups and supergroups: the
+conversation is the group's (``thread_id`` = the group's chat id, its title the contact's
+name) and each message is its sender's. Text, or a caption as text; photos, documents, voice
+notes, videos, video notes, audio and stickers are described as attachments (not fetched yet).
+``/start <payload>`` (a ``t.me/<bot>?start=<payload>`` link) is kept on a new contact as its
+``source``. Anything else (edited messages, channel posts, button presses, membership
+changes, malformed updates) is logged in one line and acknowledged: never raised.
+
+Edited messages are not handled yet: a message's text has no history, so an edit is ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import telegram
+
+from helpdesk.conversations import actions
+from helpdesk.conversations.inbound import ContactProfile, InboundAttachment, InboundMessage
+from helpdesk.conversations.models import Channel, Message
+from helpdesk.errors import ActionError
+
+log = logging.getLogger(__name__)
+
+GROUP_TYPES = (telegram.constants.ChatType.GROUP, telegram.constants.ChatType.SUPERGROUP)
+SOURCE_LIMIT = 64  # Telegram's deep-link payloads are at most 64 characters
+
+
+def receive_update(channel: Channel, data: Any) -> Message | None:
+    """Store one update (a dict as Telegram sends it); the stored message, or None if ignored."""
+    message = to_inbound(data)
+    if message is None:
+        return None
+    try:
+        return actions.receive_inbound(channel=channel, message=message)
+    except ActionError as exc:  # a text we can't store (a NUL, too long): never retried forever
+        log.warning("telegram: update %s not stored: %s", message.external_id, exc.code)
+        return None
+
+
+def to_inbound(data: Any) -> InboundMessage | None:
+    """The normalised message of an update, or None (logged) for what we don't handle."""
+    if not isinstance(data, dict):
+        log.warning("telegram: ignored an update that is not an object (%s)", type(data).__name__)
+        return None
+    try:
+        update = telegram.Update.de_json(data, None)
+    except Exception as exc:  # the library raises KeyError/TypeError/ValueError on bad shapes
+        log.warning("telegram: ignored a malformed update %r (%s)", data.get("update_id"), type(exc).__name__)
+        return None
+    message = update.message if update is not None else None
+    if message is None:
+        kinds = sorted(key for key in data if key != "update_id")[:3]
+        log.info("telegram: ignored update %r of a kind we don't handle: %s", data.get("update_id"), kinds)
+        return None
+    chat, sender = message.chat, message.from_user
+    if sender is None or chat.type not in (telegram.constants.ChatType.PRIVATE, *GROUP_TYPES):
+        log.info("telegram: ignored update %r from a %s chat with no sender", update.update_id, chat.type)
+        return None
+    text = message.text or message.caption or ""
+    files = attachments(message)
+    if not text.strip() and not files:  # a service message (members, pins, titles), a poll, a location…
+        log.info("telegram: ignored update %r: a message with no text or file we handle", update.update_id)
+        return None
+    extra: dict[str, Any] = {}
+    if sender.is_premium:
+        extra["premium"] = True
+    command, _, payload = text.partition(" ")
+    if (command == "/start" or command.startswith("/start@")) and payload.strip():
+        extra["source"] = payload.strip()[:SOURCE_LIMIT]  # where they came from: t.me/<bot>?start=…
+    group = chat.type in GROUP_TYPES
+    reply = message.reply_to_message
+    return InboundMessage(
+        external_contact_id=str(sender.id),
+        text=text,
+        profile=ContactProfile(
+            name=sender.full_name, username=sender.username or "", language=sender.language_code or "", extra=extra
+        ),
+        attachments=files,
+        external_id=f"{chat.id}:{message.message_id}",
+        reply_to_external_id=f"{chat.id}:{reply.message_id}" if reply is not None else None,
+        thread_id=str(chat.id) if group else None,
+        thread_title=(chat.title or "") if group else "",
+    )
+
+
+def attachments(message: telegram.Message) -> list[InboundAttachment]:
+    """The files a message carries, as Telegram describes them (the largest size of a photo)."""
+    found: list[InboundAttachment] = []
+    if message.photo:
+        best = message.photo[-1]  # sizes come smallest first
+        found.append(
+            InboundAttachment(
+                file_id=best.file_id, name="photo.jpg", mime_type="image/jpeg", size=best.file_size, kind="photo"
+            )
+        )
+    for kind in ("document", "video", "audio", "voice", "video_note", "animation"):
+        media = getattr(message, kind, None)
+        if media is not None:
+            found.append(
+                InboundAttachment(
+                    file_id=media.file_id,
+                    name=getattr(media, "file_name", None) or kind.replace("_", " "),
+                    mime_type=getattr(media, "mime_type", None) or "",
+                    size=media.file_size,
+                    kind=kind,
+                )
+            )
+    if message.sticker is not None:
+        sticker = message.sticker
+        found.append(
+            InboundAttachment(
+                file_id=sticker.file_id,
+                name=f"sticker {sticker.emoji}" if sticker.emoji else "sticker",
+                mime_type="video/webm" if sticker.is_video else "image/webp",
+                size=sticker.file_size,
+                kind="sticker",
+            )
+        )
+    if message.animation is not None and message.document is not None:
+        found = [f for f in found if f.kind != "document"]  # an animation also comes as a document
+    return found
