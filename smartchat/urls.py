@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/schema/", api_docs.schema, name="api-schema"),
     path("api/docs/", api_docs.swagger_ui, name="api-docs"),
     path("widget/", include("integrations.widget.urls")),
+    path("hooks/vk/", include("integrations.vk.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
