@@ -192,6 +192,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "helpdesk.conversations.tasks.sweep_deliveries",
         "schedule": 30.0,
     },
+    # A Bots Long Poll run for every enabled VK channel in Long Poll mode that has none.
+    "start-vk-polls": {
+        "task": "integrations.vk.tasks.start_vk_polls",
+        "schedule": 30.0,
+    },
 }
 # Outbound delivery (docs/channels.md, "Delivery"). A retryable failure waits
 # DELIVERY_RETRY_SECONDS, doubling each time (at most an hour, or what the provider asks),
@@ -353,6 +358,10 @@ CHANNEL_SECRET_KEYS = env.fernet_keys("CHANNEL_SECRET_KEYS")
 # tests (the fake servers) and for installations behind a proxy.
 TELEGRAM_API_URL = env.string("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/")
 VK_API_URL = env.string("VK_API_URL", "https://api.vk.com/method").rstrip("/")
+# The Bots Long Poll: how long VK holds one request open (at most 90), and how long one
+# worker task polls before it queues the next run (integrations/vk/tasks.py).
+VK_LONGPOLL_WAIT = env.integer("VK_LONGPOLL_WAIT", 25, minimum=1)
+VK_POLL_RUN_SECONDS = env.integer("VK_POLL_RUN_SECONDS", 55, minimum=5)
 
 # --- Security ------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -234,3 +234,132 @@ def test_rate_limits_vk_errors_and_network_failures_are_retried(
     assert TOKEN not in delivery.last_error and vk.sent == []
     wait = (delivery.next_attempt_at - delivery.updated_at).total_seconds()
     assert abs(wait - (retry_after or 5)) < 1
+
+
+# --- Bots Long Poll -------------------------------------------------------------------------
+
+from integrations import lease  # noqa: E402
+from integrations.vk import longpoll  # noqa: E402
+from integrations.vk import tasks as vk_tasks  # noqa: E402
+from integrations.vk.models import LongPollState  # noqa: E402
+
+
+@pytest.fixture
+def polled(cast, vk, queue):
+    return vk_channel(cast, mode="longpoll")
+
+
+def run(channel, seconds=1.2) -> str:
+    return longpoll.poll(channel.pk, run_seconds=seconds, wait=1)
+
+
+def state_of(channel) -> LongPollState:
+    return LongPollState.objects.get(channel=channel)
+
+
+def test_long_poll_stores_events_and_advances_ts(polled, vk):
+    assert run(polled) == "done"  # the first run fetches a server and starts from VK's ts
+    vk.push_event(GROUP, vk.message_new(GROUP, 7, "one"))
+    vk.push_event(GROUP, vk.message_allow(GROUP, 7))  # not a message: ignored
+    vk.push_event(GROUP, vk.message_new(GROUP, 7, "two", photos=[tiny_png()]))
+    assert run(polled) == "done"
+    assert [m.body.split("\n")[0] for m in messages_of(polled)] == ["one", "two"]
+    state = state_of(polled)
+    assert state.ts == str(vk.longpoll_ts(GROUP)) and state.last_error == ""
+    assert (state.lease_holder, state.lease_until) == ("", None)  # given back
+    assert len(vk.calls_of("groups.getLongPollServer")) == 1
+
+
+def test_failed_1_continues_from_the_new_ts(polled, vk):
+    run(polled)
+    vk.fail_longpoll(1, ts=vk.longpoll_ts(GROUP))
+    assert run(polled) == "done"
+    vk.push_event(GROUP, vk.message_new(GROUP, 7, "after"))
+    run(polled)
+    assert [m.body for m in messages_of(polled)] == ["after"]
+    assert len(vk.calls_of("groups.getLongPollServer")) == 1
+
+
+@pytest.mark.parametrize("failed", [2, 3])
+def test_failed_2_and_3_fetch_a_new_key(polled, vk, failed):
+    run(polled)
+    old_key = state_of(polled).key
+    vk.push_event(GROUP, vk.message_new(GROUP, 7, "while the key expired"))
+    vk.fail_longpoll(failed)
+    run(polled, seconds=2)
+    vk.push_event(GROUP, vk.message_new(GROUP, 7, "later"))
+    run(polled)
+    bodies = [m.body for m in messages_of(polled)]
+    # 2 keeps the ts (nothing lost); 3 starts from VK's new ts (VK lost the history itself).
+    assert bodies == (["while the key expired", "later"] if failed == 2 else ["later"])
+    assert len(vk.calls_of("groups.getLongPollServer")) == 2 and state_of(polled).key != old_key
+
+
+def test_a_restart_mid_batch_stores_nothing_twice(polled, vk, monkeypatch):
+    run(polled)
+    for text in ("a", "b", "c"):
+        vk.push_event(GROUP, vk.message_new(GROUP, 7, text))
+    ts_before = state_of(polled).ts
+    real = longpoll.inbound.receive
+    seen = []
+
+    def dies_on_the_second(channel, event):
+        seen.append(event)
+        if len(seen) == 2:
+            raise KeyboardInterrupt("the worker was killed")
+        return real(channel, event)
+
+    monkeypatch.setattr(longpoll.inbound, "receive", dies_on_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        run(polled)
+    assert state_of(polled).ts == ts_before and [m.body for m in messages_of(polled)] == ["a"]
+    monkeypatch.setattr(longpoll.inbound, "receive", real)
+    assert run(polled) == "done"  # the lease was given back on the way out
+    assert [m.body for m in messages_of(polled)] == ["a", "b", "c"]
+    assert state_of(polled).ts == str(vk.longpoll_ts(GROUP))
+
+
+def test_two_pollers_one_lease(polled, vk):
+    state = LongPollState.objects.create(channel=polled)
+    assert lease.take(LongPollState, state.pk, holder="another-worker", seconds=60)
+    assert run(polled) == "busy"
+    assert vk.calls == []  # the second poller asked VK nothing
+    lease.give_back(LongPollState, state.pk, holder="another-worker")
+    assert run(polled) == "done"
+
+
+def test_a_revoked_token_stops_the_poller_and_says_why(polled, vk):
+    vk.revoke(TOKEN)
+    assert run(polled) == "refused"
+    state = state_of(polled)
+    assert state.last_error.startswith("VK error 5") and TOKEN not in state.last_error
+    calls = len(vk.calls)
+    assert run(polled) == "refused" and len(vk.calls) == calls  # not asked again with the same token
+
+
+def test_vk_unreachable_is_recorded_and_backed_off(polled, settings):
+    settings.VK_API_URL = "http://127.0.0.1:9/method"
+    started = time.monotonic()
+    assert run(polled, seconds=2) == "done"
+    assert time.monotonic() - started < 5
+    assert "could not be reached" in state_of(polled).last_error
+
+
+def test_disabled_or_callback_channels_are_not_polled(cast, polled, channel, vk):
+    assert longpoll.poll(channel.pk) == "off"  # the Callback API one
+    Channel.objects.filter(pk=polled.pk).update(archived_at="2026-01-01T00:00:00Z")
+    assert longpoll.poll(polled.pk) == "off"
+    assert vk.calls == []
+
+
+def test_the_beat_starts_one_run_per_free_long_poll_channel(cast, polled, channel, vk):
+    drain("celery")
+    other = vk_channel(cast, mode="longpoll")
+    busy = LongPollState.objects.create(channel=other)
+    lease.take(LongPollState, busy.pk, holder="someone", seconds=60)
+    assert vk_tasks.start_vk_polls.run() == 1
+    assert [(name, args) for name, args, _eta in drain("celery")] == [(vk_tasks.poll_vk.name, [polled.pk])]
+    from django.conf import settings
+
+    entry = next(e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == vk_tasks.start_vk_polls.name)
+    assert entry["schedule"] <= 60
