@@ -363,3 +363,34 @@ def test_the_beat_starts_one_run_per_free_long_poll_channel(cast, polled, channe
 
     entry = next(e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == vk_tasks.start_vk_polls.name)
     assert entry["schedule"] <= 60
+
+
+def test_unreadable_credentials_are_a_503_for_vk_and_a_recorded_error_for_the_poller(client, channel, polled, vk):
+    Channel.objects.filter(pk__in=[channel.pk, polled.pk]).update(secrets="gAAAAA-not-a-fernet-token")
+    assert post(client, channel, signed(vk.message_new(GROUP, 7, "hello"))).status_code == 503
+    assert longpoll.poll(polled.pk, run_seconds=1, wait=1) == "unreadable"
+    assert "can't be read" in state_of(polled).last_error
+    assert messages_of(channel) == [] and vk.calls == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_pollers_at_once_one_polls_the_other_leaves(vk, settings):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from tests.conftest import build_cast
+
+    polled = vk_channel(build_cast(), mode="longpoll")
+    LongPollState.objects.create(channel=polled)
+
+    def one_run():
+        try:
+            return longpoll.poll(polled.pk, run_seconds=1.5, wait=1)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(lambda _: one_run(), range(2)))
+    assert outcomes == ["busy", "done"]
+    assert len(vk.calls_of("groups.getLongPollServer")) == 1

@@ -31,6 +31,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from helpdesk.conversations.models import Channel, ChannelKind
+from helpdesk.conversations.secrets import SecretsUnreadable
 from helpdesk.errors import ActionError
 from integrations import lease
 
@@ -74,8 +75,12 @@ def poll(channel_id: int, *, run_seconds: float | None = None, wait: int | None 
     channel = polled_channels().filter(pk=channel_id).first()
     if channel is None:
         return "off"
-    token = channel.secret_values().get("access_token", "")
     state, _ = LongPollState.objects.get_or_create(channel=channel)
+    try:
+        token = channel.secret_values().get("access_token", "")
+    except SecretsUnreadable:
+        _fail(state, "the channel's credentials can't be read (CHANNEL_SECRET_KEYS)")
+        return "unreadable"
     if state.refused_token and state.refused_token == fingerprint(token):
         return "refused"
     holder = lease.new_holder()

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from helpdesk import safejson
 from helpdesk.conversations.models import Channel, ChannelKind
+from helpdesk.conversations.secrets import SecretsUnreadable
 from helpdesk.errors import ActionError
 
 from . import inbound
@@ -64,7 +65,12 @@ def callback(request: HttpRequest, public_key: str) -> HttpResponse:
     group_id = channel.settings.get("group_id")
     if event.get("group_id") != group_id or isinstance(event.get("group_id"), bool):
         return HttpResponseForbidden("wrong community", content_type="text/plain")
-    secrets = channel.secret_values()
+    try:
+        secrets = channel.secret_values()
+    except SecretsUnreadable:
+        # Our fault, not VK's: answer so that VK tries again later, once the key is back.
+        log.error("vk channel %s: its credentials can't be read; callback refused", channel.pk)
+        return HttpResponse("unavailable", status=503, content_type="text/plain")
     if event.get("type") == "confirmation":
         if "secret" in event and not _same(event["secret"], secrets.get("secret", "")):
             return HttpResponseForbidden("wrong secret", content_type="text/plain")
