@@ -362,6 +362,7 @@ VK_API_URL = env.string("VK_API_URL", "https://api.vk.com/method").rstrip("/")
 # worker task polls before it queues the next run (integrations/vk/tasks.py).
 VK_LONGPOLL_WAIT = env.integer("VK_LONGPOLL_WAIT", 25, minimum=1)
 VK_POLL_RUN_SECONDS = env.integer("VK_POLL_RUN_SECONDS", 55, minimum=5)
+VK_POLL_QUEUE = env.string("VK_POLL_QUEUE", "celery") or "celery"
 
 # --- Security ------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

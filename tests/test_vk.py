@@ -352,13 +352,15 @@ def test_disabled_or_callback_channels_are_not_polled(cast, polled, channel, vk)
     assert vk.calls == []
 
 
-def test_the_beat_starts_one_run_per_free_long_poll_channel(cast, polled, channel, vk):
-    drain("celery")
+def test_the_beat_starts_one_run_per_free_long_poll_channel(cast, polled, channel, vk, settings):
+    settings.VK_POLL_QUEUE = f"test-vk-poll-{os.getpid()}-{time.monotonic_ns()}"
     other = vk_channel(cast, mode="longpoll")
     busy = LongPollState.objects.create(channel=other)
     lease.take(LongPollState, busy.pk, holder="someone", seconds=60)
     assert vk_tasks.start_vk_polls.run() == 1
-    assert [(name, args) for name, args, _eta in drain("celery")] == [(vk_tasks.poll_vk.name, [polled.pk])]
+    assert [(name, args) for name, args, _eta in drain(settings.VK_POLL_QUEUE)] == [
+        (vk_tasks.poll_vk.name, [polled.pk])
+    ]
     from django.conf import settings
 
     entry = next(e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == vk_tasks.start_vk_polls.name)
@@ -394,3 +396,44 @@ def test_two_pollers_at_once_one_polls_the_other_leaves(vk, settings):
         outcomes = sorted(pool.map(lambda _: one_run(), range(2)))
     assert outcomes == ["busy", "done"]
     assert len(vk.calls_of("groups.getLongPollServer")) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_polls_vk_and_delivers_the_reply(vk, settings):
+    from celery.contrib.testing.worker import start_worker
+
+    from smartchat.celery import app
+    from tests.conftest import build_cast
+
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+    settings.DELIVERY_QUEUE = f"test-vk-send-{os.getpid()}-{time.monotonic_ns()}"
+    settings.VK_POLL_QUEUE = f"test-vk-poll-{os.getpid()}-{time.monotonic_ns()}"
+    settings.VK_POLL_RUN_SECONDS, settings.VK_LONGPOLL_WAIT = 5, 1
+    cast = build_cast()
+    polled = vk_channel(cast, mode="longpoll")
+    queues = [settings.DELIVERY_QUEUE, settings.VK_POLL_QUEUE]
+    worker = start_worker(
+        app, pool="threads", concurrency=2, perform_ping_check=False, queues=queues, shutdown_timeout=20
+    )
+    with worker:
+        assert vk_tasks.start_vk_polls.run() == 1
+        wait_until(lambda: LongPollState.objects.filter(channel=polled).exclude(key="").exists(), "no long poll")
+        vk.push_event(GROUP, vk.message_new(GROUP, 7, "Где заказ?"))
+        wait_until(lambda: messages_of(polled), "the message was not stored")
+        (message,) = messages_of(polled)
+        assert message.conversation.contact.name == "Ivan Petrov"
+        actions.post_reply(message.conversation, by=cast.bob, body="Едет")
+        wait_until(lambda: vk.sent, "the reply was not sent")
+    drain(settings.VK_POLL_QUEUE)
+    (sent,) = vk.sent
+    delivery = Delivery.objects.get(message__body="Едет")
+    assert (sent.peer_id, sent.text, sent.random_id) == (7, "Едет", delivery.idempotency_key)
+    assert len(messages_of(polled)) == 2
+
+
+def wait_until(predicate, what: str, seconds: float = 30):
+    deadline = time.monotonic() + seconds
+    while not (found := predicate()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+    return found

@@ -11,6 +11,7 @@ a run queued twice finds the lease taken and leaves at once.
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -21,8 +22,14 @@ from . import longpoll
 def poll_vk(channel_id: int) -> str:
     outcome = longpoll.poll(channel_id)
     if outcome == "done":
-        poll_vk.delay(channel_id)
+        queue_poll(channel_id)
     return outcome
+
+
+def queue_poll(channel_id: int) -> None:
+    # Its own queue if VK_POLL_QUEUE says so: a long poll holds a worker process for its run,
+    # so a busy install gives polls their own workers and deliveries never wait behind them.
+    poll_vk.apply_async((channel_id,), queue=settings.VK_POLL_QUEUE)
 
 
 @shared_task(ignore_result=True)
@@ -31,5 +38,5 @@ def start_vk_polls() -> int:
     free |= Q(vk_longpoll__lease_until__lt=timezone.now())
     ids = list(longpoll.polled_channels().filter(free).values_list("pk", flat=True))
     for channel_id in ids:
-        poll_vk.delay(channel_id)
+        queue_poll(channel_id)
     return len(ids)
