@@ -197,6 +197,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "helpdesk.conversations.tasks.sweep_deliveries",
         "schedule": 30.0,
     },
+    # A Bots Long Poll run for every enabled VK channel in Long Poll mode that has none.
+    "start-vk-polls": {
+        "task": "integrations.vk.tasks.start_vk_polls",
+        "schedule": 30.0,
+    },
 }
 # Outbound delivery (docs/channels.md, "Delivery"). A retryable failure waits
 # DELIVERY_RETRY_SECONDS, doubling each time (at most an hour, or what the provider asks),
@@ -362,6 +367,11 @@ TELEGRAM_POLL_TIMEOUT = env.integer("TELEGRAM_POLL_TIMEOUT", 25, minimum=0)
 # The Celery queue polls go to: each holds a worker for up to TELEGRAM_POLL_TIMEOUT seconds.
 TELEGRAM_POLL_QUEUE = env.string("TELEGRAM_POLL_QUEUE", "celery") or "celery"
 VK_API_URL = env.string("VK_API_URL", "https://api.vk.com/method").rstrip("/")
+# The Bots Long Poll: how long VK holds one request open (at most 90), and how long one
+# worker task polls before it queues the next run (integrations/vk/tasks.py).
+VK_LONGPOLL_WAIT = env.integer("VK_LONGPOLL_WAIT", 25, minimum=1)
+VK_POLL_RUN_SECONDS = env.integer("VK_POLL_RUN_SECONDS", 55, minimum=5)
+VK_POLL_QUEUE = env.string("VK_POLL_QUEUE", "celery") or "celery"
 
 # --- Security ------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/docs/", api_docs.swagger_ui, name="api-docs"),
     path("widget/", include("integrations.widget.urls")),
     path("hooks/telegram/", include("integrations.telegram.urls")),
+    path("hooks/vk/", include("integrations.vk.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

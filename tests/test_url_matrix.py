@@ -87,6 +87,11 @@ MATRIX: dict[str, Entry] = {
         json=True,
         headers={"Origin": ACME_ORIGIN},
     ),
+    # VK's Callback API answers VK alone, by the channel's secret, never by a session: a key that is
+    # not an enabled VK Callback channel (here the widget's) is 404 to all (tests/test_vk.py).
+    "vk:callback": Entry(
+        "post", everyone(404), kwargs=lambda w: {"public_key": w.widget.public_key}, data=lambda w: {}, json=True
+    ),
     # --- The inbox --------------------------------------------------------------------------------------
     "web:inbox": Entry("get", page(200, 200, 200, 200, 200)),
     # Everyone may search; what each finds is their own scope's (tests/test_search.py).

@@ -6,9 +6,8 @@ class VkConfig(AppConfig):
     label = "vk"
 
     def ready(self) -> None:
-        from helpdesk.conversations.adapters import Adapter, register
+        from helpdesk.conversations.adapters import register
 
-        from .setup import VkSetup
+        from .adapter import ADAPTER
 
-        # Set-up only for now: inbound (Long Poll, Callback API) and delivery arrive in later parts.
-        register(Adapter(kind="vk", label="VK", secret_fields=("access_token", "secret"), setup=VkSetup()))
+        register(ADAPTER)
