@@ -364,14 +364,17 @@ CHANNEL_SECRET_KEYS = env.fernet_keys("CHANNEL_SECRET_KEYS")
 TELEGRAM_API_URL = env.string("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/")
 # How long one getUpdates waits for news (a polling-mode channel's long poll), in seconds.
 TELEGRAM_POLL_TIMEOUT = env.integer("TELEGRAM_POLL_TIMEOUT", 25, minimum=0)
-# The Celery queue polls go to: each holds a worker for up to TELEGRAM_POLL_TIMEOUT seconds.
-TELEGRAM_POLL_QUEUE = env.string("TELEGRAM_POLL_QUEUE", "celery") or "celery"
+# The Celery queue polls go to: each holds a worker for up to TELEGRAM_POLL_TIMEOUT seconds, so
+# they have a worker of their own (the Procfile's and compose's "poller", a thread pool) and
+# replies, snooze wake-ups and hand-outs never wait behind a long poll.
+CHANNEL_POLL_QUEUE = "polls"
+TELEGRAM_POLL_QUEUE = env.string("TELEGRAM_POLL_QUEUE", CHANNEL_POLL_QUEUE) or CHANNEL_POLL_QUEUE
 VK_API_URL = env.string("VK_API_URL", "https://api.vk.com/method").rstrip("/")
 # The Bots Long Poll: how long VK holds one request open (at most 90), and how long one
 # worker task polls before it queues the next run (integrations/vk/tasks.py).
 VK_LONGPOLL_WAIT = env.integer("VK_LONGPOLL_WAIT", 25, minimum=1)
 VK_POLL_RUN_SECONDS = env.integer("VK_POLL_RUN_SECONDS", 55, minimum=5)
-VK_POLL_QUEUE = env.string("VK_POLL_QUEUE", "celery") or "celery"
+VK_POLL_QUEUE = env.string("VK_POLL_QUEUE", CHANNEL_POLL_QUEUE) or CHANNEL_POLL_QUEUE
 
 # --- Security ------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -92,6 +92,10 @@ MATRIX: dict[str, Entry] = {
     "vk:callback": Entry(
         "post", everyone(404), kwargs=lambda w: {"public_key": w.widget.public_key}, data=lambda w: {}, json=True
     ),
+    # Telegram's webhook likewise answers Telegram alone, by its secret header (tests/test_telegram.py).
+    "telegram:webhook": Entry(
+        "post", everyone(404), kwargs=lambda w: {"public_key": w.widget.public_key}, data=lambda w: {}, json=True
+    ),
     # --- The inbox --------------------------------------------------------------------------------------
     "web:inbox": Entry("get", page(200, 200, 200, 200, 200)),
     # Everyone may search; what each finds is their own scope's (tests/test_search.py).
