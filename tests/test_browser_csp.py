@@ -17,6 +17,7 @@ from django.core.management import call_command
 
 from helpdesk.accounts import services
 from helpdesk.conversations import canned
+from helpdesk.conversations.models import Channel
 from tests.conftest import PASSWORD
 from tests.test_browser import TIMEOUT_MS, CustomerSite, browser, orm, server, widget_ready  # noqa: F401
 
@@ -110,6 +111,19 @@ def test_the_agent_pages_work_with_no_violation(tcast, server, browser):  # noqa
     # Two-factor: the QR code is drawn.
     sam.goto(server.url + "/settings/two-factor/")
     assert page.get_by_test_id("2fa-qr").locator("svg").bounding_box()["width"] > 50
+
+    # A Telegram channel's deep link: its QR code (an image from 'self') is drawn.
+    bot = orm(
+        Channel.objects.create,
+        company=tcast.acme,
+        kind="telegram",
+        name="Acme bot",
+        settings={"mode": "polling", "bot_username": "acme_help_bot"},
+    )
+    sam.goto(f"{server.url}/settings/channels/{bot.pk}/?start=flyer")
+    qr = page.get_by_test_id("channel-link").last.locator("img.qr")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 50", arg=qr.element_handle())
+    assert "start=flyer" in qr.get_attribute("src")
 
     # A confirmation asks first: "Cancel" keeps the canned response, "OK" archives it.
     sam.goto(server.url + "/settings/canned-responses/")

@@ -28,6 +28,7 @@ from django.utils.http import urlsafe_base64_encode
 from helpdesk.accounts import actions as admin_actions
 from helpdesk.accounts import services
 from helpdesk.conversations import actions, canned, quick_answers
+from helpdesk.conversations.models import Channel
 from tests.conftest import ACME_ORIGIN
 from tests.test_admin_actions import png
 
@@ -142,6 +143,13 @@ MATRIX: dict[str, Entry] = {
         page(403, 403, 302, 302, 404),
         kwargs=lambda w: {"channel_id": w.widget.pk},
         data=lambda w: {"action": "disable"},
+    ),
+    # A channel link's QR code (tests/test_channel_links.py): Acme's Telegram bot, so gina gets 404.
+    "web:channel_link_qr": Entry(
+        "get",
+        page(403, 403, 200, 200, 404),
+        kwargs=lambda w: {"channel_id": w.telegram.pk, "kind": "telegram", "fmt": "png"},
+        data=lambda w: {"start": "site"},
     ),
     "web:audit-log": Entry("get", page(403, 403, 200, 200, 200)),
     "web:audit-log-export": Entry("get", page(403, 403, 200, 200, 200)),
@@ -294,6 +302,9 @@ def world(cast) -> SimpleNamespace:
         by=cast.alice, shortcut="hello", title="Hello", body="Hi!", company_wide=True
     )
     rule = quick_answers.create_quick_answer(by=cast.alice, title="Hours", triggers="opening hours", answer="9 to 6")
+    telegram = Channel.objects.create(
+        company=cast.acme, kind="telegram", name="Acme bot", settings={"mode": "polling", "bot_username": "acme_bot"}
+    )
     blocked = actions.receive_message(
         channel=cast.widget, external_contact_id="spammer", body="spam"
     ).conversation.contact
@@ -314,6 +325,7 @@ def world(cast) -> SimpleNamespace:
         canned=canned_response,
         rule=rule,
         blocked=blocked,
+        telegram=telegram,
     )
 
 

@@ -44,6 +44,18 @@ class SetupError(Exception):
         self.field = field
 
 
+@dataclass(frozen=True)
+class ChannelLink:
+    """A link a customer follows to start a chat (Telegram's ``t.me/<bot>?start=<source>``).
+
+    ``source`` is what the channel records on the new contact; the channel's page shows the
+    link with its QR code (PNG and SVG downloads).
+    """
+
+    source: str
+    url: str
+
+
 class ChannelSetup:
     """How Settings and the API set up one kind (``integrations/<kind>/setup.py`` subclasses it).
 
@@ -76,6 +88,21 @@ class ChannelSetup:
     def embed_code(self, channel: Channel, *, base_url: str) -> str:
         """Code the company pastes into its own website (the widget's script tag), if any."""
         return ""
+
+    def links(self, channel: Channel) -> list[ChannelLink]:
+        """The channel's default links to start a chat (Telegram's deep link); none if it has none.
+
+        A kind that gives links also makes one for any source the admin types, see ``link``.
+        """
+        return []
+
+    def link(self, channel: Channel, source: str) -> ChannelLink | None:
+        """The link for ``source``; ``None`` if the channel has no links.
+
+        Raises ``SetupError(field="start")`` with a message for the admin if the provider does
+        not allow this source.
+        """
+        return None
 
 
 @dataclass

@@ -7,14 +7,17 @@ through ``helpdesk.accounts.actions``; nothing here knows a kind by name.
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
+import segno
 from django import forms
 from django.conf import settings
 from django.contrib import messages as flash
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import content_disposition_header, urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -23,6 +26,7 @@ from helpdesk.accounts import actions as admin_actions
 from helpdesk.accounts.actions.channels import GREETING_LIMIT
 from helpdesk.accounts.permissions import Perm
 from helpdesk.conversations import access, adapters
+from helpdesk.conversations.adapters import ChannelLink, SetupError
 from helpdesk.conversations.secrets import SecretsUnreadable
 from helpdesk.errors import ActionError
 
@@ -52,6 +56,48 @@ class ChannelForm(forms.Form):
     def __init__(self, *args, employee, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["team"].queryset = access.company_teams(employee).order_by("name")
+
+
+class LinkForm(forms.Form):
+    """Make a link for a source of the admin's choosing (the adapter says which are allowed)."""
+
+    start = forms.CharField(
+        label=gettext_lazy("Source"),
+        help_text=gettext_lazy("Kept on each contact who starts a chat by this link, e.g. instagram or spring-flyer."),
+        max_length=64,
+    )
+
+
+QR_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
+
+
+def qr_code(text: str) -> segno.QRCode:
+    return segno.make(text, error="m")
+
+
+def _shown_link(channel, link: ChannelLink) -> dict[str, Any]:
+    def qr_url(fmt: str) -> str:
+        url = reverse("web:channel_link_qr", kwargs={"channel_id": channel.pk, "kind": channel.kind, "fmt": fmt})
+        return f"{url}?{urlencode({'start': link.source})}"
+
+    return {"source": link.source, "url": link.url, "png": qr_url("png"), "svg": qr_url("svg")}
+
+
+def _links(request: HttpRequest, channel, setup) -> tuple[list[dict[str, Any]], LinkForm | None]:
+    """The adapter's links for the page, plus the one made for a typed source (``?start=``)."""
+    links = setup.links(channel)
+    if not links:
+        return [], None
+    form = LinkForm(request.GET if "start" in request.GET else None)
+    if form.is_bound and form.is_valid():
+        try:
+            made = setup.link(channel, form.cleaned_data["start"])
+        except SetupError as error:
+            form.add_error("start", error.message)
+        else:
+            if made is not None and made not in links:
+                links.append(made)
+    return [_shown_link(channel, link) for link in links], form
 
 
 def _page(request: HttpRequest, template: str, context: dict[str, Any]) -> HttpResponse:
@@ -136,6 +182,7 @@ def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
             flash.success(request, _("Saved."))
             return redirect("web:channel", channel_id=channel.pk)
     snippet = adapter.setup.embed_code(channel, base_url=_base_url(request))
+    links, link_form = _links(request, channel, adapter.setup)
     is_demo = request.employee.company.is_demo
     return _page(
         request,
@@ -148,10 +195,36 @@ def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
             "unreadable": unreadable,
             "provider_url": adapter.setup.provider_url(channel, base_url=_base_url(request)),
             "snippet": snippet,
+            "links": links,
+            "link_form": link_form,
             # The public demo website shows only the demo company's widget (see views.demo).
             "demo_url": reverse("web:demo", args=[channel.public_key]) if snippet and is_demo else "",
         },
     )
+
+
+@employee_required(Perm.MANAGE_CHANNELS)
+def channel_link_qr(request: HttpRequest, channel_id: int, kind: str, fmt: str) -> HttpResponse:
+    """A channel link's QR code as a PNG or SVG download (``?start=<source>``; none: the default link)."""
+    channel = access.get_channel(request.employee, channel_id)
+    if kind != channel.kind or fmt not in QR_TYPES:
+        raise Http404(_("There is no such QR code."))
+    setup = adapters.adapter_for(channel.kind).setup
+    try:
+        if "start" in request.GET:
+            link = setup.link(channel, request.GET["start"])
+        else:
+            link = next(iter(setup.links(channel)), None)
+    except SetupError as error:
+        return HttpResponseBadRequest(error.message, content_type="text/plain; charset=utf-8")
+    if link is None:
+        raise Http404(_("This channel has no link."))
+    out = io.BytesIO()
+    qr_code(link.url).save(out, kind=fmt, scale=8, border=4)
+    filename = f"{channel.kind}-{channel.pk}-{link.source}-qr.{fmt}"
+    response = HttpResponse(out.getvalue(), content_type=QR_TYPES[fmt])
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    return response
 
 
 STATE_ACTIONS = {

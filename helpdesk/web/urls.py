@@ -81,6 +81,12 @@ urlpatterns = [
     path("settings/channels/add/<slug:kind>/", channel_views.channel_add, name="channel_add"),
     path("settings/channels/<int:channel_id>/", channel_views.channel_detail, name="channel"),
     path("settings/channels/<int:channel_id>/state/", channel_views.channel_state, name="channel_state"),
+    # A channel link's QR code: /settings/channels/<id>/telegram-qr.png?start=<source>
+    path(
+        "settings/channels/<int:channel_id>/<slug:kind>-qr.<slug:fmt>",
+        channel_views.channel_link_qr,
+        name="channel_link_qr",
+    ),
     path("settings/audit-log/", audit_views.audit_log, name="audit-log"),
     path("settings/audit-log/export/", audit_views.audit_log_export, name="audit-log-export"),
     path("settings/trash/", trash_views.trash, name="trash"),

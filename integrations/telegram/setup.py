@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 from typing import Any
 
 import telegram
@@ -18,7 +19,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from helpdesk.conversations.adapters import ChannelSetup, SetupError
+from helpdesk.conversations.adapters import ChannelLink, ChannelSetup, SetupError
 from helpdesk.conversations.models import Channel
 
 from .client import bot
@@ -28,6 +29,10 @@ MODES = [
     ("webhook", gettext_lazy("Webhook: Telegram sends new messages to this server")),
 ]
 WEBHOOK_PATH = "/hooks/telegram/{public_key}/"
+# A deep link's payload: Telegram allows 1-64 of A-Z a-z 0-9 _ - (core.telegram.org/bots/features#deep-linking);
+# inbound.py records it on the new contact as ``source``.
+START_PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
+DEFAULT_SOURCE = "site"
 
 log = logging.getLogger(__name__)
 
@@ -117,3 +122,18 @@ class TelegramSetup(ChannelSetup):
         if channel.settings.get("mode") != "webhook":
             return None
         return base_url + WEBHOOK_PATH.format(public_key=channel.public_key)
+
+    def links(self, channel: Channel) -> list[ChannelLink]:
+        link = self.link(channel, DEFAULT_SOURCE)
+        return [link] if link else []
+
+    def link(self, channel: Channel, source: str) -> ChannelLink | None:
+        username = channel.settings.get("bot_username", "")
+        if not username:  # getMe gave none (or the channel predates keeping it): no t.me link
+            return None
+        if not START_PAYLOAD.fullmatch(source):
+            raise SetupError(
+                _("A link's source is 1 to 64 characters: Latin letters, digits, _ and - (no spaces)."),
+                field="start",
+            )
+        return ChannelLink(source=source, url=f"https://t.me/{username}?start={source}")
