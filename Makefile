@@ -24,7 +24,7 @@ bench-search:
 	.venv/bin/python bench/search.py
 
 bench-telegram:
-	.venv/bin/python bench/telegram.py
+	.venv/bin/python bench/telegram_channel.py
 
 messages:
 	.venv/bin/python manage.py makemessages -l ru --ignore=.venv --ignore=tests --ignore=bench --ignore=staticfiles --ignore=.data --no-obsolete

@@ -26,11 +26,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-# This file is named like the python-telegram-bot package, and Python puts its folder first on
-# the path: move the folder to the end so "import telegram" finds the library, not this script.
-sys.path.remove(str(Path(__file__).resolve().parent))
-sys.path.append(str(Path(__file__).resolve().parent))
-
 import aiohttp
 import psutil
 from live_chat import (  # bench/, the script's own folder
