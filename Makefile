@@ -23,6 +23,9 @@ bench:
 bench-search:
 	.venv/bin/python bench/search.py
 
+bench-telegram:
+	.venv/bin/python bench/telegram_channel.py
+
 messages:
 	.venv/bin/python manage.py makemessages -l ru --ignore=.venv --ignore=tests --ignore=bench --ignore=staticfiles --ignore=.data --no-obsolete
 	.venv/bin/python manage.py compilemessages -l ru --ignore=.venv
