@@ -270,6 +270,68 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Serve straight from the source folders unless collectstatic has been run (production).
 WHITENOISE_USE_FINDERS = env.boolean("WHITENOISE_USE_FINDERS", True)
 
+# --- Attachments (docs/attachments.md) -------------------------------------------------------
+# Files customers and agents send go through Django's storage API: local files under
+# ATTACHMENTS_DIR by default (never served by the web server itself: only by signed links
+# through the access gate), or any S3-compatible store through django-storages when
+# ATTACHMENTS_S3_BUCKET is set (credentials by boto3's usual AWS_* variables or an IAM role).
+ATTACHMENTS_DIR = Path(env.string("ATTACHMENTS_DIR", str(DATA_DIR / "attachments")))
+ATTACHMENTS_S3_BUCKET = env.string("ATTACHMENTS_S3_BUCKET", "")
+if ATTACHMENTS_S3_BUCKET:
+    _attachment_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": ATTACHMENTS_S3_BUCKET,
+            "endpoint_url": env.string("ATTACHMENTS_S3_ENDPOINT_URL", "") or None,
+            "region_name": env.string("ATTACHMENTS_S3_REGION", "") or None,
+            "location": env.string("ATTACHMENTS_S3_PREFIX", ""),
+            # Private objects; Smartchat streams them to those allowed, never a public URL.
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+else:
+    _attachment_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(ATTACHMENTS_DIR), "base_url": None},
+    }
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "attachments": _attachment_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+MEDIA_ROOT = DATA_DIR / "media"
+# Limits, checked by what a file is (its first bytes), never by its name: the size of one file,
+# the files of one message, and the types allowed (MIME types; "image/*" style wildcards).
+ATTACHMENT_MAX_BYTES = env.integer("ATTACHMENT_MAX_BYTES", 20 * 1024 * 1024, minimum=1)
+ATTACHMENTS_PER_MESSAGE = env.integer("ATTACHMENTS_PER_MESSAGE", 10, minimum=1)
+ATTACHMENT_TYPES = env.string_list(
+    "ATTACHMENT_TYPES",
+    [
+        "image/jpeg",
+        "image/png",
+        "image/gif",
+        "image/webp",
+        "image/heic",
+        "application/pdf",
+        "text/plain",
+        "text/csv",
+        "application/zip",
+        "application/msword",
+        "application/vnd.ms-excel",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "application/vnd.oasis.opendocument.text",
+        "application/vnd.oasis.opendocument.spreadsheet",
+        "audio/*",
+        "video/*",
+    ],
+)
+# How long a link to a file works (seconds). Pages and the API hand out fresh links.
+ATTACHMENT_LINK_SECONDS = env.integer("ATTACHMENT_LINK_SECONDS", 6 * 3600, minimum=60)
+
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # A personal API key first (a request without one falls through), then the browser's session.

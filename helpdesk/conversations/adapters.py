@@ -35,6 +35,28 @@ class DeliveryError(Exception):
         self.retry_after = retry_after
 
 
+class FetchError(Exception):
+    """A customer's file the provider could not give us: ``permanent`` (gone, refused) or not
+    (unreachable, rate-limited: the worker tries again). ``too_large``: the provider says, or
+    the download proved, that it is over the size limit (never read past the limit)."""
+
+    def __init__(self, message: str, *, permanent: bool, too_large: bool = False, retry_after: float | None = None):
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent or too_large
+        self.too_large = too_large
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class FetchedFile:
+    """A file downloaded from the provider: its bytes (at most the size limit), and the name
+    the provider gives it if the inbound description had none."""
+
+    data: bytes
+    name: str = ""
+
+
 class SetupError(Exception):
     """The credentials or settings a channel was given don't work; ``field`` names the culprit."""
 
@@ -141,8 +163,19 @@ class Adapter:
 
         Called outside any transaction, with ``delivery.message`` and ``delivery.channel``
         loaded. An idempotent adapter passes ``delivery.idempotency_key`` to its provider.
+        The message's files are ``delivery.message.attachments`` with status ready (read them
+        with ``attachment.file.open("rb")``; ``is_image`` says whether to send as a photo).
         """
         raise NotImplementedError(f"{self.kind} does not deliver through the worker")
+
+    def fetch_file(self, channel: Channel, source: dict[str, Any], *, max_bytes: int) -> FetchedFile:
+        """Download one file a customer sent, as ``inbound`` described it (``Attachment.source``:
+        the ``InboundAttachment``'s ``file_id``, ``url``, ``kind``, ``name``, ``size``).
+
+        Called by the worker, outside any transaction. Never reads more than ``max_bytes``: a
+        larger file raises ``FetchError(too_large=True)``. Failures raise ``FetchError``.
+        """
+        raise FetchError(f"{self.kind} does not fetch files", permanent=True)
 
 
 _registry: dict[str, Adapter] = {}

@@ -370,3 +370,70 @@ class Delivery(models.Model):
     def idempotency_key(self) -> int:
         """A key that stays the same for every attempt of this delivery (VK's ``random_id``)."""
         return self.pk
+
+
+class AttachmentStatus(models.TextChoices):
+    READY = "ready", _("Ready")
+    # Described by the provider (a Telegram file_id, a VK url) and being fetched by the worker.
+    PENDING = "pending", _("Being fetched")
+    # Over a limit (size, type): never stored; the customer was told in their channel.
+    REFUSED = "refused", _("Refused")
+    # The provider could not give it (gone, unreachable after retries).
+    FAILED = "failed", _("Could not be fetched")
+
+
+def attachment_path(attachment: Attachment, filename: str) -> str:
+    """Where a file is kept: by company, month and a random name. The file's own name is not
+    in the path (it's in the row), so nothing about it can be guessed from storage."""
+    now = timezone.now()
+    return f"{attachment.company_id}/{now:%Y/%m}/{secrets.token_urlsafe(24)}"
+
+
+def _attachment_storage():
+    from django.core.files.storage import storages
+
+    return storages["attachments"]
+
+
+class Attachment(models.Model):
+    """A file in a conversation: sent by a customer (any channel), or by an agent with a reply.
+
+    Uploaded first (``message`` empty: an agent's or a visitor's upload before they send), then
+    bound to the message it came with. Files from a provider arrive described (``source``) and
+    are fetched by the worker (``pending`` until then). Served only by signed, expiring links to
+    those who may see the conversation (``attachments.link``); never hard-deleted: a deleted
+    message's files are hidden with it. Written by ``actions`` only.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.PROTECT, related_name="attachments")
+    message = models.ForeignKey(Message, on_delete=models.PROTECT, null=True, blank=True, related_name="attachments")
+    file = models.FileField(upload_to=attachment_path, storage=_attachment_storage, max_length=255, blank=True)
+    # The name the sender gave it (shown and used for downloads), and what it is by its content.
+    name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=127, blank=True)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=AttachmentStatus.choices, default=AttachmentStatus.READY)
+    # Why it was refused or could not be fetched, for the thread (never a token).
+    error = models.CharField(max_length=300, blank=True)
+    # The provider's handle for fetching it ({"file_id": …} or {"url": …}, "kind": photo/doc/…).
+    source = models.JSONField(default=dict, blank=True)
+    uploaded_by_employee = models.ForeignKey(
+        Employee, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    uploaded_by_contact = models.ForeignKey(Contact, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["message", "id"], name="attachment_by_message")]
+
+    def __str__(self) -> str:
+        return f"attachment {self.pk} ({self.name})"
+
+    @property
+    def is_image(self) -> bool:
+        """Shown inline (a preview); everything else is offered as a download."""
+        from .attachments import INLINE_IMAGE_TYPES
+
+        return self.status == AttachmentStatus.READY and self.content_type in INLINE_IMAGE_TYPES
