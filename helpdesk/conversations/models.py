@@ -211,6 +211,14 @@ class Message(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} {self.pk} in #{self.conversation_id}"
 
+    def save(self, *args, **kwargs) -> None:
+        adding = self._state.adding
+        super().save(*args, **kwargs)
+        if adding:
+            # A new message has no files until ``actions.bind_uploads`` binds some: its
+            # snapshot needs no query to say so (see ``snapshots.attachments_of``).
+            self.known_attachments = []
+
     @property
     def is_note(self) -> bool:
         return self.kind == MessageKind.NOTE

@@ -127,6 +127,9 @@ def counts(employee: Employee, *, status: str = Status.OPEN) -> dict[str, int]:
 
 
 def thread(conversation: Conversation) -> QuerySet[Message]:
-    return conversation.messages.select_related("author_employee", "author_contact", "deleted_by", "delivery").order_by(
-        "pk"
+    """A conversation's messages, oldest first, with what their snapshots show (files: one query)."""
+    return (
+        conversation.messages.select_related("author_employee", "author_contact", "deleted_by", "delivery")
+        .prefetch_related("attachments")
+        .order_by("pk")
     )

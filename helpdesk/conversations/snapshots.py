@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .models import Contact, Conversation, Delivery, Message
+from .models import Attachment, AttachmentStatus, Contact, Conversation, Delivery, Message
 
 
 def _iso(value) -> str | None:
@@ -57,6 +57,38 @@ def message_data(message: Message, *, reveal_deleted: bool = True) -> dict[str, 
         "automatic": message.automatic,
         "while_blocked": message.while_blocked,
         "delivery": _delivery_of(message),
+        # A deleted message's files are hidden with it, from everyone who can't see its text.
+        "attachments": [] if deleted and not reveal_deleted else attachments_of(message),
+    }
+
+
+def attachments_of(message: Message) -> list[dict[str, Any]]:
+    """The message's files, with employees' links (the access gate is asked when one is used).
+
+    Lists prefetch ``attachments`` (one query for the page). A writer that has just made the
+    message sets ``message.known_attachments`` (the files it bound, or ``[]``): no query then.
+    """
+    if message.pk is None:
+        return []
+    known = getattr(message, "known_attachments", None)
+    files = known if known is not None else message.attachments.all()
+    return [attachment_data(attachment) for attachment in files]
+
+
+def attachment_data(attachment: Attachment, *, url: str | None = None) -> dict[str, Any]:
+    """One file as the thread shows it; ``url`` defaults to an employee's link when it is ready."""
+    from . import attachments
+
+    ready = attachment.status == AttachmentStatus.READY
+    return {
+        "id": attachment.pk,
+        "name": attachment.name,
+        "content_type": attachment.content_type,
+        "size": attachment.size,
+        "status": attachment.status,
+        "error": attachment.error,
+        "image": attachment.is_image,
+        "url": (url or attachments.link(attachment)) if ready else None,
     }
 
 

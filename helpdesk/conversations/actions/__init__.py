@@ -10,6 +10,7 @@ reading; shared helpers in _common); callers use them from here: ``actions.recei
 from helpdesk.errors import ActionError
 
 from ._common import WakeReason
+from .attachments import bind_uploads, upload_attachment
 from .contacts import (
     BLOCK_REASON_MAX_CHARS,
     CONTACT_ATTRIBUTE_KEY_MAX_CHARS,
@@ -45,6 +46,7 @@ __all__ = [
     "WakeReason",
     "add_note",
     "assign",
+    "bind_uploads",
     "block_contact",
     "clean_contact_attributes",
     "contact_state",
@@ -68,5 +70,6 @@ __all__ = [
     "snooze",
     "unblock_contact",
     "update_contact",
+    "upload_attachment",
     "wake",
 ]
