@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0007_channel_broken_at_channel_broken_reason_and_more'),
+        ('conversations', '0007_consent_edits_broken_channels'),
         ('telegram', '0001_initial'),
     ]
 
