@@ -378,7 +378,7 @@ def test_a_refused_token_stops_polling_that_channel_and_says_why(polled, fake):
     assert state.stopped_at is not None and "did not accept" in state.last_error
     assert polling.claim_due_channels() == []
     polling.poll(polled.pk)  # (a poll already queued) recorded once
-    (entry,) = AuditEntry.objects.filter(action="channel.polling_stopped")
+    (entry,) = AuditEntry.objects.filter(action="channel.broken")
     assert entry.object_id == str(polled.pk) and "did not accept" in entry.after["reason"]
     polling.restart(polled)
     assert [c for c, _ in polling.claim_due_channels()] == [polled.pk]

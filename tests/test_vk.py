@@ -437,3 +437,19 @@ def wait_until(predicate, what: str, seconds: float = 30):
         assert time.monotonic() < deadline, what
         time.sleep(0.1)
     return found
+
+
+def test_a_message_edit_changes_the_stored_text_and_keeps_the_old_one(client, channel, vk):
+    event = signed(vk.message_new(GROUP, 7, "helo"))
+    post(client, channel, event)
+    # message_edit carries the message itself as its object (dev.vk.com/ru/api/community-events/json-schema).
+    edited = {**event["object"]["message"], "text": "hello", "update_time": event["object"]["message"]["date"] + 5}
+    edit = signed({"type": "message_edit", "group_id": GROUP, "event_id": "e" * 40, "v": "5.199", "object": edited})
+    assert post(client, channel, edit).content == b"ok"
+    assert post(client, channel, edit).content == b"ok"  # VK's retry: one revision
+    (message,) = messages_of(channel)
+    assert message.body == "hello" and message.edited_at is not None
+    assert list(message.revisions.values_list("body", flat=True)) == ["helo"]
+    stranger = {**edited, "conversation_message_id": 999}
+    assert post(client, channel, signed({**edit, "object": stranger})).content == b"ok"  # never stored: ignored
+    assert message.revisions.count() == 1

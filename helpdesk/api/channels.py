@@ -44,6 +44,8 @@ def _api_field(form_field: forms.Field, *, label: str, secret: bool) -> serializ
         options["write_only"] = True
     if isinstance(form_field, forms.ChoiceField):
         return serializers.ChoiceField(choices=list(form_field.choices), **options)
+    if isinstance(form_field, forms.BooleanField):
+        return serializers.BooleanField(**options)
     if isinstance(form_field, forms.IntegerField):
         return serializers.IntegerField(min_value=form_field.min_value, max_value=form_field.max_value, **options)
     if getattr(form_field, "many", False):

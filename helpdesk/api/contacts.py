@@ -20,7 +20,8 @@ from rest_framework.views import APIView
 from helpdesk.accounts.models import Employee
 from helpdesk.accounts.permissions import Perm
 from helpdesk.conversations import access, actions
-from helpdesk.conversations.models import ChannelKind, Contact, ContactIdentity
+from helpdesk.conversations.consents import consent_list
+from helpdesk.conversations.models import ChannelKind, ConsentDecision, Contact, ContactIdentity
 
 from .common import GatedListApi, me
 from .filters import StrictFilterSet
@@ -75,6 +76,14 @@ class IdentityOut(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class ConsentOut(serializers.Serializer):
+    channel_id = serializers.IntegerField()
+    channel_name = serializers.CharField()
+    decision = serializers.ChoiceField(choices=ConsentDecision.choices)
+    text_version = serializers.CharField(help_text=_("The version of the channel's consent text they were shown."))
+    at = serializers.DateTimeField()
+
+
 class ContactDetailOut(ContactOut):
     blocked = serializers.BooleanField(
         source="is_blocked", help_text=_("Their messages are kept but open nothing and notify nobody.")
@@ -83,11 +92,18 @@ class ContactDetailOut(ContactOut):
     blocked_reason = serializers.SerializerMethodField()
     blocked_by_name = serializers.SerializerMethodField(help_text=_("Who blocked them; null when not blocked."))
     identities = IdentityOut(many=True)
+    consents = serializers.SerializerMethodField(
+        help_text=_("Each channel's newest decision about its consent to personal-data processing, newest first.")
+    )
     conversation_ids = serializers.ListField(
         child=serializers.IntegerField(),
         source="visible_conversation_ids",
         help_text=_("Their conversations that you may see, most recent activity first."),
     )
+
+    @extend_schema_field(ConsentOut(many=True))
+    def get_consents(self, contact: Contact) -> list[dict]:
+        return consent_list(contact)
 
     # A block that has run out reads as none.
     @extend_schema_field(serializers.DateTimeField(allow_null=True))

@@ -82,6 +82,9 @@ class MessageOut(serializers.Serializer):
     author_employee_id = serializers.IntegerField(allow_null=True)
     body = serializers.CharField(help_text=_("Empty for a deleted message unless your role may see deleted messages."))
     created_at = serializers.DateTimeField()
+    edited_at = serializers.DateTimeField(
+        allow_null=True, help_text=_("When the customer last edited it in their channel; the text is the newest.")
+    )
     deleted = serializers.BooleanField()
     deleted_at = serializers.DateTimeField(allow_null=True)
     deleted_by_name = serializers.CharField(allow_null=True)

@@ -87,6 +87,10 @@ class Channel(models.Model):
     archived_at = models.DateTimeField(null=True, blank=True)
     # Set: removed from Settings; also disabled. Its conversations and contacts stay.
     removed_at = models.DateTimeField(null=True, blank=True)
+    # Set when the provider refused the channel's credentials (a revoked token): the channel
+    # is broken until it is saved again with working ones. ``broken_reason`` says why.
+    broken_at = models.DateTimeField(null=True, blank=True)
+    broken_reason = models.CharField(max_length=500, blank=True)
 
     def __str__(self) -> str:
         return self.name
@@ -195,6 +199,8 @@ class Message(models.Model):
     # Written by a blocked contact: kept for the record, but it opened, notified and routed nothing.
     while_blocked = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
+    # The customer edited it in their channel: the text is the newest, earlier ones are revisions.
+    edited_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     deleted_by = models.ForeignKey(Employee, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
 
@@ -230,6 +236,45 @@ class Message(models.Model):
         if self.author_contact_id:
             return self.author_contact.own_name
         return ""
+
+
+class MessageRevision(models.Model):
+    """A message's text before an edit: edits never destroy what was written."""
+
+    message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="revisions")
+    body = models.TextField()
+    # When this text was replaced by the next one.
+    replaced_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"revision {self.pk} of message {self.message_id}"
+
+
+class ConsentDecision(models.TextChoices):
+    ACCEPTED = "accepted", _("Accepted")
+    DECLINED = "declined", _("Declined")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+class ContactConsent(models.Model):
+    """One decision of a contact about a channel's consent text (personal-data processing).
+
+    Rows are only added: the newest one per contact and channel is the state, the rest the
+    history. ``text_version`` and ``text`` are what the contact was shown.
+    """
+
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="consents")
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+")
+    decision = models.CharField(max_length=10, choices=ConsentDecision.choices)
+    text_version = models.CharField(max_length=40, blank=True)
+    text = models.TextField(blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["contact", "channel", "-id"], name="consent_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.decision} by contact {self.contact_id} on channel {self.channel_id}"
 
 
 class ReadMarker(models.Model):

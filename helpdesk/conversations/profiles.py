@@ -7,6 +7,7 @@ from typing import Any
 from helpdesk.accounts.models import Employee
 
 from . import access
+from .consents import consent_list
 from .models import Contact, ContactIdentity, Conversation
 from .snapshots import contact_card
 
@@ -27,6 +28,7 @@ def contact_profile(viewer: Employee, conversation: Conversation) -> dict[str, A
     )
     return {
         **contact_card(contact),
+        "consents": consent_list(contact),
         "identities": [
             {"channel_name": i.channel.name, "channel_kind": i.channel.kind, "external_id": i.external_id}
             for i in identities

@@ -56,6 +56,7 @@ ACTION_LABELS = {
     "channel.enabled": gettext_lazy("Channel enabled"),
     "channel.removed": gettext_lazy("Channel removed"),
     "channel.polling_stopped": gettext_lazy("Channel stopped: the provider refused its credentials"),
+    "channel.broken": gettext_lazy("Channel broken: the provider refused its credentials"),
     "api_token.created": gettext_lazy("API token created"),
     "api_token.revoked": gettext_lazy("API token revoked"),
     "contact.updated": gettext_lazy("Contact changed"),

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext
 
@@ -173,7 +174,31 @@ def contact_panel_strings() -> dict[str, str]:
         "blockedBy": _("by %(name)s"),
         "blockedNote": _("Their messages are kept, but open nothing and notify nobody."),
         "confirmUnblock": _("Unblock this contact?"),
+        "edited": _("edited"),
+        "editedAt": _("Edited by the customer at %(time)s"),
+        "consents": _("Consent to data processing"),
+        "consentAccepted": _("Accepted on %(channel)s at %(time)s (text version %(version)s)"),
+        "consentDeclined": _("Declined on %(channel)s at %(time)s"),
+        "consentWithdrawn": _("Withdrawn on %(channel)s at %(time)s"),
+        "channelBroken": _("The channel %(name)s stopped working: fix it in Settings → Channels."),
     }
+
+
+def broken_channels(employee: Employee) -> list[dict[str, Any]]:
+    """Channels whose provider refused their credentials, for those who can repair them."""
+    if not employee.can(Perm.MANAGE_CHANNELS):
+        return []
+    rows = access.company_channels(employee).filter(broken_at__isnull=False, removed_at__isnull=True)
+    return [
+        {
+            "channel_id": channel.pk,
+            "channel_name": channel.name,
+            "reason": _(channel.broken_reason),
+            "at": channel.broken_at.isoformat(),
+            "url": reverse("web:channel", args=[channel.pk]),
+        }
+        for channel in rows.order_by("name", "pk")
+    ]
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -291,6 +316,7 @@ def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
                 "maxChars": settings.MESSAGE_MAX_CHARS,
                 "ordering": ordering,
                 **assignment,
+                "brokenChannels": broken_channels(employee),
                 "i18n": inbox_strings(),
             },
         },

@@ -5,10 +5,10 @@ conversation is the group's (``thread_id`` = the group's chat id, its title the 
 name) and each message is its sender's. Text, or a caption as text; photos, documents, voice
 notes, videos, video notes, audio and stickers are described as attachments (not fetched yet).
 ``/start <payload>`` (a ``t.me/<bot>?start=<payload>`` link) is kept on a new contact as its
-``source``. Anything else (edited messages, channel posts, button presses, membership
-changes, malformed updates) is logged in one line and acknowledged: never raised.
-
-Edited messages are not handled yet: a message's text has no history, so an edit is ignored.
+``source``. An ``edited_message`` updates the stored text (the old one kept as a revision);
+a ``callback_query`` answers the consent question (``consent.py``), which, when the channel
+asks for consent, holds a private chat's messages until it is accepted. Anything else (channel
+posts, membership changes, malformed updates) is logged in one line and acknowledged.
 """
 
 from __future__ import annotations
@@ -17,11 +17,14 @@ import logging
 from typing import Any
 
 import telegram
+from django.conf import settings
 
 from helpdesk.conversations import actions
 from helpdesk.conversations.inbound import ContactProfile, InboundAttachment, InboundMessage
 from helpdesk.conversations.models import Channel, Message
 from helpdesk.errors import ActionError
+
+from . import consent
 
 log = logging.getLogger(__name__)
 
@@ -30,19 +33,54 @@ SOURCE_LIMIT = 64  # Telegram's deep-link payloads are at most 64 characters
 
 
 def receive_update(channel: Channel, data: Any) -> Message | None:
-    """Store one update (a dict as Telegram sends it); the stored message, or None if ignored."""
-    message = to_inbound(data)
-    if message is None:
+    """Handle one update (a dict as Telegram sends it); the stored message, or None.
+
+    A message is stored (or held for consent, ``consent.gate``); an edit updates the stored
+    text (``actions.edit_inbound``); a button press answers the consent question. What the bot
+    says back is sent by ``send_calls``: never inside a webhook's request.
+    """
+    update = parse(data)
+    if update is None:
         return None
+    stored, calls = None, []
     try:
-        return actions.receive_inbound(channel=channel, message=message)
+        if update.callback_query is not None:
+            calls = consent.on_callback(channel, update.callback_query)
+        elif update.edited_message is not None:
+            _edit(channel, update, data)
+        elif (message := _to_inbound(update, data)) is not None:
+            store, calls = consent.gate(channel, update.message, message, data)
+            if store:
+                stored = actions.receive_inbound(channel=channel, message=message)
     except ActionError as exc:  # a text we can't store (a NUL, too long): never retried forever
-        log.warning("telegram: update %s not stored: %s", message.external_id, exc.code)
-        return None
+        log.warning("telegram: update %s not stored: %s", update.update_id, exc.code)
+    if calls:
+        send_calls(channel, calls)
+    return stored
 
 
-def to_inbound(data: Any) -> InboundMessage | None:
-    """The normalised message of an update, or None (logged) for what we don't handle."""
+def send_calls(channel: Channel, calls: list[dict]) -> None:
+    """The bot's answers: at once from the poller (polling mode), else through the worker."""
+    from . import tasks
+
+    if channel.settings.get("mode") == "polling":
+        tasks.run_calls(channel, calls)
+    else:
+        tasks.bot_calls.apply_async((channel.pk, calls), queue=settings.DELIVERY_QUEUE)
+
+
+def _edit(channel: Channel, update: telegram.Update, data: dict) -> None:
+    edited = update.edited_message
+    external_id = f"{edited.chat.id}:{edited.message_id}"
+    if consent.edit_held(channel, external_id, data["edited_message"]):
+        return
+    text = edited.text or edited.caption or ""
+    body = InboundMessage(external_contact_id="", text=text, attachments=attachments(edited)).body()
+    actions.edit_inbound(channel=channel, external_id=external_id, text=body)
+
+
+def parse(data: Any) -> telegram.Update | None:
+    """The update, or None (logged) when it isn't one."""
     if not isinstance(data, dict):
         log.warning("telegram: ignored an update that is not an object (%s)", type(data).__name__)
         return None
@@ -51,7 +89,19 @@ def to_inbound(data: Any) -> InboundMessage | None:
     except Exception as exc:  # the library raises KeyError/TypeError/ValueError on bad shapes
         log.warning("telegram: ignored a malformed update %r (%s)", data.get("update_id"), type(exc).__name__)
         return None
-    message = update.message if update is not None else None
+    if update is None:
+        log.warning("telegram: ignored an empty update")
+    return update
+
+
+def to_inbound(data: Any) -> InboundMessage | None:
+    """The normalised message of an update, or None (logged) for what we don't handle."""
+    update = parse(data)
+    return _to_inbound(update, data) if update is not None else None
+
+
+def _to_inbound(update: telegram.Update, data: dict) -> InboundMessage | None:
+    message = update.message
     if message is None:
         kinds = sorted(key for key in data if key != "update_id")[:3]
         log.info("telegram: ignored update %r of a kind we don't handle: %s", data.get("update_id"), kinds)

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from helpdesk.conversations.adapters import DeliveryError
 from helpdesk.conversations.models import ContactIdentity, Conversation
 
+from . import health
 from .client import bot
 
 TEXT_LIMIT = 4096  # Telegram's limit for one message's text
@@ -68,6 +69,7 @@ def send(delivery) -> str:
         seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
         raise DeliveryError(scrub(exc.message, token), permanent=False, retry_after=seconds) from None
     except telegram.error.InvalidToken:
+        health.token_refused(delivery.channel)  # the channel is broken: admins are told, once
         raise DeliveryError(_("Telegram did not accept the bot token."), permanent=True) from None
     except telegram.error.NetworkError as exc:  # TimedOut too; BadRequest is a NetworkError as well
         permanent = isinstance(exc, telegram.error.BadRequest)

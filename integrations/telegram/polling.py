@@ -6,7 +6,8 @@ workers), asks Telegram for updates from the stored offset, waiting up to
 offset past it. A run that dies between the two replays that update next time, and the replay
 stores nothing twice (the message's ``external_id``). While Telegram can't be reached the
 channel backs off (doubling, at most ``MAX_BACKOFF`` seconds, or Telegram's ``retry_after``); a
-refused token stops polling that channel until it is saved again (``last_error`` says why).
+refused token stops polling that channel and marks it broken until it is saved again
+(``health.token_refused``).
 """
 
 from __future__ import annotations
@@ -22,11 +23,10 @@ from django.conf import settings
 from django.utils import timezone
 
 from helpdesk.conversations.models import Channel, ChannelKind
-from helpdesk.events import audit
 from integrations import lease
 
-from . import inbound
-from .client import bot
+from . import health, inbound
+from .client import ALLOWED_UPDATES, bot
 from .models import PollState
 from .outbound import scrub
 
@@ -65,7 +65,7 @@ async def _get_updates(token: str, offset: int, timeout: int) -> list[dict]:
     client = bot(token)
     try:
         updates = await client.get_updates(
-            offset=offset or None, limit=BATCH, timeout=timeout, allowed_updates=["message"]
+            offset=offset or None, limit=BATCH, timeout=timeout, allowed_updates=ALLOWED_UPDATES
         )
     finally:
         await client.shutdown()
@@ -95,18 +95,7 @@ def _poll(channel: Channel, state: PollState, holder: str, timeout: int) -> int:
     try:
         updates = async_to_sync(_get_updates)(token, state.offset, timeout)
     except telegram.error.InvalidToken:
-        log.warning("telegram channel %s: the token was refused; polling stopped", channel.pk)
-        reason = "Telegram did not accept the bot token."
-        if mine.filter(stopped_at__isnull=True).update(stopped_at=timezone.now(), last_error=reason):
-            # Once, in the audit log, where an admin looks for why a channel went quiet.
-            audit.record(
-                "channel.polling_stopped",
-                company=channel.company_id,
-                actor=None,
-                actor_name="Telegram",
-                obj=channel,
-                after={"reason": reason},
-            )
+        health.token_refused(channel, mine)  # stops polling, marks the channel broken, tells admins (once)
         return 0
     except telegram.error.TelegramError as exc:  # unreachable, timed out, 429, 409 (a webhook is set)
         failures = state.failures + 1

@@ -16,13 +16,15 @@ import telegram
 from asgiref.sync import async_to_sync
 from django import forms
 from django.conf import settings
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from helpdesk.conversations.adapters import ChannelLink, ChannelSetup, SetupError
 from helpdesk.conversations.models import Channel
 
-from .client import bot
+from .client import ALLOWED_UPDATES, bot
+from .consent import DEFAULT_TEXT as DEFAULT_CONSENT_TEXT
+from .consent import TEXT_LIMIT as CONSENT_TEXT_LIMIT
 
 MODES = [
     ("polling", gettext_lazy("Polling: the worker asks Telegram for new messages")),
@@ -52,7 +54,7 @@ async def _set_webhook(token: str, url: str | None, secret: str) -> None:
     client = bot(token)
     try:
         if url:
-            await client.set_webhook(url, secret_token=secret, allowed_updates=["message"])
+            await client.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
         else:
             await client.delete_webhook()
     finally:
@@ -68,6 +70,44 @@ class TelegramSettingsForm(forms.Form):
         error_messages={"invalid": gettext_lazy("This is not a bot token: it looks like 123456789:AAE…")},
     )
     mode = forms.ChoiceField(label=gettext_lazy("How messages arrive"), choices=MODES, initial="polling")
+    consent_required = forms.BooleanField(
+        label=gettext_lazy("Ask for consent to personal-data processing"),
+        help_text=gettext_lazy(
+            "Before a conversation opens, the bot sends the consent text with Accept and Decline buttons; "
+            "until the customer accepts, their messages are kept but no agent sees them."
+        ),
+        required=False,
+    )
+    consent_text = forms.CharField(
+        label=gettext_lazy("Consent text"),
+        help_text=gettext_lazy(
+            "Leave empty for the default text, in Russian or English by the customer's language. "
+            "Each change of the text is a new version; the version a customer accepted is kept on the contact."
+        ),
+        required=False,
+        max_length=CONSENT_TEXT_LIMIT,
+        widget=forms.Textarea(attrs={"rows": 5}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["consent_text"].widget.attrs["placeholder"] = gettext(DEFAULT_CONSENT_TEXT)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        text = (data.get("consent_text") or "").strip()
+        data["consent_text"] = text
+        # The text's version: 1 at first, one more each time the text changes (kept in the settings).
+        before = self.initial or {}
+        previous = before.get("consent_version")
+        previous = previous if isinstance(previous, int) and previous > 0 else 0
+        if not previous:
+            data["consent_version"] = 1
+        elif text != (before.get("consent_text") or "").strip():
+            data["consent_version"] = previous + 1
+        else:
+            data["consent_version"] = previous
+        return data
 
 
 async def _get_me(token: str) -> telegram.User:

@@ -1,9 +1,10 @@
 """A VK community's event (Callback API or Bots Long Poll) as one call of ``actions.receive_inbound``.
 
-Only ``message_new`` is stored; every other type, and anything malformed, is one log line
-and ignored, so neither VK's retries nor the poller ever trip on it. The message's
-``external_id`` is ``"<peer_id>:<conversation_message_id>"``: unique per community and the
-same in every retry of the event, so a replay stores nothing twice.
+Only ``message_new`` is stored, and ``message_edit`` changes a stored message's text; every
+other type, and anything malformed, is one log line and ignored, so neither VK's retries nor
+the poller ever trip on it. The message's ``external_id`` is
+``"<peer_id>:<conversation_message_id>"``: unique per community and the same in every retry of
+the event, so a replay stores nothing twice.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.utils.translation import gettext as _
 from helpdesk.conversations import actions
 from helpdesk.conversations.inbound import ContactProfile, InboundAttachment, InboundMessage
 from helpdesk.conversations.models import Channel, ContactIdentity, Message
+from helpdesk.errors import ActionError
 
 from .client import vk_session
 
@@ -124,9 +126,37 @@ def to_inbound(channel: Channel, event: Any) -> InboundMessage:
     )
 
 
+def edit(channel: Channel, event: Any) -> Message | None:
+    """``message_edit`` (its object is the message, edited): the stored message's text changes."""
+    message = event.get("object")
+    try:
+        if not isinstance(message, dict):
+            raise Malformed("no message")
+        peer_id = _int(message.get("peer_id"), "peer_id")
+        number = _int(message.get("conversation_message_id"), "conversation_message_id")
+        text = message.get("text", "")
+        if not isinstance(text, str):
+            raise Malformed("text is not text")
+    except Malformed as exc:
+        log.info("vk channel %s: ignored a malformed message_edit (%s)", channel.pk, exc)
+        return None
+    if message.get("out") == 1:
+        return None  # our own reply, edited: not the customer's
+    body = InboundMessage(
+        external_contact_id="", text=text.replace("\x00", ""), attachments=attachments(message)
+    ).body()
+    try:
+        return actions.edit_inbound(channel=channel, external_id=f"{peer_id}:{number}", text=body)
+    except ActionError as exc:
+        log.info("vk channel %s: an edit was not stored (%s)", channel.pk, exc.code)
+        return None
+
+
 def receive(channel: Channel, event: Any) -> Message | None:
     """Store one VK event: the stored (or already stored) message, or None when it was ignored."""
     kind = event.get("type") if isinstance(event, dict) else None
+    if kind == "message_edit":
+        return edit(channel, event)
     if kind != "message_new":
         log.info("vk channel %s: ignored an event of type %.40r", channel.pk, kind)
         return None

@@ -30,6 +30,7 @@ import vk_api
 from django.conf import settings
 from django.utils import timezone
 
+from helpdesk.accounts import actions as account_actions
 from helpdesk.conversations.models import Channel, ChannelKind
 from helpdesk.conversations.secrets import SecretsUnreadable
 from helpdesk.errors import ActionError
@@ -136,6 +137,7 @@ def _run(channel, state, token, *, holder, lease_seconds, run_seconds, wait) -> 
                 state.refused_token = fingerprint(token)
                 _fail(state, words)
                 log.warning("vk channel %s: the access token was refused; polling stopped", channel.pk)
+                account_actions.mark_channel_broken(channel, reason=words)
                 raise _Stop("refused") from None
             failures += 1
             _fail(state, words)

@@ -12,12 +12,13 @@ import requests
 import vk_api
 from django.utils.translation import gettext as _
 
+from helpdesk.accounts import actions as account_actions
 from helpdesk.conversations.adapters import DeliveryError
 from helpdesk.conversations.models import ContactIdentity
 
 from .client import vk_session
 
-TOO_MANY_REQUESTS, FLOOD_CONTROL, INTERNAL = 6, 9, 10
+AUTH_FAILED, TOO_MANY_REQUESTS, FLOOD_CONTROL, INTERNAL = 5, 6, 9, 10
 RETRYABLE = {1: None, TOO_MANY_REQUESTS: 1.0, FLOOD_CONTROL: 30.0, INTERNAL: None}  # code -> retry_after
 # Everything else VK answers is about this request, this token or this user (5 bad token,
 # 7/15 no access, 901 the user did not allow messages, 100 a bad parameter): trying again
@@ -48,6 +49,8 @@ def send(delivery) -> str:
         words = f"VK error {error.code}: {str(error.error.get('error_msg', ''))[:300]}"
         if error.code in RETRYABLE:
             raise DeliveryError(words, permanent=False, retry_after=RETRYABLE[error.code]) from None
+        if error.code == AUTH_FAILED:  # the token was revoked: the channel is broken, admins are told (once)
+            account_actions.mark_channel_broken(delivery.channel, reason=words)
         raise DeliveryError(words, permanent=True) from None
     except vk_api.exceptions.ApiHttpError as error:
         raise DeliveryError(

@@ -9,12 +9,17 @@ that they changed, never their values.
 
 from __future__ import annotations
 
+import logging
+from functools import partial
 from typing import Any
 
 from django import forms
+from django.core.mail import send_mail
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from helpdesk.conversations import access, secrets
 from helpdesk.conversations.adapters import Adapter, SetupError, adapter_for
@@ -27,6 +32,8 @@ from ..permissions import Perm
 from ._common import _UNSET, _clean_name, _lock_company, _same_company
 
 GREETING_LIMIT = 300
+REASON_LIMIT = Channel._meta.get_field("broken_reason").max_length
+log = logging.getLogger(__name__)
 
 
 class ChannelSettingsInvalid(ActionError):
@@ -45,6 +52,7 @@ def channel_state(channel: Channel) -> dict[str, Any]:
         "name": channel.name,
         "team": channel.team.name if channel.team_id else None,
         "enabled": channel.enabled,
+        "broken": channel.broken_at is not None,
         **channel.settings,
     }
 
@@ -174,7 +182,8 @@ def update_channel(
     if values is not _UNSET:
         plain, hidden = _split(adapter, values)
         current = {key: channel.settings.get(key) for key in plain}
-        if current != plain or hidden != channel.secret_values():
+        # A broken channel's credentials are checked even if unchanged: saving it is the repair.
+        if current != plain or hidden != channel.secret_values() or channel.broken_at is not None:
             learned = _check_credentials(adapter, values)
     channel = _update(channel, by, name, team, greeting, plain, hidden, learned or {})
     adapter.setup.after_save(channel)
@@ -199,7 +208,9 @@ def _update(channel, by, name, team, greeting, plain, hidden, learned) -> Channe
         changed_secrets = sorted(key for key in {**stored, **hidden} if stored.get(key) != hidden.get(key))
         if changed_secrets:
             channel.secrets = secrets.encrypt(hidden)
-    channel.save(update_fields=["name", "team", "settings", "secrets"])
+        # Saved with credentials the provider just accepted: no longer broken.
+        channel.broken_at, channel.broken_reason = None, ""
+    channel.save(update_fields=["name", "team", "settings", "secrets", "broken_at", "broken_reason"])
     after = channel_state(channel)
     if changed_secrets:
         after["credentials_changed"] = changed_secrets  # which ones, never their values
@@ -238,3 +249,77 @@ def enable_channel(channel: Channel, *, by: Employee) -> Channel:
 def remove_channel(channel: Channel, *, by: Employee) -> Channel:
     """Take the channel out of Settings: it is disabled for good, its conversations and contacts stay."""
     return _set_state(channel, by=by, action="channel.removed", disabled=True, removed=True)
+
+
+def mark_channel_broken(channel: Channel | int, *, reason: str) -> bool:
+    """The provider refused the channel's credentials (a revoked token): mark it broken, once.
+
+    The first call sets ``broken_at`` and ``broken_reason`` (compare-and-swap: a poller that
+    meets the refusal again and again, or several workers at once, mark it once), writes one
+    ``channel.broken`` audit entry and, after commit, tells the company's channel managers: a
+    notice on their open inboxes and an e-mail. True if this call marked it. Saving the channel
+    with working credentials (``update_channel``) clears it. ``reason`` is stored as given:
+    pass a ``gettext_noop`` text (pages translate it when they show it) or the provider's words.
+    """
+    channel_id = channel.pk if isinstance(channel, Channel) else channel
+    reason = " ".join(str(reason or "").split())[:REASON_LIMIT] or gettext_noop("The provider refused the credentials.")
+    with transaction.atomic(durable=True):
+        marked = Channel.objects.filter(pk=channel_id, broken_at__isnull=True).update(
+            broken_at=timezone.now(), broken_reason=reason
+        )
+        if not marked:
+            return False
+        channel = Channel.objects.get(pk=channel_id)
+        audit.record(
+            "channel.broken",
+            company=channel.company_id,
+            actor=None,
+            actor_name=str(_adapter(channel.kind).label),
+            obj=channel,
+            after={"reason": reason},
+        )
+        transaction.on_commit(partial(_tell_channel_managers, channel.pk))
+    return True
+
+
+def channel_managers(company_id: int) -> list[Employee]:
+    """The company's active employees who may manage channels: whom a broken channel concerns."""
+    employees = Employee.objects.filter(company_id=company_id, is_active=True).select_related("role", "user")
+    return [employee for employee in employees if employee.can(Perm.MANAGE_CHANNELS)]
+
+
+def _tell_channel_managers(channel_id: int) -> None:
+    from helpdesk.realtime import notices
+
+    channel = Channel.objects.get(pk=channel_id)
+    managers = channel_managers(channel.company_id)
+    notice = {
+        "type": "channel.broken",
+        "channel_id": channel.pk,
+        "channel_name": channel.name,
+        "reason": _(channel.broken_reason),
+        "at": channel.broken_at.isoformat() if channel.broken_at else None,
+        "url": reverse("web:channel", args=[channel.pk]),
+    }
+    try:
+        notices.send_all([(notices.personal_group(e.pk), {"type": "inbox.notice", "notice": notice}) for e in managers])
+    except Exception:  # Redis away for a moment: Settings and the inbox's banner still show it
+        log.exception("could not tell the inboxes that channel %s is broken", channel.pk)
+    recipients = sorted({e.user.email for e in managers if e.user.email})
+    if not recipients:
+        return
+    try:
+        send_mail(
+            subject=_("Smartchat: the channel %(name)s stopped working") % {"name": channel.name},
+            message=_(
+                "The channel %(name)s stopped working: %(reason)s\n\n"
+                "Messages that arrive meanwhile are kept where the provider lets us; replies fail "
+                "and can be retried once it works again. Enter working credentials on the channel's "
+                "page in Settings → Channels and save it."
+            )
+            % {"name": channel.name, "reason": _(channel.broken_reason)},
+            from_email=None,
+            recipient_list=recipients,
+        )
+    except Exception:  # the mail server is away: Settings and the inbox still show it
+        log.exception("could not e-mail that channel %s is broken", channel.pk)

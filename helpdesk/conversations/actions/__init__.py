@@ -3,14 +3,15 @@
 Each action is one transaction and records what happened in the event log; side effects
 (sockets, outbound delivery) leave only after commit.
 
-The functions live in topic modules (inbound, contacts, replies, workflow, handout, deletion,
-reading; shared helpers in _common); callers use them from here: ``actions.receive_message``.
+The functions live in topic modules (inbound, editing, consent, contacts, replies, workflow,
+handout, deletion, reading; shared helpers in _common); callers use them from here: ``actions.receive_message``.
 """
 
 from helpdesk.errors import ActionError
 
 from ._common import WakeReason
 from .attachments import bind_uploads, upload_attachment
+from .consent import record_consent
 from .contacts import (
     BLOCK_REASON_MAX_CHARS,
     CONTACT_ATTRIBUTE_KEY_MAX_CHARS,
@@ -27,6 +28,7 @@ from .contacts import (
 )
 from .deletion import delete_conversation, delete_message, restore_conversation, restore_message
 from .delivery import delivers, expire_stale_claims, retry_delivery, send_delivery
+from .editing import edit_inbound
 from .handout import HAND_OUT_BATCH, hand_out, release_assigned
 from .inbound import receive_inbound, receive_message
 from .reading import mark_read
@@ -53,12 +55,14 @@ __all__ = [
     "delete_conversation",
     "delete_message",
     "delivers",
+    "edit_inbound",
     "expire_stale_claims",
     "hand_out",
     "mark_read",
     "post_reply",
     "receive_inbound",
     "receive_message",
+    "record_consent",
     "release_assigned",
     "reopen",
     "resolve",

@@ -57,6 +57,16 @@ function blockBox() {
       el("button", { type: "button", "data-contact-action": "cancel" }, t.cancel)));
 }
 
+const CONSENT_WORDS = { accepted: "consentAccepted", declined: "consentDeclined", withdrawn: "consentWithdrawn" };
+
+function consentSection() {
+  const consents = contact.consents || [];
+  if (!consents.length) return null;
+  return section(t.consents, el("ul", { class: "plain-list small", "data-testid": "contact-consents" },
+    ...consents.map((c) => el("li", { dataset: { decision: c.decision } },
+      format(t[CONSENT_WORDS[c.decision]] || c.decision, { channel: c.channel_name, time: when(c.at), version: c.text_version })))));
+}
+
 function attributeRow(name = "", value = "") {
   return el("div", { class: "attribute-row", "data-attribute-row": true },
     el("input", { type: "text", name: "attr-name", value: name, placeholder: t.attributeName, "aria-label": t.attributeName }),
@@ -100,6 +110,7 @@ function render() {
       ? el("dl", { class: "contact-facts", "data-testid": "contact-attributes" },
         ...attributes.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, attributeText(v) || "—")]))
       : el("p", { class: "muted small" }, t.noAttributes)),
+    consentSection(),
     section(t.identities, el("ul", { class: "plain-list small", "data-testid": "contact-identities" },
       ...(contact.identities || []).map((i) => el("li", {}, el("strong", {}, i.channel_name), " · ", el("code", {}, i.external_id))))),
     section(t.previousConversations, others.length

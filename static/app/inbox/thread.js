@@ -38,7 +38,10 @@ function renderMessage(m) {
         el("span", { class: "author" }, author),
         el("span", { class: "head-right" },
           deletable ? messageButton("delete", t.delete) : null,
-          el("time", { datetime: m.created_at }, when(m.created_at)))),
+          el("time", { datetime: m.created_at }, when(m.created_at)),
+          m.edited_at ? el("span", {
+            class: "edited-mark", "data-testid": "message-edited", title: format(t.editedAt, { time: when(m.edited_at) }),
+          }, t.edited) : null)),
       messageBody(m),
       restorable ? el("div", { class: "message-tools" }, messageButton("restore", t.restore)) : null));
   emit("messageNode", m, node);
@@ -52,7 +55,7 @@ export function appendMessage(m) {
 }
 
 export function updateMessage(m) {
-  // A message was deleted or restored: redraw it in place.
+  // A message was deleted, restored or edited: redraw it in place.
   if (!thread) return;
   const known = shownMessages.get(m.id);
   if (!known) { appendMessage(m); return; }
