@@ -43,7 +43,7 @@ def vk(vk_fake, settings):
 
 def raw_channel_rows() -> str:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT settings::text, secrets FROM conversations_channel")
+        cursor.execute("SELECT CAST(settings AS TEXT), secrets FROM conversations_channel")
         return repr(cursor.fetchall())
 
 

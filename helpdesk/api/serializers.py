@@ -10,7 +10,15 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from helpdesk.conversations.models import ChannelKind, DeliveryStatus, Direction, MessageKind, Priority, Status
+from helpdesk.conversations.models import (
+    AttachmentStatus,
+    ChannelKind,
+    DeliveryStatus,
+    Direction,
+    MessageKind,
+    Priority,
+    Status,
+)
 from helpdesk.conversations.snapshots import conversation_summary, message_data
 
 
@@ -73,6 +81,23 @@ class DeliveryOut(serializers.Serializer):
     sent_at = serializers.DateTimeField(allow_null=True)
 
 
+class AttachmentOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField(help_text=_("The name its sender gave it."))
+    content_type = serializers.CharField(help_text=_("What the file is, judged by its content, not its name."))
+    size = serializers.IntegerField(allow_null=True, help_text=_("Bytes; null while not yet fetched."))
+    status = serializers.ChoiceField(
+        choices=AttachmentStatus.choices,
+        help_text=_("pending: being fetched from the customer's channel; refused: over a limit; failed: unavailable."),
+    )
+    error = serializers.CharField(help_text=_("Why it was refused or could not be fetched; empty if neither."))
+    image = serializers.BooleanField(help_text=_("Shown inline as a picture; other files are downloads."))
+    url = serializers.CharField(
+        allow_null=True,
+        help_text=_("A signed, expiring link; it works only for those who may see the conversation."),
+    )
+
+
 class MessageOut(serializers.Serializer):
     id = serializers.IntegerField()
     conversation_id = serializers.IntegerField()
@@ -96,6 +121,7 @@ class MessageOut(serializers.Serializer):
         allow_null=True,
         help_text=_("How far a message to the customer got on a channel with an outside API; null for the others."),
     )
+    attachments = AttachmentOut(many=True, help_text=_("Its files, hidden with the message when it is deleted."))
 
     def to_representation(self, instance):
         return message_data(instance, reveal_deleted=self.context.get("reveal_deleted", True))
