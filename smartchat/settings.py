@@ -187,7 +187,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "helpdesk.conversations.tasks.hand_out_queued_conversations",
         "schedule": 60.0,
     },
-    # Telegram channels in polling mode: one short long-poll per channel with none running.
+    # Telegram channels in polling mode: a poll run for every due channel with none running.
     "poll-telegram": {
         "task": "integrations.telegram.tasks.poll_telegram_channels",
         "schedule": 5.0,
@@ -426,7 +426,10 @@ CHANNEL_SECRET_KEYS = env.fernet_keys("CHANNEL_SECRET_KEYS")
 TELEGRAM_API_URL = env.string("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/")
 # How long one getUpdates waits for news (a polling-mode channel's long poll), in seconds.
 TELEGRAM_POLL_TIMEOUT = env.integer("TELEGRAM_POLL_TIMEOUT", 25, minimum=0)
-# The Celery queue polls go to: each holds a worker for up to TELEGRAM_POLL_TIMEOUT seconds, so
+# How long one worker task keeps polling a channel (getUpdates after getUpdates) before it
+# queues the next run (integrations/telegram/tasks.py); 0: a single getUpdates per run.
+TELEGRAM_POLL_RUN_SECONDS = env.integer("TELEGRAM_POLL_RUN_SECONDS", 60, minimum=0)
+# The Celery queue polls go to: each holds a worker thread for its whole run, so
 # they have a worker of their own (the Procfile's and compose's "poller", a thread pool) and
 # replies, snooze wake-ups and hand-outs never wait behind a long poll.
 CHANNEL_POLL_QUEUE = "polls"

@@ -18,6 +18,7 @@ from helpdesk.conversations import actions, adapters, tasks
 from helpdesk.conversations.actions import delivery as outbox
 from helpdesk.conversations.adapters import DeliveryError
 from helpdesk.conversations.models import Delivery, DeliveryStatus, Message, QuickAnswer
+from helpdesk.errors import ActionError
 from helpdesk.events.models import Event
 from tests.conftest import login
 from tests.delivery_kit import Pigeon, channel_of, conversation_on, drain
@@ -108,16 +109,51 @@ def test_a_notes_whole_life_queues_nothing_while_a_reply_queues_its_send(
     assert len(drain(queue)) == 1
 
 
-def test_deleting_and_restoring_a_reply_keeps_its_delivery_in_the_events(cast, chat):
+def test_deleting_and_restoring_a_sent_reply_keeps_its_delivery_in_the_events(cast, chat, pigeon):
     message = reply(chat, cast.bob)
+    actions.send_delivery(delivery_of(message).pk)
     mark = last_event_id()
     actions.delete_message(message, by=cast.alice)
     actions.restore_message(message, by=cast.alice)
     events = Event.objects.filter(id__gt=mark).order_by("id")
     assert [(e.type, e.payload["message"]["delivery"]["status"]) for e in events] == [
-        ("message.deleted", "queued"),
-        ("message.restored", "queued"),
+        ("message.deleted", "sent"),
+        ("message.restored", "sent"),
     ]
+
+
+def test_a_reply_deleted_while_queued_is_never_sent_and_says_why(
+    cast, chat, pigeon, queue, django_capture_on_commit_callbacks
+):
+    first, second = reply(chat, cast.bob, body="oops"), reply(chat, cast.bob, body="second")
+    mark = last_event_id()
+    with django_capture_on_commit_callbacks(execute=True):
+        actions.delete_message(first, by=cast.alice)
+    delivery = delivery_of(first)
+    assert delivery.status == DeliveryStatus.FAILED and "deleted" in delivery.last_error
+    assert delivery.attempts == 0
+    events = Event.objects.filter(id__gt=mark).order_by("id")
+    assert [e.type for e in events] == ["delivery.updated", "message.deleted"]
+    assert events[0].payload["delivery"]["status"] == "failed" and events[0].payload["message_id"] == first.pk
+    assert events[1].payload["message"]["delivery"]["status"] == "failed"  # the thread shows it, with the reason
+    # The next one is not held back: it was queued at once, and it goes.
+    assert drain(queue) == [("helpdesk.conversations.tasks.deliver", [delivery_of(second).pk], None)]
+    assert actions.send_delivery(delivery.pk) is None  # a task already queued for it sends nothing
+    assert actions.send_delivery(delivery_of(second).pk) == DeliveryStatus.SENT
+    assert [body for _id, _key, body in pigeon.sent] == ["second"]
+    with pytest.raises(ActionError):  # and nobody can send it while it stays deleted
+        actions.retry_delivery(delivery, by=cast.alice)
+    actions.restore_message(first, by=cast.alice)  # restored: a person may send it after all
+    actions.retry_delivery(delivery_of(first), by=cast.alice)
+    assert actions.send_delivery(delivery.pk) == DeliveryStatus.SENT
+
+
+def test_a_reply_deleted_while_it_is_being_sent_is_left_to_finish(cast, chat, pigeon):
+    message = reply(chat, cast.bob)
+    delivery = delivery_of(message)
+    Delivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.SENDING, claimed_at=timezone.now())
+    actions.delete_message(message, by=cast.alice)
+    assert delivery_of(message).status == DeliveryStatus.SENDING  # it may reach the customer: not hidden
 
 
 def test_an_automatic_answer_is_delivered_like_a_reply(cast, chat):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from datetime import timedelta
 
@@ -19,6 +20,7 @@ from helpdesk.conversations import actions, secrets, tasks
 from helpdesk.conversations.models import Channel, Contact, Conversation, Delivery, DeliveryStatus, Message
 from helpdesk.events.models import AuditEntry
 from integrations import lease
+from integrations.telegram import client as telegram_client
 from integrations.telegram import inbound, polling
 from integrations.telegram.models import PollState
 from integrations.telegram.setup import webhook_secret
@@ -271,6 +273,15 @@ def test_a_5xx_or_a_dropped_connection_is_retryable(cast, conversation, fake):
     assert send_reply(conversation, cast.bob).status == DeliveryStatus.QUEUED
 
 
+def test_replies_reuse_one_open_connection(cast, conversation, fake):
+    """The worker keeps its Bot for the token: three sends, one TCP connection to Telegram."""
+    before = fake.connections  # the conversation's webhook update came in over HTTP, not the Bot API
+    for _ in range(3):
+        assert send_reply(conversation, cast.bob).status == DeliveryStatus.SENT
+    assert len(fake.sent) == 3
+    assert fake.connections - before == 1
+
+
 def test_a_revoked_token_fails_permanently_and_the_error_never_holds_the_token(cast, conversation, fake):
     fake.revoke(TOKEN)
     delivery = send_reply(conversation, cast.bob)
@@ -284,6 +295,7 @@ def test_a_revoked_token_fails_permanently_and_the_error_never_holds_the_token(c
 @pytest.fixture
 def polled(cast, fake, queue, settings):
     settings.TELEGRAM_POLL_TIMEOUT = 0
+    settings.TELEGRAM_POLL_RUN_SECONDS = 0  # one getUpdates per run, unless a test says otherwise
     return Channel.objects.create(
         company=cast.acme,
         kind="telegram",
@@ -401,6 +413,125 @@ def test_telegrams_retry_after_sets_the_backoff(polled, fake):
     polling.poll(polled.pk)
     wait = (PollState.objects.get(channel=polled).retry_at - timezone.now()).total_seconds()
     assert 35 < wait <= 40
+
+
+def test_a_run_keeps_polling_so_messages_seconds_apart_both_arrive_at_once(polled, fake, settings, monkeypatch):
+    """One run, no beat tick: getUpdates after getUpdates, each answered as its update arrives."""
+    settings.TELEGRAM_POLL_TIMEOUT = 2
+    ann, pushed_at, stored_at = fake.user("Ann"), {}, {}
+    real = inbound.receive_update
+
+    def timed(channel, update):
+        result = real(channel, update)
+        stored_at[update["message"]["text"]] = time.monotonic()
+        return result
+
+    def push(text):
+        pushed_at[text] = time.monotonic()
+        fake.push_update(TOKEN, fake.text_update(TOKEN, ann, text))
+
+    monkeypatch.setattr(polling.inbound, "receive_update", timed)
+    timers = [threading.Timer(0.5, push, ("first",)), threading.Timer(3.5, push, ("second",))]
+    for timer in timers:
+        timer.start()
+    started = time.monotonic()
+    try:
+        assert polling.poll(polled.pk, run_seconds=5) == 2
+    finally:
+        for timer in timers:
+            timer.cancel()
+            timer.join()
+    assert 5 <= time.monotonic() - started < 9  # the run lasted its time, no more
+    assert stored(polled) == ["first", "second"]
+    for text in ("first", "second"):
+        assert stored_at[text] - pushed_at[text] < 1.0, text
+    state = PollState.objects.get(channel=polled)
+    assert state.lease_holder == "" and fake.pending_updates(TOKEN) == []
+    assert len([c for c in fake.calls if c.method == "getUpdates"]) >= 3
+    assert fake.connections == 1  # one Bot, one pooled connection for the whole run
+
+
+def _archive(channel):
+    Channel.objects.filter(pk=channel.pk).update(archived_at=timezone.now())
+
+
+def _remove(channel):
+    Channel.objects.filter(pk=channel.pk).update(removed_at=timezone.now())
+
+
+def _webhook(channel):
+    Channel.objects.filter(pk=channel.pk).update(settings={"mode": "webhook"})
+
+
+def _new_token(channel):
+    Channel.objects.filter(pk=channel.pk).update(secrets=secrets.encrypt({"bot_token": "42:another-token"}))
+
+
+def _taken_over(channel):
+    PollState.objects.filter(channel=channel).update(
+        lease_holder="worker-b", lease_until=timezone.now() + timedelta(seconds=60)
+    )
+
+
+@pytest.mark.parametrize("change", [_archive, _remove, _webhook, _new_token, _taken_over])
+def test_a_run_ends_as_soon_as_its_channel_stops_polling(polled, fake, settings, monkeypatch, change):
+    settings.TELEGRAM_POLL_TIMEOUT = 1
+    real = inbound.receive_update
+
+    def and_change(channel, update):
+        real(channel, update)
+        change(polled)
+
+    monkeypatch.setattr(polling.inbound, "receive_update", and_change)
+    fake.push_update(TOKEN, fake.text_update(TOKEN, fake.user("Ann"), "last one"))
+    started = time.monotonic()
+    assert polling.poll(polled.pk, run_seconds=30) == 1
+    assert time.monotonic() - started < 3
+    assert stored(polled) == ["last one"]
+    assert len([c for c in fake.calls if c.method == "getUpdates"]) == 1
+
+
+def test_a_failing_telegram_ends_the_run_and_backs_off(polled, fake, settings):
+    settings.TELEGRAM_POLL_TIMEOUT = 1
+    fake.fail_next(TOKEN, "getUpdates", 502)
+    started = time.monotonic()
+    assert polling.poll(polled.pk, run_seconds=30) == 0
+    assert time.monotonic() - started < 3
+    assert PollState.objects.get(channel=polled).retry_at > timezone.now()
+
+
+def test_shutdown_cancels_the_waiting_long_poll_and_starts_no_other(polled, fake, settings):
+    settings.TELEGRAM_POLL_TIMEOUT = 20
+    timer = threading.Timer(1.0, telegram_client.interrupt)
+    timer.start()
+    try:
+        started = time.monotonic()
+        assert polling.poll(polled.pk, run_seconds=60) == 0
+        assert time.monotonic() - started < 4
+        assert PollState.objects.get(channel=polled).lease_holder == ""
+        calls = len(fake.calls)
+        assert polling.poll(polled.pk, run_seconds=60) == 0  # a run queued before the shutdown
+        assert len(fake.calls) == calls
+    finally:
+        timer.join()
+        telegram_client.stopping.clear()
+    fake.push_update(TOKEN, fake.text_update(TOKEN, fake.user("Ann"), "after the restart"))
+    settings.TELEGRAM_POLL_TIMEOUT = 0
+    assert polling.poll(polled.pk) == 1  # the cancelled request confirmed nothing
+
+
+def test_a_run_that_ends_on_time_queues_the_next_at_once_and_a_refused_one_does_not(polled, fake, queue, settings):
+    from integrations.telegram import tasks as telegram_tasks
+
+    settings.TELEGRAM_POLL_QUEUE = queue
+    assert telegram_tasks.poll_telegram.run(polled.pk) == 0
+    ((name, (channel_id, holder), _),) = drain(queue)
+    assert name == "integrations.telegram.tasks.poll_telegram" and channel_id == polled.pk
+    assert PollState.objects.get(channel=polled).lease_holder == holder  # leased for it already
+    assert polling.claim_due_channels() == []  # so beat does not queue a second
+    fake.revoke(TOKEN)
+    assert telegram_tasks.poll_telegram.run(channel_id, holder) == 0
+    assert drain(queue) == []
 
 
 def test_webhook_and_disabled_channels_are_not_polled(polled, channel):

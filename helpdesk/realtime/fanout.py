@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -10,17 +11,30 @@ from channels.layers import get_channel_layer
 
 from helpdesk.conversations.access import event_groups
 
+log = logging.getLogger(__name__)
+
 
 def publish(event: dict[str, Any]) -> None:
-    """Send one committed event to every inbox group that may see it, then hand it to delivery."""
+    """Send one committed event to every inbox group that may see it, then hand it to delivery.
+
+    The two halves fail apart: the channel layer away (sockets catch up on reconnect) does not
+    keep a reply's send from being queued, and the broker away (the sweeper queues the
+    delivery later) does not keep the sockets from hearing of it. Each failure is logged.
+    """
     from integrations import outbound
 
-    message = {"type": "inbox.event", "event": event}
-    sends = [(group, message) for group in sorted(event_groups(event))]
-    sends += outbound.socket_sends(event)
-    if sends:
-        async_to_sync(_send_all)(sends)
-    outbound.enqueue(event)
+    try:
+        message = {"type": "inbox.event", "event": event}
+        sends = [(group, message) for group in sorted(event_groups(event))]
+        sends += outbound.socket_sends(event)
+        if sends:
+            async_to_sync(_send_all)(sends)
+    except Exception:
+        log.exception("could not push event %s to the sockets", event["id"])
+    try:
+        outbound.enqueue(event)
+    except Exception:
+        log.exception("could not queue what event %s sends; the sweeper will", event["id"])
 
 
 async def _send_all(sends: list[tuple[str, dict[str, Any]]]) -> None:

@@ -4,7 +4,8 @@ A reply goes to the conversation contact's chat on this channel (a person's priv
 the group for a group conversation) with ``sendMessage``. Failures become ``DeliveryError``:
 permanent when the chat is gone for us (bot blocked, kicked, chat not found, a bad token),
 retryable when Telegram asks us to wait (429, with its ``retry_after``) or can't be reached.
-The error's text is Telegram's own words, never the token.
+The error's text is Telegram's own words, never the token. Each worker thread keeps one open
+Bot per token (``client.call``), so consecutive sends reuse its connection.
 """
 
 from __future__ import annotations
@@ -14,14 +15,12 @@ from datetime import timedelta
 
 import telegram
 import telegram.warnings
-from asgiref.sync import async_to_sync
 from django.utils.translation import gettext as _
 
 from helpdesk.conversations.adapters import DeliveryError
 from helpdesk.conversations.models import ContactIdentity, Conversation
 
-from . import health
-from .client import bot
+from . import client, health
 
 TEXT_LIMIT = 4096  # Telegram's limit for one message's text
 
@@ -43,12 +42,9 @@ def chat_id(conversation: Conversation) -> str | None:
     )
 
 
-async def _send_message(token: str, chat: str, text: str) -> int:
-    client = bot(token)
-    try:
-        sent = await client.send_message(chat_id=chat, text=text)
-    finally:
-        await client.shutdown()
+def _send_message(token: str, chat: str, text: str) -> int:
+    # This worker thread's open Bot for the token: its connection is reused from send to send.
+    sent = client.call(token, lambda open_bot: open_bot.send_message(chat_id=chat, text=text))
     return sent.message_id
 
 
@@ -61,7 +57,7 @@ def send(delivery) -> str:
         raise DeliveryError(_("This conversation has no Telegram chat to answer."), permanent=True)
     text = delivery.message.body[:TEXT_LIMIT]
     try:
-        return f"{chat}:{async_to_sync(_send_message)(token, chat, text)}"
+        return f"{chat}:{_send_message(token, chat, text)}"
     except telegram.error.RetryAfter as exc:
         with warnings.catch_warnings():  # PTB 22 warns that it will become a timedelta; both are handled
             warnings.simplefilter("ignore", telegram.warnings.PTBDeprecationWarning)

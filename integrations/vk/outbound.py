@@ -16,7 +16,7 @@ from helpdesk.accounts import actions as account_actions
 from helpdesk.conversations.adapters import DeliveryError
 from helpdesk.conversations.models import ContactIdentity
 
-from .client import vk_session
+from .client import open_session
 
 AUTH_FAILED, TOO_MANY_REQUESTS, FLOOD_CONTROL, INTERNAL = 5, 6, 9, 10
 RETRYABLE = {1: None, TOO_MANY_REQUESTS: 1.0, FLOOD_CONTROL: 30.0, INTERNAL: None}  # code -> retry_after
@@ -40,7 +40,7 @@ def send(delivery) -> str:
         token = delivery.channel.secret_values()["access_token"]
     except Exception:  # unreadable secrets: a person must fix the channel's settings
         raise DeliveryError(_("The channel's access token can't be read."), permanent=True) from None
-    vk = vk_session(token)
+    vk = open_session(token)  # this worker thread's, kept: its connection is reused
     vk.error_handlers.pop(TOO_MANY_REQUESTS, None)  # vk-api would sleep and repeat error 6 forever
     params = {"peer_id": peer_id(delivery), "message": delivery.message.body, "random_id": delivery.idempotency_key}
     try:

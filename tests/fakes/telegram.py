@@ -264,6 +264,7 @@ class FakeTelegram:
         self._bots: dict[str, _Bot] = {}
         self._sent: list[Sent] = []
         self._calls: list[Call] = []
+        self._peers: set[tuple] = set()
         self._deliveries: list[WebhookDelivery] = []
         self._user_ids = itertools.count(700_000_001)
         self._group_ids = itertools.count(4_000_000_001)
@@ -535,6 +536,12 @@ class FakeTelegram:
     def calls(self) -> list[Call]:
         with self._lock:
             return list(self._calls)
+
+    @property
+    def connections(self) -> int:
+        """How many TCP connections Bot API requests came in on (one per client address and port)."""
+        with self._lock:
+            return len(self._peers)
 
     @property
     def webhook_deliveries(self) -> list[WebhookDelivery]:
@@ -976,7 +983,10 @@ class FakeTelegram:
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:
         token = request.match_info["token"]
         method = request.match_info["method"]
+        peer = request.transport.get_extra_info("peername") if request.transport is not None else None
         with self._lock:
+            if peer:
+                self._peers.add(tuple(peer))
             bot = self._bots.get(token)
             if bot is None or bot.revoked:
                 return self._error(ApiError(401, "Unauthorized"))

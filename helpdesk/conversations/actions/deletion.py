@@ -18,6 +18,7 @@ from .. import access
 from ..models import Conversation, Message, MessageKind
 from ..snapshots import message_data, preview_of
 from ._common import _access_snapshot, _locked
+from .delivery import cancel_unsent
 from .handout import _hand_out_after
 
 
@@ -80,6 +81,10 @@ def delete_message(message: Message, *, by: Employee) -> Message:
     message.save(update_fields=["deleted_at", "deleted_by"])
     _refresh_preview(conversation)
     message.conversation = conversation
+    # A reply not yet sent never will be: its delivery fails now, saying why.
+    cancelled = cancel_unsent(message, conversation, by=by)
+    if cancelled is not None:
+        message.delivery = cancelled
     # The event carries no text: sockets of people who may not see deleted text get none.
     events.record(conversation, "message.deleted", actor=by, message=message_data(message, reveal_deleted=False))
     _audit_message("message.deleted", message, by=by)

@@ -13,6 +13,10 @@ outside API, and the steps the worker takes to send it. The rules are in ``docs/
   and waits for a person: it is never resent blindly.
 - Order: a delivery is not claimed while an earlier one of its conversation is queued, sending
   or unknown. A failed one holds nothing back: it is final until a person retries it.
+- A reply deleted while its delivery is still queued is never sent: the deletion fails the
+  delivery in its own transaction (``cancel_unsent``), with a reason the thread shows, so the
+  worker's claim (queued only) finds nothing and the next message is not held back by it.
+  One already being sent (or unknown) is left as it is: it may have reached the customer.
 """
 
 from __future__ import annotations
@@ -70,6 +74,24 @@ def _queue_delivery(message: Message, channel: Channel) -> Delivery | None:
         created_at=message.created_at,
         next_attempt_at=message.created_at,
     )
+
+
+def cancel_unsent(message: Message, conversation: Conversation, *, by: Employee) -> Delivery | None:
+    """A message is being deleted (inside the writer's transaction, the conversation locked):
+    its delivery, if still queued, fails now and is never sent. The failed delivery, or None."""
+    now = timezone.now()
+    cancelled = Delivery.objects.filter(message=message, status=DeliveryStatus.QUEUED).update(
+        status=DeliveryStatus.FAILED,
+        claimed_at=None,
+        last_error=_("Not sent: the message was deleted before it left.")[:ERROR_MAX_CHARS],
+        updated_at=now,
+    )
+    if not cancelled:
+        return None
+    delivery = Delivery.objects.get(message=message)
+    # Its fan-out after commit queues the next delivery of the conversation, as a failure does.
+    _record_event(conversation, delivery, actor=by)
+    return delivery
 
 
 @transaction.atomic(durable=True)

@@ -15,8 +15,9 @@ function statusText(delivery) {
   return t[WORDS[delivery.status]] || delivery.status;
 }
 
-function deliveryLine(delivery) {
-  const retryable = (delivery.status === "failed" || delivery.status === "unknown") && state.can.reply;
+function deliveryLine(delivery, deleted) {
+  // A deleted message can't be sent again (restore it first); its line still says how far it got.
+  const retryable = (delivery.status === "failed" || delivery.status === "unknown") && state.can.reply && !deleted;
   return el("div", { class: `delivery delivery-${delivery.status}`, "data-testid": "delivery", "data-delivery-status": delivery.status },
     el("span", { class: "delivery-status" }, statusText(delivery)),
     retryable
@@ -25,8 +26,8 @@ function deliveryLine(delivery) {
 }
 
 on("messageNode", (m, node) => {
-  if (!m.delivery || m.deleted) return;
-  node.querySelector(".bubble").append(deliveryLine(m.delivery));
+  if (!m.delivery) return;
+  node.querySelector(".bubble").append(deliveryLine(m.delivery, m.deleted));
 });
 
 on("event", (event) => {
