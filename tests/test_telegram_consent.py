@@ -185,6 +185,7 @@ def test_stop_withdraws_consent_and_later_messages_are_held_and_asked_again(clie
 
 def test_in_polling_mode_the_poller_asks_the_question_itself(cast, fake, queue, settings):
     settings.TELEGRAM_POLL_TIMEOUT = 0
+    settings.TELEGRAM_POLL_RUN_SECONDS = 0  # one getUpdates per run
     channel = consent_channel(cast.acme, cast.sales, mode="polling", text="We keep your data. OK?")
     ann = fake.user("Ann")
     fake.push_update(TOKEN, fake.text_update(TOKEN, ann, "hello"))
@@ -282,6 +283,7 @@ async def next_notice(socket, timeout: float = 3.0) -> dict | None:
 @pytest.mark.django_db(transaction=True)
 async def test_a_refused_token_marks_the_channel_broken_and_tells_the_admins_once(tcast, fake, settings):
     settings.TELEGRAM_POLL_TIMEOUT = 0
+    settings.TELEGRAM_POLL_RUN_SECONDS = 0  # one getUpdates per run
     channel = await database_sync_to_async(Channel.objects.create)(
         company=tcast.acme,
         kind="telegram",
@@ -309,6 +311,7 @@ async def test_a_refused_token_marks_the_channel_broken_and_tells_the_admins_onc
 
 def test_a_broken_channel_shows_in_settings_and_saving_a_working_token_clears_it(client, cast, fake, queue, settings):
     settings.TELEGRAM_POLL_TIMEOUT = 0
+    settings.TELEGRAM_POLL_RUN_SECONDS = 0  # one getUpdates per run
     fake.add_bot(GOOD_TOKEN, username="acme_new_bot")
     channel = Channel.objects.create(
         company=cast.acme,
