@@ -20,6 +20,7 @@ import "./inbox/typing.js";
 import "./inbox/readstate.js";
 import "./inbox/bulk.js";
 import "./inbox/delivery.js";
+import "./inbox/files.js";
 
 startMarks(); // before the thread draws its first messages
 startPresence();
