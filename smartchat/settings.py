@@ -197,6 +197,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "helpdesk.conversations.tasks.sweep_deliveries",
         "schedule": 30.0,
     },
+    # Customers' files whose fetch task was lost (docs/attachments.md).
+    "sweep-attachments": {
+        "task": "helpdesk.conversations.tasks.sweep_attachments",
+        "schedule": 60.0,
+    },
     # A Bots Long Poll run for every enabled VK channel in Long Poll mode that has none.
     "start-vk-polls": {
         "task": "integrations.vk.tasks.start_vk_polls",
@@ -331,6 +336,14 @@ ATTACHMENT_TYPES = env.string_list(
 )
 # How long a link to a file works (seconds). Pages and the API hand out fresh links.
 ATTACHMENT_LINK_SECONDS = env.integer("ATTACHMENT_LINK_SECONDS", 6 * 3600, minimum=60)
+# Customers' files fetched from their channel by the worker (docs/attachments.md): a retryable
+# failure waits ATTACHMENT_FETCH_RETRY_SECONDS, doubling (or what the provider asks), until
+# ATTACHMENT_FETCH_MAX_ATTEMPTS; the sweeper queues again a file pending for
+# ATTACHMENT_SWEEP_AFTER seconds (its task was lost) and gives up after ATTACHMENT_FETCH_GIVE_UP_AFTER.
+ATTACHMENT_FETCH_MAX_ATTEMPTS = env.integer("ATTACHMENT_FETCH_MAX_ATTEMPTS", 6, minimum=1)
+ATTACHMENT_FETCH_RETRY_SECONDS = env.integer("ATTACHMENT_FETCH_RETRY_SECONDS", 5, minimum=1)
+ATTACHMENT_SWEEP_AFTER = env.integer("ATTACHMENT_SWEEP_AFTER", 600, minimum=30)
+ATTACHMENT_FETCH_GIVE_UP_AFTER = env.integer("ATTACHMENT_FETCH_GIVE_UP_AFTER", 24 * 3600, minimum=60)
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -373,6 +386,7 @@ SPECTACULAR_SETTINGS = {
         "MessageKindEnum": "helpdesk.conversations.models.MessageKind",
         "StatusEnum": "helpdesk.conversations.models.Status",
         "DeliveryStatusEnum": "helpdesk.conversations.models.DeliveryStatus",
+        "AttachmentStatusEnum": "helpdesk.conversations.models.AttachmentStatus",
     },
     # Served from the sidecar package's static files: the docs page works offline.
     "SWAGGER_UI_DIST": "SIDECAR",

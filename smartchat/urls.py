@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from helpdesk.api import docs as api_docs
+from helpdesk.web import file_views
 from smartchat.health import healthz
 
 urlpatterns = [
@@ -9,6 +10,8 @@ urlpatterns = [
     path("api/v1/", include("helpdesk.api.urls")),
     path("api/schema/", api_docs.schema, name="api-schema"),
     path("api/docs/", api_docs.swagger_ui, name="api-docs"),
+    # A file by its signed link (attachments.link): the name is for the browser, the token decides.
+    path("files/<str:token>/<path:name>", file_views.attachment_file, name="attachment-file"),
     path("widget/", include("integrations.widget.urls")),
     path("hooks/telegram/", include("integrations.telegram.urls")),
     path("hooks/vk/", include("integrations.vk.urls")),

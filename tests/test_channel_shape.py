@@ -19,6 +19,7 @@ from channels.layers import get_channel_layer
 from helpdesk.conversations import actions, adapters
 from helpdesk.conversations.inbound import ContactProfile, InboundAttachment, InboundMessage
 from helpdesk.conversations.models import Channel, Contact, Conversation, Message
+from helpdesk.events.models import Event
 from integrations import outbound
 from integrations.outbound import customer_effect
 from integrations.widget.visitors import visitor_group
@@ -161,7 +162,7 @@ def test_provider_extras_that_dont_fit_never_lose_the_message(cast, pigeon, capl
     assert "inbound profile extras dropped: bad_attributes (nested)" in caplog.text
 
 
-def test_attachments_are_described_in_the_message_until_files_are_stored(cast, pigeon):
+def test_attachments_become_pending_files_of_the_message_and_the_text_is_the_customers(cast, pigeon):
     channel = pigeon_channel(cast.acme)
     photo = InboundAttachment(file_id="AgAD1", name="cat.jpg", mime_type="image/jpeg", size=52_000, kind="photo")
     voice = InboundAttachment(file_id="AwAD2", kind="voice", mime_type="audio/ogg", size=700)
@@ -169,12 +170,31 @@ def test_attachments_are_described_in_the_message_until_files_are_stored(cast, p
         channel=channel,
         message=InboundMessage(external_contact_id="44", text=" Look ", attachments=[photo, voice], external_id="a:1"),
     )
-    assert message.body == "Look\n[cat.jpg (photo, image/jpeg, 51 KB)]\n[AwAD2 (voice, audio/ogg, 700 B)]"
-    # A file with no text is a message too, not an empty one.
+    assert message.body == "Look"
+    files = list(message.attachments.order_by("pk"))
+    assert [(f.name, f.status, f.size, f.file.name) for f in files] == [
+        ("cat.jpg", "pending", 52_000, ""),
+        ("voice", "pending", 700, ""),
+    ]
+    assert files[0].source == {
+        "file_id": "AgAD1",
+        "name": "cat.jpg",
+        "mime_type": "image/jpeg",
+        "size": 52_000,
+        "kind": "photo",
+    }
+    event = Event.objects.filter(type="message.created").latest("id")
+    assert [(f["name"], f["status"], f["url"]) for f in event.payload["message"]["attachments"]] == [
+        ("cat.jpg", "pending", None),
+        ("voice", "pending", None),
+    ]
+    # A file with no text is a message too; the list's preview names it.
     only = actions.receive_inbound(
         channel=channel, message=InboundMessage(external_contact_id="44", attachments=[photo], external_id="a:2")
     )
-    assert only.body == "[cat.jpg (photo, image/jpeg, 51 KB)]"
+    assert (only.body, only.attachments.get().status) == ("", "pending")
+    only.conversation.refresh_from_db()
+    assert only.conversation.last_message_preview == "📎 cat.jpg"
 
 
 def test_a_replayed_update_stores_one_message_and_no_events(cast, pigeon):

@@ -207,7 +207,7 @@ def test_start_with_a_payload_is_the_contacts_source(client, channel, fake):
     assert contact.attributes["source"] == "spring_promo"
 
 
-def test_attachments_are_described_with_a_caption_as_text(client, channel, fake):
+def test_attachments_are_pending_files_with_a_caption_as_text(client, channel, fake):
     ann = fake.user("Ann")
     updates = [
         fake.photo_update(TOKEN, ann, b"\xff\xd8\xff" + b"0" * 2000, caption="My cat", width=800, height=600),
@@ -217,11 +217,15 @@ def test_attachments_are_described_with_a_caption_as_text(client, channel, fake)
     ]
     for update in updates:
         assert post(client, channel, pushed(fake, update)).status_code == 200
-    bodies = [m.body for m in Message.objects.filter(conversation__channel=channel).order_by("pk")]
-    assert bodies[0].startswith("My cat\n[photo.jpg (photo, image/jpeg")
-    assert "[invoice.pdf (document, application/pdf, " in bodies[1]
-    assert bodies[2].startswith("[voice (voice, audio/ogg")
-    assert bodies[3].startswith("[sticker 👍 (sticker, image/webp")
+    stored = Message.objects.filter(conversation__channel=channel).order_by("pk")
+    assert [m.body for m in stored] == ["My cat", "", "", ""]
+    files = [(a.name, a.source["kind"], a.status) for m in stored for a in m.attachments.all()]
+    assert files == [
+        ("photo.jpg", "photo", "pending"),
+        ("invoice.pdf", "document", "pending"),
+        ("voice", "voice", "pending"),
+        ("sticker 👍", "sticker", "pending"),
+    ]
 
 
 # --- Outbound failures -----------------------------------------------------------------------

@@ -93,8 +93,10 @@ def test_a_message_by_callback_is_one_conversation_with_the_name_from_users_get(
     response = post(client, channel, signed(event))
     assert (response.status_code, response.content) == (200, b"ok")
     (message,) = messages_of(channel)
-    assert message.body.startswith("Где мой заказ?\n[photo7_")
-    assert "[bill.pdf (doc, 4 B)]" in message.body
+    assert message.body == "Где мой заказ?"
+    files = [(a.source["kind"], a.status) for a in message.attachments.order_by("pk")]
+    assert files == [("photo", "pending"), ("doc", "pending")]
+    assert message.attachments.order_by("pk").last().name == "bill.pdf"
     assert message.conversation.contact.name == "Ivan Petrov"
     assert message.conversation.contact.identities.get().external_id == "7"
     assert message.external_id == f"7:{event['object']['message']['conversation_message_id']}"

@@ -19,7 +19,7 @@ from helpdesk.conversations.models import (
     Priority,
     Status,
 )
-from helpdesk.conversations.snapshots import conversation_summary, message_data
+from helpdesk.conversations.snapshots import attachment_data, conversation_summary, message_data
 
 
 class ConversationOut(serializers.Serializer):
@@ -83,19 +83,28 @@ class DeliveryOut(serializers.Serializer):
 
 class AttachmentOut(serializers.Serializer):
     id = serializers.IntegerField()
-    name = serializers.CharField(help_text=_("The name its sender gave it."))
-    content_type = serializers.CharField(help_text=_("What the file is, judged by its content, not its name."))
-    size = serializers.IntegerField(allow_null=True, help_text=_("Bytes; null while not yet fetched."))
+    name = serializers.CharField(help_text=_("The name the sender gave the file."))
+    content_type = serializers.CharField(help_text=_("What the file is by its content (never by its name)."))
+    size = serializers.IntegerField(allow_null=True, help_text=_("Bytes; while being fetched, what the provider said."))
     status = serializers.ChoiceField(
         choices=AttachmentStatus.choices,
-        help_text=_("pending: being fetched from the customer's channel; refused: over a limit; failed: unavailable."),
+        help_text=_(
+            "ready; pending: a customer's file still being fetched from their channel; refused: over a limit "
+            "(size, type), the customer was told; failed: the channel could not give it."
+        ),
     )
-    error = serializers.CharField(help_text=_("Why it was refused or could not be fetched; empty if neither."))
-    image = serializers.BooleanField(help_text=_("Shown inline as a picture; other files are downloads."))
+    error = serializers.CharField(help_text=_("Why it was refused or could not be fetched; empty if ready."))
+    image = serializers.BooleanField(help_text=_("An image shown inline; any other file is a download."))
     url = serializers.CharField(
         allow_null=True,
-        help_text=_("A signed, expiring link; it works only for those who may see the conversation."),
+        help_text=_(
+            "A signed link to the file, good for a few hours and only for those who may see the conversation "
+            "(send your session or API key with it); null until the file is ready."
+        ),
     )
+
+    def to_representation(self, instance):
+        return attachment_data(instance)
 
 
 class MessageOut(serializers.Serializer):
@@ -121,7 +130,9 @@ class MessageOut(serializers.Serializer):
         allow_null=True,
         help_text=_("How far a message to the customer got on a channel with an outside API; null for the others."),
     )
-    attachments = AttachmentOut(many=True, help_text=_("Its files, hidden with the message when it is deleted."))
+    attachments = AttachmentOut(
+        many=True, help_text=_("The message's files; none for a deleted message unless your role may see it.")
+    )
 
     def to_representation(self, instance):
         return message_data(instance, reveal_deleted=self.context.get("reveal_deleted", True))

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import bulk, canned, channels, contacts, employees, presence, roles, search, teams, tokens, views
+from . import attachments, bulk, canned, channels, contacts, employees, presence, roles, search, teams, tokens, views
 
 app_name = "api"
 urlpatterns = [
@@ -35,6 +35,9 @@ urlpatterns = [
     path("conversations/<int:conversation_id>/", views.ConversationDetailApi.as_view(), name="conversation"),
     path("conversations/<int:conversation_id>/messages/", views.MessageListApi.as_view(), name="messages"),
     path("conversations/<int:conversation_id>/reply", views.ReplyApi.as_view(), name="reply"),
+    path(
+        "conversations/<int:conversation_id>/attachments", attachments.AttachmentUploadApi.as_view(), name="attachments"
+    ),
     path("conversations/<int:conversation_id>/notes", views.NoteApi.as_view(), name="notes"),
     path("conversations/<int:conversation_id>/assign", views.AssignApi.as_view(), name="assign"),
     path("conversations/<int:conversation_id>/snooze", views.SnoozeApi.as_view(), name="snooze"),

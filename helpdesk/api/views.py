@@ -89,7 +89,24 @@ class MessageListApi(ListAPIView):
 
 
 class _BodyInput(serializers.Serializer):
-    body = serializers.CharField(trim_whitespace=True, allow_blank=False)
+    body = serializers.CharField(
+        trim_whitespace=True, allow_blank=True, required=False, default="", help_text=_("May be empty with files.")
+    )
+    attachments = serializers.ListField(
+        child=serializers.IntegerField(),
+        max_length=100,
+        required=False,
+        default=list,
+        help_text=_(
+            "Ids of your own uploads in this conversation (POST …/attachments) to send with it. Another's upload, "
+            "one already sent, or another conversation's refuses the whole message (400, code bad_attachment)."
+        ),
+    )
+
+    def validate(self, data: dict) -> dict:
+        if not data["body"] and not data["attachments"]:
+            raise ValidationError({"body": [_("Write a message or attach a file.")]})
+        return data
 
 
 class ReplyApi(APIView):
@@ -97,7 +114,9 @@ class ReplyApi(APIView):
     def post(self, request, conversation_id: int):
         conversation = access.get_conversation(request.user.employee, conversation_id)
         data = validated(_BodyInput, request.data)
-        message = actions.post_reply(conversation, by=request.user.employee, body=data["body"])
+        message = actions.post_reply(
+            conversation, by=request.user.employee, body=data["body"], attachment_ids=data["attachments"]
+        )
         return Response(message_data(message), status=status.HTTP_201_CREATED)
 
 
@@ -128,6 +147,7 @@ class NoteApi(APIView):
             body=data["body"],
             mention_employees=access.get_employees(employee, mentions.get("employees") or []),
             mention_teams=access.get_teams(employee, mentions.get("teams") or []),
+            attachment_ids=data["attachments"],
         )
         return Response(message_data(message), status=status.HTTP_201_CREATED)
 

@@ -17,7 +17,16 @@ from django.utils.translation import gettext as _
 from helpdesk.accounts.models import ApiToken, Employee, Role, Scope, Team
 from helpdesk.accounts.permissions import Perm
 
-from .models import CannedResponse, Channel, Contact, Conversation, QuickAnswer
+from .models import (
+    Attachment,
+    AttachmentStatus,
+    CannedResponse,
+    Channel,
+    Contact,
+    Conversation,
+    MessageKind,
+    QuickAnswer,
+)
 
 
 def visible_conversations(employee: Employee, *, include_deleted: bool = False) -> QuerySet[Conversation]:
@@ -88,6 +97,48 @@ def trash(employee: Employee) -> QuerySet[Conversation]:
 
 def get_deleted_conversation(employee: Employee, conversation_id: int | str) -> Conversation:
     return _get(trash(employee).select_related("contact", "channel", "assignee", "team"), conversation_id)
+
+
+# --- Files ---------------------------------------------------------------------------------------
+# A file is seen by whoever may see its message: an employee through the conversation gate (a
+# deleted message's files only with the permission to see deleted messages), the visitor whose
+# conversation it is (never a note's file, never a deleted message's). An upload not sent yet
+# is its uploader's alone. Only ready files are ever served; the same None for "missing",
+# "not yours" and "not ready".
+
+
+def _ready_files():
+    return Attachment.objects.select_related("message").filter(status=AttachmentStatus.READY).exclude(file="")
+
+
+def visible_attachment(employee: Employee, attachment_id: int) -> Attachment | None:
+    """A ready file this employee may open, or None."""
+    attachment = _ready_files().filter(pk=attachment_id, conversation__in=visible_conversations(employee)).first()
+    if attachment is None:
+        return None
+    message = attachment.message
+    if message is None:
+        return attachment if attachment.uploaded_by_employee_id == employee.pk else None
+    if message.deleted_at is not None and not sees_deleted(employee):
+        return None
+    return attachment
+
+
+def visitor_attachment(contact_id: int, attachment_id: int) -> Attachment | None:
+    """A ready file the visitor (a contact) may open in their own conversation, or None."""
+    attachment = (
+        _ready_files()
+        .filter(pk=attachment_id, conversation__contact_id=contact_id, conversation__deleted_at__isnull=True)
+        .first()
+    )
+    if attachment is None:
+        return None
+    message = attachment.message
+    if message is None:
+        return attachment if attachment.uploaded_by_contact_id == contact_id else None
+    if message.deleted_at is not None or message.kind != MessageKind.MESSAGE:
+        return None
+    return attachment
 
 
 # --- The company's people and settings -----------------------------------------------------------

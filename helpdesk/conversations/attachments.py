@@ -118,17 +118,35 @@ class LinkClaim:
     visitor_contact_id: int | None  # None: an employee's link
 
 
+class LinkError(Exception):
+    """A link that can't be used: ``expired`` (it was ours, its time is over) or forged/malformed."""
+
+    def __init__(self, *, expired: bool):
+        super().__init__("expired" if expired else "invalid")
+        self.expired = expired
+
+
+def check_link(token: str) -> LinkClaim:
+    """What a link's token says; ``LinkError`` (telling an expired link from a forged one) if unusable."""
+    try:
+        claim = signing.loads(token, salt=LINK_SALT, max_age=settings.ATTACHMENT_LINK_SECONDS)
+    except signing.SignatureExpired:
+        raise LinkError(expired=True) from None
+    except signing.BadSignature:
+        raise LinkError(expired=False) from None
+    if not isinstance(claim, dict):
+        raise LinkError(expired=False)
+    attachment_id, visitor = claim.get("a"), claim.get("v")
+    if not isinstance(attachment_id, int) or isinstance(attachment_id, bool):
+        raise LinkError(expired=False)
+    if visitor is not None and (not isinstance(visitor, int) or isinstance(visitor, bool)):
+        raise LinkError(expired=False)
+    return LinkClaim(attachment_id, visitor)
+
+
 def read_link(token: str) -> LinkClaim | None:
     """What a link's token says, or None if it is forged, malformed or expired."""
     try:
-        claim = signing.loads(token, salt=LINK_SALT, max_age=settings.ATTACHMENT_LINK_SECONDS)
-    except signing.BadSignature:  # SignatureExpired is one
+        return check_link(token)
+    except LinkError:
         return None
-    if not isinstance(claim, dict):
-        return None
-    attachment_id, visitor = claim.get("a"), claim.get("v")
-    if not isinstance(attachment_id, int) or isinstance(attachment_id, bool):
-        return None
-    if visitor is not None and (not isinstance(visitor, int) or isinstance(visitor, bool)):
-        return None
-    return LinkClaim(attachment_id, visitor)

@@ -29,7 +29,10 @@ class ContactProfile:
 
 @dataclass(frozen=True)
 class InboundAttachment:
-    """A file the customer sent, as the provider describes it: carried, not fetched.
+    """A file the customer sent, as the provider describes it: carried, not fetched here.
+
+    ``receive_inbound`` keeps it as a pending ``Attachment`` whose ``source`` is these fields
+    (empty ones left out); the worker hands that ``source`` back to ``Adapter.fetch_file``.
 
     ``file_id`` is the provider's handle for fetching it (Telegram's ``file_id``) and ``url``
     where it can be downloaded, whichever the provider gives; ``kind`` is the provider's own
@@ -81,14 +84,12 @@ class InboundMessage:
         object.__setattr__(self, "attachments", tuple(self.attachments))
 
     def body(self) -> str:
-        """The text to store: the customer's text, then one line per attachment.
+        """The text to store: the customer's text alone (it may be empty when files came).
 
-        Files are not stored yet, so what each one was is written into the message itself:
-        an agent sees that a photo came, and nothing arrives as an empty message.
+        Files are not text: each becomes an ``Attachment`` of the message, kept pending and
+        fetched by the worker through the channel's ``Adapter.fetch_file`` (docs/attachments.md).
         """
-        lines = [self.text.strip()] if self.text.strip() else []
-        lines += [attachment.describe() for attachment in self.attachments]
-        return "\n".join(lines)
+        return self.text.strip()
 
 
 def _size(size: int) -> str:

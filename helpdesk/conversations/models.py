@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 
+from django.core.files.storage import Storage
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -442,10 +443,30 @@ def attachment_path(attachment: Attachment, filename: str) -> str:
     return f"{attachment.company_id}/{now:%Y/%m}/{secrets.token_urlsafe(24)}"
 
 
-def _attachment_storage():
-    from django.core.files.storage import storages
+class _CurrentStorage(Storage):
+    """``storages[alias]`` as the settings say now, asked on every use.
 
-    return storages["attachments"]
+    A FileField calls its storage callable once, when models load; the store itself is
+    chosen by ``STORAGES`` (local or S3), which deployments set and tests override, so the
+    field holds this stand-in and every call reaches the configured storage.
+    """
+
+    def __init__(self, alias: str):
+        object.__setattr__(self, "_alias", alias)
+
+    def __getattribute__(self, name: str):
+        if name.startswith("__") or name == "_alias":
+            return object.__getattribute__(self, name)
+        from django.core.files.storage import storages
+
+        return getattr(storages[object.__getattribute__(self, "_alias")], name)
+
+
+_ATTACHMENT_STORAGE = _CurrentStorage("attachments")
+
+
+def _attachment_storage() -> Storage:
+    return _ATTACHMENT_STORAGE
 
 
 class Attachment(models.Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from .models import Attachment, AttachmentStatus, Contact, Conversation, Delivery, Message
@@ -132,6 +133,7 @@ def contact_card(contact: Contact) -> dict[str, Any]:
     }
 
 
-def preview_of(body: str) -> str:
-    flat = " ".join(body.split())
+def preview_of(body: str, files: Sequence[str] = ()) -> str:
+    """The list's one line for a message: its text, or the names of its files when it has none."""
+    flat = " ".join(body.split()) or ("📎 " + ", ".join(files) if files else "")
     return flat if len(flat) <= 140 else flat[:139] + "…"

@@ -89,3 +89,29 @@ def sweep_deliveries() -> dict[str, int]:
     for delivery_id in [*requeued, *lost]:
         queue_delivery(delivery_id)
     return {"requeued": len(requeued), "lost": len(lost)}
+
+
+# --- Customers' files, fetched from their channel (actions/fetching.py) ----------------------
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=None)
+def fetch_attachment(self, attachment_id: int) -> None:
+    """Fetch one pending file (ids in, re-read, idempotent); a retryable failure comes back later."""
+    from .actions.fetching import fetch_inbound_file
+
+    wait = fetch_inbound_file(attachment_id, attempt=self.request.retries + 1)
+    if wait is not None:
+        raise self.retry(countdown=max(float(wait), 0.0))
+
+
+def queue_fetch(attachment_id: int) -> None:
+    """Ask a worker to fetch this file. Called after commit only."""
+    fetch_attachment.apply_async((attachment_id,), queue=settings.DELIVERY_QUEUE)
+
+
+@shared_task(ignore_result=True)
+def sweep_attachments() -> dict[str, int]:
+    """The safety net under fetching: pending files whose task was lost are queued again."""
+    from .actions.fetching import sweep_pending_files
+
+    return sweep_pending_files()

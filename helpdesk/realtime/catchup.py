@@ -132,6 +132,8 @@ def _show_deletions_as_now(events: list[dict[str, Any]], previews: dict[int, str
     deleted_rows = Message.objects.filter(conversation_id__in=previews, deleted_at__isnull=False).select_related(
         "deleted_by", "author_employee", "author_contact"
     )
+    if reveal:  # their files are shown only to those who may see deleted messages: one query
+        deleted_rows = deleted_rows.prefetch_related("attachments")
     deleted: dict[int, dict[str, Any]] = {}
     stale: dict[tuple[int, str], str] = {}
     for message in deleted_rows:

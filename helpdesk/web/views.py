@@ -69,6 +69,16 @@ def inbox_strings() -> dict[str, str]:
             "Maybe not delivered: the send was interrupted. Sending it again may show it to the customer twice."
         ),
         "retry": _("Retry"),
+        # Files (static/app/inbox/files.js).
+        "pastedFile": _("Pasted file"),
+        "removeFile": _("Remove this file"),
+        "uploadFailed": _("Upload failed (%(status)s)."),
+        "uploadNetwork": _("Upload failed: the connection was lost."),
+        "uploadsPending": _("Wait until the files have uploaded."),
+        "filePending": _("being fetched…"),
+        "fileNotAvailable": _("not available: %(error)s"),
+        "file_refused": _("refused"),
+        "file_failed": _("could not be fetched"),
         # Presence, priority and reassignment (static/app/inbox/{presence,priority,assignment}.js).
         "presenceOnline": pgettext("presence", "online"),
         "presenceAway": pgettext("presence", "away"),

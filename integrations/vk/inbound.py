@@ -165,7 +165,7 @@ def receive(channel: Channel, event: Any) -> Message | None:
     except Malformed as exc:
         log.info("vk channel %s: ignored a malformed message_new (%s)", channel.pk, exc)
         return None
-    if not message.body():
+    if not message.body() and not message.attachments:
         log.info("vk channel %s: ignored an empty message_new", channel.pk)
         return None
     return actions.receive_inbound(channel=channel, message=message)

@@ -21,6 +21,7 @@ import "./inbox/readstate.js";
 import "./inbox/bulk.js";
 import "./inbox/delivery.js";
 import "./inbox/channels.js";
+import "./inbox/files.js";
 
 startMarks(); // before the thread draws its first messages
 startPresence();

@@ -16,8 +16,10 @@ from django.core.files.base import ContentFile
 from django.utils.translation import gettext as _
 
 from helpdesk.accounts.models import Employee
+from helpdesk.accounts.permissions import Perm
 from helpdesk.errors import ActionError
 
+from .. import access
 from .. import attachments as rules
 from ..models import Attachment, AttachmentStatus, Contact, Conversation, Message
 
@@ -62,6 +64,9 @@ def upload_attachment(
     access gate for an agent, the visitor's token for a visitor). One row, no event: nobody
     sees an upload until the message that carries it is sent.
     """
+    if by_employee is not None and not (by_employee.can(Perm.REPLY) or by_employee.can(Perm.ADD_NOTES)):
+        # Files go out with a reply or a note: whoever may send neither may not upload.
+        access.require(by_employee, Perm.REPLY)
     data = read_limited(stream, name, declared_size=declared_size)
     name, content_type = checked_file(data, name)
     attachment = Attachment(

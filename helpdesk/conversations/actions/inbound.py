@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,12 +14,13 @@ from helpdesk.errors import ActionError
 from helpdesk.events import log as events
 
 from .. import canned, quick_answers
-from ..inbound import ContactProfile, InboundMessage
+from ..inbound import ContactProfile, InboundAttachment, InboundMessage
 from ..models import Channel, Contact, ContactIdentity, Conversation, Direction, Message, MessageKind, Status
 from ..snapshots import message_data, preview_of
 from ._common import _UNSTORABLE, WakeReason, _access_snapshot, _check_storable, _clean_body
 from .contacts import clean_contact_attributes
 from .delivery import _queue_delivery
+from .fetching import describe_inbound_files
 from .handout import hand_out
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,10 @@ def receive_inbound(
 
     The contact is found, or made from ``message.profile``, by ``message.external_contact_id``.
     With a ``thread_id`` (a group chat) the conversation belongs to the thread, one per group,
-    and the message to its sender, whose name the thread shows. Attachments are described in
-    the text (``InboundMessage.body``) until files are stored. ``before_new_conversation`` is
-    ``receive_message``'s: a channel's limit on new conversations.
+    and the message to its sender, whose name the thread shows. The message's text is the
+    customer's text alone; each file it came with becomes a pending ``Attachment`` that the
+    worker fetches (``actions.fetching``): a message of files only is fine.
+    ``before_new_conversation`` is ``receive_message``'s: a channel's limit on new conversations.
     """
     author = _profile_defaults(message.profile)
     if message.thread_id is None:
@@ -46,6 +48,7 @@ def receive_inbound(
             channel=channel,
             external_contact_id=message.external_contact_id,
             body=message.body(),
+            files=message.attachments,
             external_id=message.external_id,
             contact_defaults=author,
             before_new_conversation=before_new_conversation,
@@ -54,6 +57,7 @@ def receive_inbound(
         channel=channel,
         external_contact_id=message.thread_id,
         body=message.body(),
+        files=message.attachments,
         external_id=message.external_id,
         contact_defaults=_profile_defaults(ContactProfile(name=message.thread_title)),
         before_new_conversation=before_new_conversation,
@@ -92,6 +96,7 @@ def receive_message(
     channel: Channel,
     external_contact_id: str,
     body: str,
+    files: Sequence[InboundAttachment] = (),
     external_id: str | None = None,
     contact_defaults: dict[str, Any] | None = None,
     before_new_conversation: Callable[[], None] | None = None,
@@ -108,8 +113,11 @@ def receive_message(
     ``external_contact_id`` is whose conversation it is. In a group chat that is the group,
     and ``author_contact_id`` (with ``author_defaults``) the member who wrote: the message is
     theirs, and it is kept unseen if either the group or the member is blocked.
+
+    ``files``: the files the provider described, kept pending and fetched by the worker after
+    commit; with files the text may be empty.
     """
-    body = _clean_body(body)
+    body = _clean_body(body, may_be_empty=bool(files))
     _check_storable(external_contact_id, field="external_contact_id")
     if author_contact_id is not None:
         _check_storable(author_contact_id, field="author_contact_id")
@@ -143,7 +151,7 @@ def receive_message(
     # 1) A blocked contact: the message is kept, and nothing else happens.
     if contact.is_blocked(now) or author.is_blocked(now):
         return _keep_while_blocked(
-            channel, contact, conversation, author=author, body=body, external_id=external_id, now=now
+            channel, contact, conversation, author=author, body=body, files=files, external_id=external_id, now=now
         )
 
     # 2) Store it, opening, reopening or waking the conversation.
@@ -169,13 +177,13 @@ def receive_message(
         else:
             events.record(conversation, "conversation.reopened", previous=previous)
 
-    message, created = _store_inbound(conversation, author, body=body, external_id=external_id, now=now)
+    message, created = _store_inbound(conversation, author, body=body, files=files, external_id=external_id, now=now)
     if not created:
         return message
 
     conversation.last_activity_at = now
     conversation.waiting_since = conversation.waiting_since or now
-    conversation.last_message_preview = preview_of(body)
+    conversation.last_message_preview = preview_of(body, [f.name for f in message.known_attachments])
     conversation.save(
         update_fields=[
             "status",
@@ -205,6 +213,7 @@ def _store_inbound(
     contact: Contact,
     *,
     body: str,
+    files: Sequence[InboundAttachment] = (),
     external_id: str | None,
     now: datetime,
     while_blocked: bool = False,
@@ -223,6 +232,7 @@ def _store_inbound(
                 created_at=now,
                 while_blocked=while_blocked,
             )
+            describe_inbound_files(message, files)
             return message, True
     except IntegrityError:
         return Message.objects.get(channel_id=conversation.channel_id, external_id=external_id), False
@@ -235,6 +245,7 @@ def _keep_while_blocked(
     *,
     author: Contact,
     body: str,
+    files: Sequence[InboundAttachment],
     external_id: str | None,
     now: datetime,
 ) -> Message:
@@ -255,7 +266,7 @@ def _keep_while_blocked(
             last_activity_at=now,
         )
     message, _created = _store_inbound(
-        conversation, author, body=body, external_id=external_id, now=now, while_blocked=True
+        conversation, author, body=body, files=files, external_id=external_id, now=now, while_blocked=True
     )
     return message
 

@@ -18,16 +18,22 @@ from .. import access
 from ..models import Conversation, Direction, Mention, Message, MessageKind, Status
 from ..snapshots import message_data, preview_of
 from ._common import WakeReason, _access_snapshot, _clean_body, _locked
+from .attachments import bind_uploads
 from .delivery import _queue_delivery
 from .handout import _hand_out_after
 from .reading import _mark_read
 
 
 @transaction.atomic(durable=True)
-def post_reply(conversation: Conversation, *, by: Employee, body: str) -> Message:
-    """An agent's answer to the customer; it leaves through the conversation's channel."""
+def post_reply(conversation: Conversation, *, by: Employee, body: str, attachment_ids: Sequence[int] = ()) -> Message:
+    """An agent's answer to the customer; it leaves through the conversation's channel.
+
+    ``attachment_ids``: the agent's own uploads in this conversation (``upload_attachment``),
+    bound to the reply in its transaction, so its delivery carries them. With files the text
+    may be empty.
+    """
     access.require(by, Perm.REPLY)
-    return _add_agent_message(conversation, by=by, body=body, kind=MessageKind.MESSAGE)
+    return _add_agent_message(conversation, by=by, body=body, kind=MessageKind.MESSAGE, attachment_ids=attachment_ids)
 
 
 @transaction.atomic(durable=True)
@@ -38,6 +44,7 @@ def add_note(
     body: str,
     mention_employees: Sequence[Employee] = (),
     mention_teams: Sequence[Team] = (),
+    attachment_ids: Sequence[int] = (),
 ) -> Message:
     """An internal note: seen by the team, never sent to the customer.
 
@@ -54,6 +61,7 @@ def add_note(
         body=body,
         kind=MessageKind.NOTE,
         mentions=(employees, teams),
+        attachment_ids=attachment_ids,
     )
 
 
@@ -98,8 +106,9 @@ def _add_agent_message(
     body: str,
     kind: str,
     mentions: tuple[list[Employee], list[Team]] = ([], []),
+    attachment_ids: Sequence[int] = (),
 ) -> Message:
-    body = _clean_body(body)
+    body = _clean_body(body, may_be_empty=bool(attachment_ids))
     conversation = _locked(conversation)
     employees, teams = mentions
     # Under the lock: who can see the conversation can't change before the note is stored.
@@ -120,13 +129,15 @@ def _add_agent_message(
         body=body,
         created_at=now,
     )
+    # Bound before the delivery and the event: the worker and every reader see the files.
+    files = bind_uploads(message, attachment_ids, by_employee=by)
     _queue_delivery(message, conversation.channel)
     conversation.last_activity_at = now
     changed = ["status", "snoozed_until", "last_activity_at", "updated_at"]
     if is_reply:
         # The customer has their answer; the list preview shows what they were told.
         conversation.waiting_since = None
-        conversation.last_message_preview = preview_of(body)
+        conversation.last_message_preview = preview_of(body, [f.name for f in files])
         changed += ["waiting_since", "last_message_preview"]
     conversation.save(update_fields=changed)
     if previous:

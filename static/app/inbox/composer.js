@@ -12,6 +12,10 @@ export const composerState = { mode: "reply" };
 export const keyHandlers = [];
 // Features that add to what is sent (the ids a note mentions) register here: (payload, mode) => void.
 export const payloadExtensions = [];
+// Files (static/app/inbox/files.js) make a message without text, hold it back while they
+// upload, and are cleared once it is sent: hasContent () => bool, blocker () => reason or
+// null, sent () => void.
+export const composerHooks = { hasContent: [], blocker: [], sent: [] };
 
 export function startComposer() {
   if (!composer || !store.current) return;
@@ -44,7 +48,13 @@ export function startComposer() {
   composer.addEventListener("submit", async (event) => {
     event.preventDefault();
     const body = textarea.value.trim();
-    if (!body) return;
+    if (!body && !composerHooks.hasContent.some((has) => has())) return;
+    const blocked = composerHooks.blocker.map((why) => why()).find(Boolean);
+    if (blocked) {
+      hint.textContent = blocked;
+      hint.classList.add("over");
+      return;
+    }
     const path = composerState.mode === "note" ? "notes" : "reply";
     composer.classList.add("sending");
     try {
@@ -54,6 +64,8 @@ export function startComposer() {
       appendMessage(message); // the socket's copy of the same message is then ignored by id
       textarea.value = "";
       hint.textContent = "";
+      hint.classList.remove("over");
+      for (const done of composerHooks.sent) done();
     } catch (error) {
       hint.textContent = format(t.failed, { reason: error.message });
       hint.classList.add("over");

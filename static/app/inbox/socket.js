@@ -29,7 +29,7 @@ function applyEvent(event) {
     } else if (m.direction === "in") {
       c.unread = (c.unread || 0) + 1;
     }
-  } else if (["message.deleted", "message.restored", "message.edited"].includes(event.type) && isOpen) {
+  } else if (["message.deleted", "message.restored", "message.edited", "attachment.updated"].includes(event.type) && isOpen) {
     updateMessage(event.payload.message);
   }
   if (isOpen) {
