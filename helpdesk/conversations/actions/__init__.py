@@ -10,7 +10,7 @@ reading; shared helpers in _common); callers use them from here: ``actions.recei
 from helpdesk.errors import ActionError
 
 from ._common import WakeReason
-from .attachments import bind_uploads, upload_attachment
+from .attachments import bind_uploads, upload_attachment, upload_customer_attachment
 from .contacts import (
     BLOCK_REASON_MAX_CHARS,
     CONTACT_ATTRIBUTE_KEY_MAX_CHARS,
@@ -71,5 +71,6 @@ __all__ = [
     "unblock_contact",
     "update_contact",
     "upload_attachment",
+    "upload_customer_attachment",
     "wake",
 ]

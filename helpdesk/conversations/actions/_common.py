@@ -41,9 +41,10 @@ def _check_storable(text: str, *, field: str | None = None) -> str:
     return text
 
 
-def _clean_body(body: str) -> str:
+def _clean_body(body: str, *, may_be_empty: bool = False) -> str:
+    """The message's text, stripped; empty only where the message carries files (``may_be_empty``)."""
     body = _check_storable((body or "").strip())
-    if not body:
+    if not body and not may_be_empty:
         raise ActionError(_("A message can't be empty."), code="empty")
     if len(body) > settings.MESSAGE_MAX_CHARS:
         raise ActionError(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from ..inbound import ContactProfile, InboundMessage
 from ..models import Channel, Contact, ContactIdentity, Conversation, Direction, Message, MessageKind, Status
 from ..snapshots import message_data, preview_of
 from ._common import _UNSTORABLE, WakeReason, _access_snapshot, _check_storable, _clean_body
+from .attachments import bind_uploads, check_uploads, files_preview
 from .contacts import clean_contact_attributes
 from .delivery import _queue_delivery
 from .handout import hand_out
@@ -31,6 +32,7 @@ def receive_inbound(
     channel: Channel,
     message: InboundMessage,
     before_new_conversation: Callable[[], None] | None = None,
+    uploads: Sequence[int] = (),
 ) -> Message:
     """Store a normalised message from any channel: the one call each channel's ``inbound`` makes.
 
@@ -38,7 +40,8 @@ def receive_inbound(
     With a ``thread_id`` (a group chat) the conversation belongs to the thread, one per group,
     and the message to its sender, whose name the thread shows. Attachments are described in
     the text (``InboundMessage.body``) until files are stored. ``before_new_conversation`` is
-    ``receive_message``'s: a channel's limit on new conversations.
+    ``receive_message``'s: a channel's limit on new conversations, and ``uploads`` its files
+    already uploaded by the sender (the widget's).
     """
     author = _profile_defaults(message.profile)
     if message.thread_id is None:
@@ -49,6 +52,7 @@ def receive_inbound(
             external_id=message.external_id,
             contact_defaults=author,
             before_new_conversation=before_new_conversation,
+            uploads=uploads,
         )
     return receive_message(
         channel=channel,
@@ -59,6 +63,7 @@ def receive_inbound(
         before_new_conversation=before_new_conversation,
         author_contact_id=message.external_contact_id,
         author_defaults=author,
+        uploads=uploads,
     )
 
 
@@ -97,6 +102,7 @@ def receive_message(
     before_new_conversation: Callable[[], None] | None = None,
     author_contact_id: str | None = None,
     author_defaults: dict[str, Any] | None = None,
+    uploads: Sequence[int] = (),
 ) -> Message:
     """Store a customer's message, opening or reopening their conversation as needed.
 
@@ -108,8 +114,13 @@ def receive_message(
     ``external_contact_id`` is whose conversation it is. In a group chat that is the group,
     and ``author_contact_id`` (with ``author_defaults``) the member who wrote: the message is
     theirs, and it is kept unseen if either the group or the member is blocked.
+
+    ``uploads`` are ids of files the author uploaded before sending (``upload_customer_
+    attachment``): bound to the message in this transaction, or, if one is not the author's
+    unsent upload, refused with everything else (``bad_attachment``). With uploads the text
+    may be empty.
     """
-    body = _clean_body(body)
+    body = _clean_body(body, may_be_empty=bool(uploads))
     _check_storable(external_contact_id, field="external_contact_id")
     if author_contact_id is not None:
         _check_storable(author_contact_id, field="author_contact_id")
@@ -136,6 +147,10 @@ def receive_message(
     )
     now = timezone.now()
 
+    # Files that can't go with it refuse it before anything is counted or written.
+    if uploads:
+        check_uploads(uploads, conversation=conversation, by_contact=author)
+
     # 0) A message that would open a new conversation: the caller may refuse it (a rate limit).
     if conversation is None and before_new_conversation is not None:
         before_new_conversation()
@@ -143,7 +158,7 @@ def receive_message(
     # 1) A blocked contact: the message is kept, and nothing else happens.
     if contact.is_blocked(now) or author.is_blocked(now):
         return _keep_while_blocked(
-            channel, contact, conversation, author=author, body=body, external_id=external_id, now=now
+            channel, contact, conversation, author=author, body=body, external_id=external_id, now=now, uploads=uploads
         )
 
     # 2) Store it, opening, reopening or waking the conversation.
@@ -172,10 +187,11 @@ def receive_message(
     message, created = _store_inbound(conversation, author, body=body, external_id=external_id, now=now)
     if not created:
         return message
+    files = bind_uploads(message, uploads, by_contact=author) if uploads else []
 
     conversation.last_activity_at = now
     conversation.waiting_since = conversation.waiting_since or now
-    conversation.last_message_preview = preview_of(body)
+    conversation.last_message_preview = preview_of(body or files_preview(files))
     conversation.save(
         update_fields=[
             "status",
@@ -237,6 +253,7 @@ def _keep_while_blocked(
     body: str,
     external_id: str | None,
     now: datetime,
+    uploads: Sequence[int] = (),
 ) -> Message:
     """Keep a blocked contact's message without opening, reopening, notifying or routing anything.
 
@@ -254,9 +271,11 @@ def _keep_while_blocked(
             status=Status.RESOLVED,
             last_activity_at=now,
         )
-    message, _created = _store_inbound(
+    message, created = _store_inbound(
         conversation, author, body=body, external_id=external_id, now=now, while_blocked=True
     )
+    if created and uploads:
+        bind_uploads(message, uploads, by_contact=author)
     return message
 
 
