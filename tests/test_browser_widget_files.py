@@ -1,0 +1,118 @@
+"""In a real Chromium: a visitor on a customer's site attaches an image with the paperclip, sees it
+upload, sends it and sees its preview in the widget; a refused file says its name and why; the
+agent's inbox gets the message with its file."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpdesk.accounts import services
+from helpdesk.conversations.models import Attachment, Message
+from tests.attachment_links import file_links  # noqa: F401
+from tests.conftest import PASSWORD
+from tests.test_browser import TIMEOUT_MS, CustomerSite, browser, orm, server, widget_ready  # noqa: F401
+from tests.test_widget_attachments import PROGRAM, png
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SHADOW = "document.querySelector('#smartchat-widget-host').shadowRoot"
+
+
+@pytest.fixture
+def files_storage(settings, tmp_path, file_links):  # noqa: F811
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "attachments": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "attachments")},
+        },
+    }
+
+
+def test_a_visitor_sends_an_image_and_sees_its_preview(tcast, server, browser, files_storage):  # noqa: F811
+    with CustomerSite() as site:
+        channel = orm(
+            services.create_widget_channel,
+            company=tcast.acme,
+            name="Acme shop",
+            team=tcast.sales,
+            allowed_origins=[site.origin],
+        )
+        ws = server.url.replace("http://", "ws://")
+        # The shop's own strict policy: our script, our server for requests and images, no inline style.
+        site.headers = {
+            "Content-Security-Policy": f"default-src 'none'; script-src {server.url}; "
+            f"connect-src {server.url} {ws}; style-src 'self'; img-src 'self' {server.url}"
+        }
+        site.html = (
+            f'<!doctype html><html lang="en"><head><title>Shop</title></head><body><h1>Shop</h1>'
+            f'<script src="{server.url}/static/widget/smartchat-widget.js" data-channel="{channel.public_key}" async>'
+            f"</script></body></html>"
+        )
+        context = browser.new_context()
+        visitor = context.new_page()
+        visitor.set_default_timeout(TIMEOUT_MS)
+        violations: list[str] = []
+        visitor.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+        visitor.goto(site.origin + "/")
+        assert widget_ready(visitor) is True
+        visitor.get_by_test_id("sc-launcher").click()
+
+        # A refused file: its chip says its name and why, and it is not sent.
+        with visitor.expect_file_chooser() as chooser:
+            visitor.get_by_test_id("sc-attach").click()
+        chooser.value.set_files({"name": "holiday.jpg", "mimeType": "image/jpeg", "buffer": PROGRAM})
+        refusal = visitor.get_by_test_id("sc-upload-error")
+        refusal.wait_for()
+        assert "holiday.jpg" in refusal.inner_text() and "type" in refusal.inner_text()
+
+        # The paperclip, then the picker: the chip uploads and is ready.
+        with visitor.expect_file_chooser() as chooser:
+            visitor.get_by_test_id("sc-attach").click()
+        chooser.value.set_files({"name": "red.png", "mimeType": "image/png", "buffer": png(40, 30)})
+        visitor.locator("[data-testid=sc-upload][data-status=ready]").wait_for()
+        assert "red.png" in visitor.locator("[data-testid=sc-upload][data-status=ready]").inner_text()
+
+        visitor.get_by_test_id("sc-input").fill("Here is the photo")
+        visitor.get_by_test_id("sc-send").click()
+        # The chips are gone; the sent message shows the image, loaded from its visitor link.
+        visitor.wait_for_function(f"() => !{SHADOW}.querySelector('[data-testid=sc-upload]')")
+        preview = visitor.locator("[data-testid=sc-message][data-from=visitor] [data-testid=sc-image]")
+        preview.wait_for()
+        visitor.wait_for_function(
+            f"() => {{ const i = {SHADOW}.querySelector('[data-testid=sc-image]'); return i && i.complete && i.naturalWidth === 40; }}"
+        )
+        link = visitor.locator("[data-testid=sc-message][data-from=visitor] [data-testid=sc-file]")
+        assert link.get_attribute("target") == "_blank"  # a click opens it full size
+        assert link.get_attribute("href") == preview.get_attribute("src")
+        assert violations == []
+
+        # Stored with its message; one file, the refused one never was.
+        message = orm(Message.objects.get, channel=channel, body="Here is the photo")
+        assert orm(lambda: list(Attachment.objects.filter(message=message).values_list("name", flat=True))) == [
+            "red.png"
+        ]
+        assert orm(Attachment.objects.count) == 1
+
+        # After a reload the history shows the preview again.
+        visitor.reload()
+        assert widget_ready(visitor) is True
+        visitor.get_by_test_id("sc-launcher").click()
+        visitor.locator("[data-testid=sc-image]").wait_for()
+
+        # The agent's inbox has the message, and its thread lists the file.
+        agent = browser.new_context().new_page()
+        agent.set_default_timeout(TIMEOUT_MS)
+        agent.goto(server.url + "/login/")
+        agent.fill("input[name=username]", tcast.alice.user.username)
+        agent.fill("input[name=password]", PASSWORD)
+        agent.click("button[type=submit]")
+        agent.wait_for_url("**/inbox/**")
+        agent.goto(server.url + f"/inbox/{message.conversation_id}/")
+        agent.get_by_test_id("thread").get_by_text("Here is the photo").wait_for()
+        thread = agent.evaluate(
+            "id => fetch('/api/v1/conversations/' + id + '/messages/').then(r => r.json())", message.conversation_id
+        )
+        rows = thread["results"] if isinstance(thread, dict) else thread
+        [files] = [row["attachments"] for row in rows if row["id"] == message.pk]
+        assert [f["name"] for f in files] == ["red.png"] and files[0]["image"] is True
