@@ -18,6 +18,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHADOW = "document.querySelector('#smartchat-widget-host').shadowRoot"
 
 
+def image_loaded(width: int) -> str:
+    """A script true once the thread's first image has loaded, ``width`` pixels wide."""
+    image = f"{SHADOW}.querySelector('[data-testid=sc-image]')"
+    return f"() => {{ const i = {image}; return i && i.naturalWidth === {width}; }}"
+
+
 @pytest.fixture
 def files_storage(settings, tmp_path, file_links):  # noqa: F811
     settings.STORAGES = {
@@ -79,9 +85,7 @@ def test_a_visitor_sends_an_image_and_sees_its_preview(tcast, server, browser, f
         visitor.wait_for_function(f"() => !{SHADOW}.querySelector('[data-testid=sc-upload]')")
         preview = visitor.locator("[data-testid=sc-message][data-from=visitor] [data-testid=sc-image]")
         preview.wait_for()
-        visitor.wait_for_function(
-            f"() => {{ const i = {SHADOW}.querySelector('[data-testid=sc-image]'); return i && i.complete && i.naturalWidth === 40; }}"
-        )
+        visitor.wait_for_function(image_loaded(40))
         link = visitor.locator("[data-testid=sc-message][data-from=visitor] [data-testid=sc-file]")
         assert link.get_attribute("target") == "_blank"  # a click opens it full size
         assert link.get_attribute("href") == preview.get_attribute("src")
@@ -116,3 +120,60 @@ def test_a_visitor_sends_an_image_and_sees_its_preview(tcast, server, browser, f
         rows = thread["results"] if isinstance(thread, dict) else thread
         [files] = [row["attachments"] for row in rows if row["id"] == message.pk]
         assert [f["name"] for f in files] == ["red.png"] and files[0]["image"] is True
+
+
+DROP_AND_PASTE = """([kind, name, size]) => {
+  const root = document.querySelector('#smartchat-widget-host').shadowRoot;
+  const data = new DataTransfer();
+  // A real PNG for the pasted image; the dropped file is just big.
+  const bytes = kind === 'paste' ? Uint8Array.from(atob(window.__png), c => c.charCodeAt(0)) : new Uint8Array(size);
+  data.items.add(new File([bytes], name, { type: kind === 'paste' ? 'image/png' : 'text/plain' }));
+  if (kind === 'drop') {
+    const panel = root.querySelector('[data-testid=sc-panel]');
+    panel.dispatchEvent(new DragEvent('dragover', { dataTransfer: data, bubbles: true, cancelable: true }));
+    panel.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+  } else {
+    const input = root.querySelector('[data-testid=sc-input]');
+    input.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+  }
+}"""
+
+
+def test_files_dropped_and_pasted_in_russian(tcast, server, browser, files_storage, settings):  # noqa: F811
+    import base64
+
+    settings.ATTACHMENT_MAX_BYTES = 50_000
+    with CustomerSite() as site:
+        channel = orm(services.create_widget_channel, company=tcast.acme, name="Shop", allowed_origins=[site.origin])
+        site.html = (
+            f'<!doctype html><html lang="ru"><head><title>Магазин</title></head><body>'
+            f'<script src="{server.url}/static/widget/smartchat-widget.js" data-channel="{channel.public_key}" async>'
+            f"</script></body></html>"
+        )
+        visitor = browser.new_context().new_page()
+        visitor.set_default_timeout(TIMEOUT_MS)
+        visitor.goto(site.origin + "/")
+        assert widget_ready(visitor) is True
+        visitor.get_by_test_id("sc-launcher").click()
+        assert visitor.get_by_test_id("sc-attach").get_attribute("title") == "Прикрепить файл"
+        visitor.evaluate("b64 => { window.__png = b64; }", base64.b64encode(png(12, 8)).decode())
+
+        # Dropped, too large: refused before it is sent anywhere, in Russian, with its name.
+        visitor.evaluate(DROP_AND_PASTE, ["drop", "отчёт.txt", 60_000])
+        refusal = visitor.get_by_test_id("sc-upload-error")
+        refusal.wait_for()
+        assert "«отчёт.txt» слишком большой" in refusal.inner_text()
+        # Pasted into the input: uploaded.
+        visitor.evaluate(DROP_AND_PASTE, ["paste", "image.png", 0])
+        visitor.locator("[data-testid=sc-upload][data-status=ready]").wait_for()
+        # The refused chip can be removed; a message of the file alone goes.
+        visitor.locator("[data-testid=sc-upload]").filter(has_text="отчёт.txt").get_by_test_id(
+            "sc-upload-remove"
+        ).click()
+        assert visitor.locator("[data-testid=sc-upload]").count() == 1
+        visitor.get_by_test_id("sc-send").click()
+        visitor.locator("[data-testid=sc-message][data-from=visitor] [data-testid=sc-image]").wait_for()
+        visitor.wait_for_function(image_loaded(12))
+        message = orm(Message.objects.get, channel=channel)
+        assert message.body == ""
+        assert orm(lambda: list(Attachment.objects.values_list("name", "message_id"))) == [("image.png", message.pk)]
