@@ -67,6 +67,16 @@ WIDGET_CONVERSATIONS_PER_ADDRESS = Limit(
 )
 WIDGET_MESSAGES_PER_VISITOR = Limit("widget-messages-visitor", "RATE_LIMIT_WIDGET_MESSAGES_PER_VISITOR", _SLOW_DOWN)
 WIDGET_MESSAGES_PER_ADDRESS = Limit("widget-messages-address", "RATE_LIMIT_WIDGET_MESSAGES_PER_ADDRESS", _SLOW_DOWN)
+WIDGET_UPLOADS_PER_VISITOR = Limit(
+    "widget-uploads-visitor",
+    "RATE_LIMIT_WIDGET_UPLOADS_PER_VISITOR",
+    _("You are sending files too fast. Please wait a moment and try again."),
+)
+WIDGET_UPLOADS_PER_ADDRESS = Limit(
+    "widget-uploads-address",
+    "RATE_LIMIT_WIDGET_UPLOADS_PER_ADDRESS",
+    _("You are sending files too fast. Please wait a moment and try again."),
+)
 API_PER_TOKEN = Limit(
     "api-token", "RATE_LIMIT_API_PER_TOKEN", _("Too many requests. Please wait a moment and try again.")
 )
@@ -80,6 +90,8 @@ LIMITS = (
     WIDGET_CONVERSATIONS_PER_ADDRESS,
     WIDGET_MESSAGES_PER_VISITOR,
     WIDGET_MESSAGES_PER_ADDRESS,
+    WIDGET_UPLOADS_PER_VISITOR,
+    WIDGET_UPLOADS_PER_ADDRESS,
     API_PER_TOKEN,
     API_PER_USER,
 )

@@ -427,6 +427,9 @@ RATE_LIMIT_WIDGET_MESSAGES_PER_VISITOR = env.rate_limit("RATE_LIMIT_WIDGET_MESSA
 RATE_LIMIT_WIDGET_MESSAGES_PER_ADDRESS = env.rate_limit(
     "RATE_LIMIT_WIDGET_MESSAGES_PER_ADDRESS", "120/minute; 1200/hour"
 )
+# Files a widget visitor uploads (each attempt counts, refused or not).
+RATE_LIMIT_WIDGET_UPLOADS_PER_VISITOR = env.rate_limit("RATE_LIMIT_WIDGET_UPLOADS_PER_VISITOR", "20/minute; 100/hour")
+RATE_LIMIT_WIDGET_UPLOADS_PER_ADDRESS = env.rate_limit("RATE_LIMIT_WIDGET_UPLOADS_PER_ADDRESS", "60/minute; 400/hour")
 RATE_LIMIT_API_PER_TOKEN = env.rate_limit("RATE_LIMIT_API_PER_TOKEN", "1200/minute")
 RATE_LIMIT_API_PER_USER = env.rate_limit("RATE_LIMIT_API_PER_USER", "600/minute")
 

@@ -88,6 +88,14 @@ MATRIX: dict[str, Entry] = {
         json=True,
         headers={"Origin": ACME_ORIGIN},
     ),
+    # An upload is the visitor's, by the token in its Authorization header: nobody's session gets one.
+    "widget:upload": Entry(
+        "post",
+        everyone(401),
+        kwargs=lambda w: {"public_key": w.widget.public_key},
+        data=lambda w: {},
+        headers={"Origin": ACME_ORIGIN},
+    ),
     # VK's Callback API answers VK alone, by the channel's secret, never by a session: a key that is
     # not an enabled VK Callback channel (here the widget's) is 404 to all (tests/test_vk.py).
     "vk:callback": Entry(

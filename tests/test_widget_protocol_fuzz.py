@@ -50,7 +50,9 @@ json_values = st.recursive(
     max_leaves=8,
 )
 extra_keys = st.dictionaries(
-    text.filter(lambda key: key not in ("type", "body", "client_id", "after", "typing")), json_values, max_size=2
+    text.filter(lambda key: key not in ("type", "body", "client_id", "after", "typing", "attachments")),
+    json_values,
+    max_size=2,
 )
 
 
@@ -64,7 +66,19 @@ def unstorable_text(draw_text: st.SearchStrategy = text) -> st.SearchStrategy:
 
 not_text = json_values.filter(lambda value: not isinstance(value, str))
 bad_client_id = not_text | st.text(max_size=7) | st.text(min_size=65, max_size=80)
+# Ids of uploads nobody made (the database's ids start at 1; none this large exist), or not ids.
+bad_attachments = st.one_of(
+    st.lists(st.integers(2**40, 2**63 - 1), min_size=1, max_size=3),
+    json_values.filter(lambda value: not isinstance(value, list)),
+    st.lists(json_values.filter(lambda value: not isinstance(value, int) or isinstance(value, bool)), min_size=1),
+    st.lists(st.integers(max_value=-1) | st.integers(min_value=2**63), min_size=1, max_size=2),
+)
 bad_messages = st.one_of(
+    st.builds(
+        lambda ids, cid: {"type": "message", "body": "with files", "client_id": cid, "attachments": ids},
+        bad_attachments,
+        GOOD_CLIENT_ID,
+    ),
     st.builds(lambda body, cid: {"type": "message", "body": body, "client_id": cid}, not_text, json_values),
     st.builds(lambda body, cid: {"type": "message", "body": body, "client_id": cid}, text, bad_client_id),
     st.builds(lambda body, cid: {"type": "message", "body": body, "client_id": cid}, unstorable_text(), GOOD_CLIENT_ID),

@@ -477,11 +477,18 @@ class Attachment(models.Model):
     are fetched by the worker (``pending`` until then). Served only by signed, expiring links to
     those who may see the conversation (``attachments.link``); never hard-deleted: a deleted
     message's files are hidden with it. Written by ``actions`` only.
+
+    A website visitor's upload is held on the visitor (``uploaded_by_contact``, no
+    ``conversation``) until the message that carries it is stored: a visitor who has never
+    written has no conversation yet, and the message decides which one it goes to (it may
+    open, reopen or start a new one). Binding sets both ``message`` and ``conversation``.
     """
 
     id = models.BigAutoField(primary_key=True)
     company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="+")
-    conversation = models.ForeignKey(Conversation, on_delete=models.PROTECT, related_name="attachments")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.PROTECT, null=True, blank=True, related_name="attachments"
+    )
     message = models.ForeignKey(Message, on_delete=models.PROTECT, null=True, blank=True, related_name="attachments")
     file = models.FileField(upload_to=attachment_path, storage=_attachment_storage, max_length=255, blank=True)
     # The name the sender gave it (shown and used for downloads), and what it is by its content.
@@ -501,6 +508,13 @@ class Attachment(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["message", "id"], name="attachment_by_message")]
+        constraints = [
+            # No conversation only for a contact's unsent upload (held on the contact).
+            models.CheckConstraint(
+                condition=Q(conversation__isnull=False) | Q(message__isnull=True, uploaded_by_contact__isnull=False),
+                name="attachment_held_by_contact",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"attachment {self.pk} ({self.name})"

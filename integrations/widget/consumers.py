@@ -9,6 +9,14 @@ lets anyone read and write as that visitor). The socket opens on ``/ws/widget/<k
 A bad or expired token gets an error frame and the close code ``4000 + status`` (4401:
 start a new session; 4403/4404: give up). Any other first frame, a token in the URL, or no
 auth within ``AUTH_SECONDS`` gets an error frame and a close too.
+
+A message frame may carry files uploaded before (``POST /widget/v1/<key>/attachments``)::
+
+    {"type": "message", "body": "", "client_id": "...", "attachments": [12, 13]}
+
+The text may be empty when there are files. An id that is not the visitor's own unsent
+upload refuses the whole message (``bad_attachment``), as more files than a message may
+carry does (``too_many_files``): an error frame, and nothing is stored.
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ from .visitors import WidgetError, check_origin, read_token, visitor_group, visi
 AUTH_SECONDS = 10
 BAD_REQUEST = 4400  # the socket broke the protocol (no auth first, a token in the URL)
 AUTH_TIMEOUT = 4408
+# More ids than any message may carry can only be a probe: refused before the database.
+MAX_ATTACHMENT_IDS = 100
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
@@ -153,13 +163,26 @@ class VisitorConsumer(LiveJsonConsumer):
             await self._error("unknown_type", _("Unknown message type."))
 
     async def _receive_message(self, content: dict[str, Any]) -> None:
-        body, client_id = content.get("body"), content.get("client_id")
+        body, client_id = content.get("body", ""), content.get("client_id")
+        attachments = content.get("attachments", [])
         if not isinstance(body, str) or not isinstance(client_id, str) or not 8 <= len(client_id) <= 64:
             await self._error("bad_message", _("A message needs a text body and a client_id."), client_id)
             return
+        if (
+            not isinstance(attachments, list)
+            or len(attachments) > MAX_ATTACHMENT_IDS
+            or not all(is_id(attachment) for attachment in attachments)
+        ):
+            await self._error("bad_attachments", _("attachments must be a list of upload ids."), client_id)
+            return
         try:
             message = await database_sync_to_async(inbound.receive)(
-                self.channel, self.visitor_id, socket_client_ip(self.scope), body=body, client_id=client_id
+                self.channel,
+                self.visitor_id,
+                socket_client_ip(self.scope),
+                body=body,
+                client_id=client_id,
+                attachments=attachments,
             )
         except ratelimits.RateLimited as exc:
             await self._refuse_rate_limited(exc, client_id)

@@ -53,3 +53,16 @@ def message_limits(channel: Channel, visitor_id: str, address: str | None) -> It
         # The one line a refused message writes (a socket has no request log).
         log.info("widget message refused: %s, visitor %s, address %s", exc.limit.name, visitor, address)
         raise
+
+
+def count_upload(channel: Channel, visitor_id: str, address: str | None) -> None:
+    """A visitor uploads a file (raises ``RateLimited``): counted before the file is read."""
+    visitor, address = _visitor(channel, visitor_id), ratelimits.address_key(address)
+    try:
+        ratelimits.hit(
+            (ratelimits.WIDGET_UPLOADS_PER_VISITOR, visitor),
+            (ratelimits.WIDGET_UPLOADS_PER_ADDRESS, address),
+        )
+    except ratelimits.RateLimited as exc:
+        log.info("widget upload refused: %s, visitor %s, address %s", exc.limit.name, visitor, address)
+        raise

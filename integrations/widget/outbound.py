@@ -19,7 +19,9 @@ def _group(conversation: dict[str, Any]) -> str:
 
 
 def visitor_send(conversation: dict[str, Any], message: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    return _group(conversation), {"type": "visitor.message", "message": public_message(message)}
+    """A message for the visitor's chat; its files carry links made for that visitor."""
+    shown = public_message(message, contact_id=conversation["contact_id"])
+    return _group(conversation), {"type": "visitor.message", "message": shown}
 
 
 def visitor_remove(conversation: dict[str, Any], message: dict[str, Any]) -> tuple[str, dict[str, Any]]:

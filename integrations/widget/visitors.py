@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import signing
+from django.db.models import F
 from django.utils.translation import gettext as _
 
-from helpdesk.conversations.models import Channel, ChannelKind, Direction, Message, MessageKind
+from helpdesk.conversations.attachments import link
+from helpdesk.conversations.models import (
+    Attachment,
+    AttachmentStatus,
+    Channel,
+    ChannelKind,
+    Direction,
+    Message,
+    MessageKind,
+)
 
 SALT = "smartchat.widget.visitor"
 # What a public key is made of (token_urlsafe). Anything else can't be one and never reaches
@@ -89,8 +100,40 @@ def visitor_group(channel_id: int, visitor_id: str) -> str:
     return f"visitor-{channel_id}-{visitor_id}"
 
 
-def public_message(message: dict[str, Any] | Message) -> dict[str, Any]:
-    """A message as the visitor sees it: no notes, no internal ids of employees."""
+def _file_facts(attachment: Attachment) -> dict[str, Any]:
+    """What a message snapshot says of a file (``snapshots.attachment_data``), without its link."""
+    return {
+        "id": attachment.pk,
+        "name": attachment.name,
+        "content_type": attachment.content_type,
+        "size": attachment.size,
+        "status": attachment.status,
+        "image": attachment.is_image,
+    }
+
+
+def visitor_files(files: Iterable[dict[str, Any]], contact_id: int) -> list[dict[str, Any]]:
+    """A message's files as its visitor sees them: the stored ones, each with a link made for
+    this visitor (``visitor_contact_id``), never an employee's link. Callers pass only
+    messages the visitor may see (no notes, nothing deleted)."""
+    return [
+        {
+            "id": file["id"],
+            "name": file["name"],
+            "content_type": file["content_type"],
+            "size": file["size"],
+            "image": bool(file["image"]),
+            # A link names the file's id and name only; no row needs to be read to make it.
+            "url": link(Attachment(pk=file["id"], name=file["name"]), visitor_contact_id=contact_id),
+        }
+        for file in files
+        if file.get("status") == AttachmentStatus.READY
+    ]
+
+
+def public_message(message: dict[str, Any] | Message, *, contact_id: int) -> dict[str, Any]:
+    """A message as the visitor sees it: no notes, no internal ids of employees, and its files
+    with links for the conversation's contact (``contact_id``)."""
     if isinstance(message, Message):
         message = {
             "id": message.pk,
@@ -98,6 +141,7 @@ def public_message(message: dict[str, Any] | Message) -> dict[str, Any]:
             "author_name": message.author_name,
             "body": message.body,
             "created_at": message.created_at.isoformat(),
+            "attachments": [_file_facts(attachment) for attachment in message.attachments.all()],
         }
     return {
         "id": message["id"],
@@ -105,6 +149,7 @@ def public_message(message: dict[str, Any] | Message) -> dict[str, Any]:
         "author_name": message["author_name"] if message["direction"] != Direction.INBOUND else "",
         "body": message["body"],
         "created_at": message["created_at"],
+        "attachments": visitor_files(message.get("attachments") or [], contact_id),
     }
 
 
@@ -120,6 +165,8 @@ def visitor_history(channel: Channel, visitor_id: str, *, after: int = 0, limit:
             pk__gt=after,
         )
         .select_related("author_employee", "author_contact")
+        .annotate(visitor_contact_id=F("conversation__contact_id"))
+        .prefetch_related("attachments")
         .order_by("-pk")[:limit]
     )
-    return [public_message(m) for m in reversed(list(messages))]
+    return [public_message(m, contact_id=m.visitor_contact_id) for m in reversed(list(messages))]

@@ -10,6 +10,11 @@
  * signed token in localStorage, and talks to Smartchat over one websocket that
  * reconnects with backoff and asks for what it missed. Text is always set with
  * textContent: nothing a visitor or agent writes is ever parsed as HTML.
+ *
+ * Files: picked with the paperclip, dropped on the panel or pasted into the input, each is
+ * uploaded at once (POST /widget/v1/<key>/attachments, the token as a Bearer header) and shown
+ * as a chip with its progress; the message frame then names the uploads' ids. Images in the
+ * thread are previews that open full size; other files are download links.
  */
 (function () {
   "use strict";
@@ -31,6 +36,8 @@
   var TYPING_IDLE_MS = 3000; // no key for this long: "stopped"
   var TYPING_SHOWN_MS = 6000; // an agent's indicator that isn't renewed goes away
   var maxChars = 5000; // replaced by the server's limit when the session starts
+  // The server's file limits, from the session (it checks them again, by content).
+  var fileLimits = { maxBytes: 20 * 1024 * 1024, maxCount: 10, types: [] };
 
   var STRINGS = {
     en: {
@@ -49,6 +56,15 @@
       slowDown: "Not so fast, please: wait a moment and try again.",
       you: "You",
       typing: "%(name)s is typing…",
+      attach: "Attach a file",
+      remove: "Remove",
+      dropHere: "Drop files here to attach them",
+      waitUploads: "Wait for the files to finish uploading.",
+      tooLarge: "“%(name)s” is too large: files can be at most %(limit)s.",
+      tooMany: "A message can carry at most %(limit)s files.",
+      uploadFailed: "“%(name)s” could not be uploaded. Remove it and try again.",
+      badAttachment: "One of the files can't be sent any more. Attach it again.",
+      units: ["B", "KB", "MB"],
     },
     ru: {
       open: "Напишите нам",
@@ -66,6 +82,15 @@
       slowDown: "Не так быстро, пожалуйста: подождите немного и попробуйте снова.",
       you: "Вы",
       typing: "%(name)s печатает…",
+      attach: "Прикрепить файл",
+      remove: "Убрать",
+      dropHere: "Отпустите файлы, чтобы прикрепить их",
+      waitUploads: "Дождитесь, пока файлы загрузятся.",
+      tooLarge: "«%(name)s» слишком большой: файл может быть не больше %(limit)s.",
+      tooMany: "В сообщении может быть не больше %(limit)s файлов.",
+      uploadFailed: "Не удалось загрузить «%(name)s». Уберите его и попробуйте снова.",
+      badAttachment: "Один из файлов больше нельзя отправить. Прикрепите его снова.",
+      units: ["Б", "КБ", "МБ"],
     },
   };
   var lang = (script.dataset.lang || document.documentElement.lang || navigator.language || "en")
@@ -88,6 +113,7 @@
     typingSentAt: 0, // when the last "typing" notice left; 0 while not typing
     typingIdle: null,
     agentTypingTimer: null,
+    uploads: [], // files attached to the message being written: {file, status, id, xhr, chip}
   };
   var ready = new Promise(function (resolve) {
     state.readyResolve = resolve;
@@ -151,7 +177,25 @@
     "textarea{flex:1;resize:none;border:1px solid #d1d5db;border-radius:10px;padding:8px 10px;font-size:14px;height:40px;max-height:120px}" +
     "textarea:focus{outline:2px solid var(--sc-color);outline-offset:-1px}" +
     "button.send{border:0;border-radius:10px;padding:0 14px;background:var(--sc-color);color:#fff;font-weight:600;cursor:pointer}" +
-    "button.send:disabled{opacity:.5;cursor:default}";
+    "button.send:disabled{opacity:.5;cursor:default}" +
+    "button.attach{border:0;background:none;color:#6b7280;cursor:pointer;padding:0 2px;display:flex;align-items:center}" +
+    "button.attach:hover{color:var(--sc-color)}" +
+    "button.attach svg{width:22px;height:22px;fill:currentColor}" +
+    "input.picker{display:none}" +
+    ".tray{display:none;flex-wrap:wrap;gap:6px;padding:8px 10px 0;background:#fff;border-top:1px solid #e5e7eb}" +
+    ".tray.shown{display:flex}" +
+    ".chip{display:flex;align-items:center;gap:6px;max-width:100%;border:1px solid #d1d5db;border-radius:8px;" +
+    "padding:4px 6px;font-size:12px;background:#f9fafb}" +
+    ".chip .name{overflow:hidden;text-overflow:ellipsis;white-space:nowrap;max-width:150px}" +
+    ".chip .size{color:#6b7280}" +
+    ".chip progress{width:56px;height:6px}" +
+    ".chip.failed{border-color:#fca5a5;background:#fee2e2;color:#991b1b}" +
+    ".chip .why{white-space:normal}" +
+    ".chip button{border:0;background:none;cursor:pointer;font-size:15px;line-height:1;color:inherit;padding:0 2px}" +
+    ".files{display:flex;flex-direction:column;gap:4px;margin-top:4px;white-space:normal}" +
+    ".files img{display:block;max-width:100%;max-height:200px;border-radius:8px;background:#e5e7eb}" +
+    ".files a{color:inherit}" +
+    ".panel.dragging{outline:3px dashed var(--sc-color);outline-offset:-6px}";
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -204,12 +248,27 @@
   var input = el("textarea", { "data-testid": "sc-input", placeholder: t.placeholder, maxlength: String(maxChars), rows: "1" });
   input.setAttribute("aria-label", t.placeholder);
   var send = el("button", { class: "send", type: "submit", "data-testid": "sc-send" }, t.send);
+  var attach = el("button", { class: "attach", type: "button", "data-testid": "sc-attach", "aria-label": t.attach, title: t.attach });
+  var clip = document.createElementNS(svgNS, "svg");
+  clip.setAttribute("viewBox", "0 0 24 24");
+  var clipPath = document.createElementNS(svgNS, "path");
+  clipPath.setAttribute(
+    "d",
+    "M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5H9V15.5a3 3 0 0 0 6 0V5a4.5 4.5 0 0 0-9 0v11.5a6 6 0 0 0 12 0v-10z"
+  );
+  clip.appendChild(clipPath);
+  attach.appendChild(clip);
+  var picker = el("input", { class: "picker", type: "file", multiple: "", tabindex: "-1", "data-testid": "sc-file-input" });
+  var tray = el("div", { class: "tray", "data-testid": "sc-uploads", "aria-live": "polite" });
+  form.appendChild(attach);
+  form.appendChild(picker);
   form.appendChild(input);
   form.appendChild(send);
   panel.appendChild(head);
   panel.appendChild(list);
   panel.appendChild(typingLine);
   panel.appendChild(error);
+  panel.appendChild(tray);
   panel.appendChild(form);
   if (style) root.appendChild(style);
   root.appendChild(launcher);
@@ -236,15 +295,65 @@
     return date.toLocaleTimeString(lang === "ru" ? "ru-RU" : undefined, { hour: "2-digit", minute: "2-digit" });
   }
 
-  function drawMessage(message) {
-    if (state.seen[message.id]) return;
-    if (message.from === "visitor" && adoptPending(message)) return;
-    state.seen[message.id] = true;
-    if (message.id > state.lastId) state.lastId = message.id;
+  function humanSize(size) {
+    if (size == null) return "";
+    if (size < 1024) return size + " " + t.units[0];
+    if (size < 1024 * 1024) return Math.round(size / 1024) + " " + t.units[1];
+    return (size / (1024 * 1024)).toFixed(1) + " " + t.units[2];
+  }
+
+  // A message's files: images as previews that open full size, anything else as a link
+  // with its name and size (the server sends those as downloads). Links are the visitor's own.
+  function drawFiles(files) {
+    var box = el("div", { class: "files" });
+    files.forEach(function (file) {
+      if (!/^https?:|^\//.test(file.url || "")) return;
+      var href = new URL(file.url, HTTP).href;
+      var link = el("a", { href: href, target: "_blank", rel: "noopener noreferrer", "data-testid": "sc-file" });
+      if (file.image) {
+        link.appendChild(el("img", { src: href, alt: file.name, loading: "lazy", "data-testid": "sc-image" }));
+      } else {
+        link.textContent = "📄 " + file.name + (file.size != null ? " (" + humanSize(file.size) + ")" : "");
+        link.setAttribute("download", file.name);
+      }
+      box.appendChild(link);
+    });
+    return box;
+  }
+
+  // Files sent before the server's copy of the message arrives: names only (no preview of
+  // a local file: a host page's policy need not allow blob: images).
+  function drawLocalFiles(uploads) {
+    var box = el("div", { class: "files" });
+    uploads.forEach(function (upload) {
+      box.appendChild(el("span", {}, "📎 " + upload.name + " (" + humanSize(upload.size) + ")"));
+    });
+    return box;
+  }
+
+  function messageNode(message) {
     var node = el("div", { class: "msg", "data-testid": "sc-message", "data-from": message.from, "data-id": String(message.id) });
     if (message.from === "agent" && message.author_name) node.appendChild(el("span", { class: "who" }, message.author_name));
     node.appendChild(document.createTextNode(message.body));
+    if (message.attachments && message.attachments.length) node.appendChild(drawFiles(message.attachments));
     node.appendChild(el("span", { class: "meta" }, timeOf(message.created_at)));
+    return node;
+  }
+
+  function drawMessage(message) {
+    if (state.seen[message.id]) {
+      // Our own message with files, drawn from what we sent: show the server's copy (its links).
+      var local = list.querySelector('[data-id="' + Number(message.id) + '"][data-local-files]');
+      if (local) local.replaceWith(messageNode(message));
+      return;
+    }
+    if (message.from === "visitor" && adoptPending(message)) {
+      drawMessage(message);
+      return;
+    }
+    state.seen[message.id] = true;
+    if (message.id > state.lastId) state.lastId = message.id;
+    var node = messageNode(message);
     // In id order: a message restored by the team goes back where it was.
     var later = null;
     list.querySelectorAll("[data-id]").forEach(function (other) {
@@ -263,8 +372,15 @@
   // Our own message can come back (live push or history) before its ack: it is already
   // on screen as pending, so confirm that bubble instead of drawing a second one.
   function adoptPending(message) {
+    var ids = (message.attachments || [])
+      .map(function (file) {
+        return file.id;
+      })
+      .sort()
+      .join(",");
     var match = Object.keys(state.pending).filter(function (id) {
-      return state.pending[id].body === message.body.trim();
+      var entry = state.pending[id];
+      return entry.body === message.body.trim() && entry.attachments.slice().sort().join(",") === ids;
     })[0];
     if (!match) return false;
     acknowledge(match, message.id);
@@ -321,6 +437,12 @@
         if (settings.max_chars > 0) {
           maxChars = settings.max_chars;
           input.setAttribute("maxlength", String(maxChars));
+        }
+        if (settings.files) {
+          fileLimits.maxBytes = settings.files.max_bytes || fileLimits.maxBytes;
+          fileLimits.maxCount = settings.files.max_count || fileLimits.maxCount;
+          fileLimits.types = settings.files.types || [];
+          if (fileLimits.types.length) picker.setAttribute("accept", fileLimits.types.join(","));
         }
         host.style.setProperty("--sc-color", /^#[0-9a-fA-F]{3,8}$/.test(settings.color || "") ? settings.color : "#4f46e5");
         title.textContent = settings.title || "";
@@ -444,6 +566,8 @@
 
   function handleError(data) {
     if (data.code === "rate_limited") data.message = t.slowDown; // the bubble offers the retry
+    if (data.code === "bad_attachment") data.message = t.badAttachment;
+    if (data.code === "too_many_files") data.message = t.tooMany.replace("%(limit)s", fileLimits.maxCount);
     if (data.client_id && state.pending[data.client_id]) {
       var entry = state.pending[data.client_id];
       delete state.pending[data.client_id];
@@ -453,7 +577,7 @@
       entry.node.lastChild.textContent = data.message || t.failed;
       entry.node.onclick = function () {
         entry.node.remove();
-        submit(entry.body);
+        send_(entry.body, entry.uploads);
       };
     }
     showError(data.message || t.unavailable);
@@ -471,40 +595,216 @@
     if (messageId > state.lastId) state.lastId = messageId;
     entry.node.classList.remove("pending");
     entry.node.dataset.id = String(messageId);
+    // Drawn from what we sent: the server's copy (with the files' links) replaces it.
+    if (entry.uploads.length) entry.node.dataset.localFiles = "true";
     entry.node.lastChild.textContent = timeOf(new Date().toISOString());
   }
 
   function transmit(id) {
     var entry = state.pending[id];
     if (entry && live()) {
-      state.socket.send(JSON.stringify({ type: "message", body: entry.body, client_id: id }));
+      state.socket.send(JSON.stringify({ type: "message", body: entry.body, client_id: id, attachments: entry.attachments }));
     }
   }
 
-  function submit(body) {
-    body = body.trim();
-    if (!body) return;
-    if (body.length > maxChars) {
-      showError(t.tooLong);
-      return;
-    }
+  // --- Files: chips while they upload, sent with the next message ------------------------
+  function refusal(text, name, limit) {
+    return text.replace("%(name)s", name).replace("%(limit)s", limit);
+  }
+
+  function uploading() {
+    return state.uploads.some(function (upload) {
+      return upload.status === "uploading";
+    });
+  }
+
+  function updateTray() {
+    tray.classList.toggle("shown", state.uploads.length > 0);
+    send.disabled = state.fatal || uploading();
+  }
+
+  function removeUpload(upload) {
+    if (upload.xhr) upload.xhr.abort();
+    upload.chip.remove();
+    state.uploads = state.uploads.filter(function (other) {
+      return other !== upload;
+    });
+    updateTray();
+  }
+
+  function failUpload(upload, why) {
+    upload.status = "failed";
+    upload.xhr = null;
+    upload.chip.classList.add("failed");
+    upload.chip.dataset.status = "failed";
+    upload.progress.remove();
+    upload.chip.insertBefore(el("span", { class: "why", "data-testid": "sc-upload-error" }, why), upload.removeButton);
+    upload.chip.title = why;
+    showError(why);
+    updateTray();
+  }
+
+  function chipFor(upload) {
+    var chip = el("div", { class: "chip", "data-testid": "sc-upload", "data-status": upload.status, title: upload.name });
+    chip.appendChild(el("span", { class: "name" }, upload.name));
+    chip.appendChild(el("span", { class: "size" }, humanSize(upload.size)));
+    upload.progress = el("progress", { max: "100", value: "0" });
+    chip.appendChild(upload.progress);
+    upload.removeButton = el("button", { type: "button", "aria-label": t.remove + " " + upload.name, title: t.remove, "data-testid": "sc-upload-remove" }, "×");
+    upload.removeButton.addEventListener("click", function () {
+      removeUpload(upload);
+    });
+    chip.appendChild(upload.removeButton);
+    return chip;
+  }
+
+  function startUpload(upload, retried) {
+    var xhr = new XMLHttpRequest();
+    upload.xhr = xhr;
+    xhr.open("POST", HTTP + "/widget/v1/" + encodeURIComponent(KEY) + "/attachments");
+    xhr.setRequestHeader("Authorization", "Bearer " + state.token);
+    // Refusals come back in the widget's language.
+    xhr.setRequestHeader("Accept-Language", lang);
+    xhr.upload.onprogress = function (event) {
+      if (event.lengthComputable) upload.progress.value = Math.round((event.loaded / event.total) * 100);
+    };
+    xhr.onload = function () {
+      if (upload.xhr !== xhr) return; // removed meanwhile
+      var body = {};
+      try {
+        body = JSON.parse(xhr.responseText || "{}");
+      } catch (e) {
+        body = {};
+      }
+      if (xhr.status === 201) {
+        upload.status = "ready";
+        upload.id = body.id;
+        upload.xhr = null;
+        upload.chip.dataset.status = "ready";
+        upload.progress.value = 100;
+        updateTray();
+      } else if (xhr.status === 401 && !retried) {
+        // The session went stale: get a fresh one, then try this file once more.
+        state.token = null;
+        storage("drop");
+        startSession(false).then(function () {
+          if (upload.xhr === xhr) startUpload(upload, true);
+        }, fail);
+      } else if (xhr.status === 429) {
+        failUpload(upload, t.slowDown);
+      } else {
+        failUpload(upload, (body.error && body.error.message) || refusal(t.uploadFailed, upload.name));
+      }
+    };
+    xhr.onerror = function () {
+      if (upload.xhr === xhr) failUpload(upload, refusal(t.uploadFailed, upload.name));
+    };
+    var data = new FormData();
+    data.append("file", upload.file, upload.name);
+    xhr.send(data);
+  }
+
+  function addFiles(fileList) {
+    Array.prototype.forEach.call(fileList || [], function (file) {
+      var upload = { file: file, name: file.name || "file", size: file.size, status: "uploading", id: null, xhr: null };
+      var counted = state.uploads.filter(function (other) {
+        return other.status !== "failed";
+      }).length;
+      upload.chip = chipFor(upload);
+      tray.appendChild(upload.chip);
+      state.uploads.push(upload);
+      if (counted >= fileLimits.maxCount) {
+        failUpload(upload, t.tooMany.replace("%(limit)s", fileLimits.maxCount));
+      } else if (file.size > fileLimits.maxBytes) {
+        failUpload(upload, refusal(t.tooLarge, upload.name, humanSize(fileLimits.maxBytes)));
+      } else {
+        startUpload(upload, false);
+      }
+    });
+    updateTray();
+  }
+
+  function send_(body, uploads) {
     showError("");
     var id = clientId();
     var node = el("div", { class: "msg pending", "data-testid": "sc-message", "data-from": "visitor", "data-client-id": id });
     node.appendChild(document.createTextNode(body));
+    if (uploads.length) node.appendChild(drawLocalFiles(uploads));
     node.appendChild(el("span", { class: "meta" }, t.sending));
     list.appendChild(node);
     scrollDown();
-    state.pending[id] = { body: body, node: node };
+    var attachments = uploads.map(function (upload) {
+      return upload.id;
+    });
+    state.pending[id] = { body: body, node: node, uploads: uploads, attachments: attachments };
     transmit(id); // if the socket is down, onopen sends it after reconnecting
+  }
+
+  function submit(body) {
+    body = body.trim();
+    if (uploading()) {
+      showError(t.waitUploads);
+      return false;
+    }
+    var ready = state.uploads.filter(function (upload) {
+      return upload.status === "ready";
+    });
+    if (!body && !ready.length) return false;
+    if (body.length > maxChars) {
+      showError(t.tooLong);
+      return false;
+    }
+    // Sent files leave the tray, and so do refused ones (their reason was shown).
+    state.uploads.forEach(function (upload) {
+      upload.chip.remove();
+    });
+    state.uploads = [];
+    updateTray();
+    send_(body, ready);
+    return true;
   }
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();
-    submit(input.value);
-    input.value = "";
+    if (submit(input.value)) input.value = "";
     typingStopped();
     input.focus();
+  });
+  attach.addEventListener("click", function () {
+    picker.click();
+  });
+  picker.addEventListener("change", function () {
+    addFiles(picker.files);
+    picker.value = ""; // the same file can be picked again
+  });
+  input.addEventListener("paste", function (event) {
+    var pasted = event.clipboardData && event.clipboardData.files;
+    if (pasted && pasted.length) {
+      event.preventDefault();
+      addFiles(pasted);
+    }
+  });
+  function carriesFiles(event) {
+    return event.dataTransfer && Array.prototype.indexOf.call(event.dataTransfer.types || [], "Files") !== -1;
+  }
+  panel.addEventListener("dragover", function (event) {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    panel.classList.add("dragging");
+    panel.title = t.dropHere;
+  });
+  panel.addEventListener("dragleave", function (event) {
+    if (event.target === panel || !panel.contains(event.relatedTarget)) {
+      panel.classList.remove("dragging");
+      panel.removeAttribute("title");
+    }
+  });
+  panel.addEventListener("drop", function (event) {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    panel.classList.remove("dragging");
+    panel.removeAttribute("title");
+    addFiles(event.dataTransfer.files);
   });
   input.addEventListener("input", visitorTyped);
   input.addEventListener("keydown", function (event) {

@@ -10,7 +10,7 @@ handout, deletion, reading; shared helpers in _common); callers use them from he
 from helpdesk.errors import ActionError
 
 from ._common import WakeReason
-from .attachments import bind_uploads, upload_attachment
+from .attachments import bind_uploads, upload_attachment, upload_customer_attachment
 from .consent import record_consent
 from .contacts import (
     BLOCK_REASON_MAX_CHARS,
@@ -75,5 +75,6 @@ __all__ = [
     "unblock_contact",
     "update_contact",
     "upload_attachment",
+    "upload_customer_attachment",
     "wake",
 ]

@@ -18,6 +18,7 @@ from ..inbound import ContactProfile, InboundAttachment, InboundMessage
 from ..models import Channel, Contact, ContactIdentity, Conversation, Direction, Message, MessageKind, Status
 from ..snapshots import message_data, preview_of
 from ._common import _UNSTORABLE, WakeReason, _access_snapshot, _check_storable, _clean_body
+from .attachments import bind_uploads, check_uploads
 from .contacts import clean_contact_attributes
 from .delivery import _queue_delivery
 from .fetching import describe_inbound_files
@@ -32,6 +33,7 @@ def receive_inbound(
     channel: Channel,
     message: InboundMessage,
     before_new_conversation: Callable[[], None] | None = None,
+    uploads: Sequence[int] = (),
 ) -> Message:
     """Store a normalised message from any channel: the one call each channel's ``inbound`` makes.
 
@@ -40,7 +42,8 @@ def receive_inbound(
     and the message to its sender, whose name the thread shows. The message's text is the
     customer's text alone; each file it came with becomes a pending ``Attachment`` that the
     worker fetches (``actions.fetching``): a message of files only is fine.
-    ``before_new_conversation`` is ``receive_message``'s: a channel's limit on new conversations.
+    ``before_new_conversation`` is ``receive_message``'s: a channel's limit on new conversations,
+    and ``uploads`` the files the sender uploaded before sending (the widget's).
     """
     author = _profile_defaults(message.profile)
     if message.thread_id is None:
@@ -52,6 +55,7 @@ def receive_inbound(
             external_id=message.external_id,
             contact_defaults=author,
             before_new_conversation=before_new_conversation,
+            uploads=uploads,
         )
     return receive_message(
         channel=channel,
@@ -63,6 +67,7 @@ def receive_inbound(
         before_new_conversation=before_new_conversation,
         author_contact_id=message.external_contact_id,
         author_defaults=author,
+        uploads=uploads,
     )
 
 
@@ -102,6 +107,7 @@ def receive_message(
     before_new_conversation: Callable[[], None] | None = None,
     author_contact_id: str | None = None,
     author_defaults: dict[str, Any] | None = None,
+    uploads: Sequence[int] = (),
 ) -> Message:
     """Store a customer's message, opening or reopening their conversation as needed.
 
@@ -115,9 +121,12 @@ def receive_message(
     theirs, and it is kept unseen if either the group or the member is blocked.
 
     ``files``: the files the provider described, kept pending and fetched by the worker after
-    commit; with files the text may be empty.
+    commit. ``uploads`` are ids of files the author uploaded before sending
+    (``upload_customer_attachment``): bound to the message in this transaction, or, if one is
+    not the author's unsent upload, refused with everything else (``bad_attachment``). With
+    files or uploads the text may be empty.
     """
-    body = _clean_body(body, may_be_empty=bool(files))
+    body = _clean_body(body, may_be_empty=bool(files or uploads))
     _check_storable(external_contact_id, field="external_contact_id")
     if author_contact_id is not None:
         _check_storable(author_contact_id, field="author_contact_id")
@@ -144,6 +153,10 @@ def receive_message(
     )
     now = timezone.now()
 
+    # Files that can't go with it refuse it before anything is counted or written.
+    if uploads:
+        check_uploads(uploads, conversation=conversation, by_contact=author)
+
     # 0) A message that would open a new conversation: the caller may refuse it (a rate limit).
     if conversation is None and before_new_conversation is not None:
         before_new_conversation()
@@ -151,7 +164,15 @@ def receive_message(
     # 1) A blocked contact: the message is kept, and nothing else happens.
     if contact.is_blocked(now) or author.is_blocked(now):
         return _keep_while_blocked(
-            channel, contact, conversation, author=author, body=body, files=files, external_id=external_id, now=now
+            channel,
+            contact,
+            conversation,
+            author=author,
+            body=body,
+            files=files,
+            external_id=external_id,
+            now=now,
+            uploads=uploads,
         )
 
     # 2) Store it, opening, reopening or waking the conversation.
@@ -180,6 +201,8 @@ def receive_message(
     message, created = _store_inbound(conversation, author, body=body, files=files, external_id=external_id, now=now)
     if not created:
         return message
+    if uploads:
+        bind_uploads(message, uploads, by_contact=author)
 
     conversation.last_activity_at = now
     conversation.waiting_since = conversation.waiting_since or now
@@ -248,6 +271,7 @@ def _keep_while_blocked(
     files: Sequence[InboundAttachment],
     external_id: str | None,
     now: datetime,
+    uploads: Sequence[int] = (),
 ) -> Message:
     """Keep a blocked contact's message without opening, reopening, notifying or routing anything.
 
@@ -265,9 +289,11 @@ def _keep_while_blocked(
             status=Status.RESOLVED,
             last_activity_at=now,
         )
-    message, _created = _store_inbound(
+    message, created = _store_inbound(
         conversation, author, body=body, files=files, external_id=external_id, now=now, while_blocked=True
     )
+    if created and uploads:
+        bind_uploads(message, uploads, by_contact=author)
     return message
 
 
