@@ -218,8 +218,8 @@ def test_attachments_are_described_with_a_caption_as_text(client, channel, fake)
     bodies = [m.body for m in Message.objects.filter(conversation__channel=channel).order_by("pk")]
     assert bodies[0].startswith("My cat\n[photo.jpg (photo, image/jpeg")
     assert "[invoice.pdf (document, application/pdf, " in bodies[1]
-    assert bodies[2].startswith("[voice (voice, audio/ogg")
-    assert bodies[3].startswith("[sticker 👍 (sticker, image/webp")
+    assert bodies[2].startswith("[voice.ogg (voice, audio/ogg")
+    assert bodies[3].startswith("[sticker.webp (sticker, image/webp")
 
 
 # --- Outbound failures -----------------------------------------------------------------------

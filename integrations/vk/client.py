@@ -18,6 +18,7 @@ from jconfig import MemoryConfig
 VK_API_VERSION = "5.199"
 LIBRARY_METHOD_URL = "https://api.vk.ru/method/"
 TIMEOUT = 15  # seconds; requests has none by default
+UPLOAD_TIMEOUT = 60  # an upload of a file of up to ATTACHMENT_MAX_BYTES to VK's upload server
 
 
 class VkApiSession(requests.Session):
@@ -39,3 +40,12 @@ def vk_session(token: str) -> vk_api.VkApiGroup:
     return vk_api.VkApiGroup(
         token=token, api_version=VK_API_VERSION, config=MemoryConfig, session=VkApiSession(settings.VK_API_URL)
     )
+
+
+class UploadSession(requests.Session):
+    """vk-api's ``VkUpload`` posts files to the ``upload_url`` VK returns (on VK's upload servers,
+    or the tests' fake) through a plain session with no timeout; this one has one."""
+
+    def request(self, method, url, *args, **kwargs):
+        kwargs.setdefault("timeout", UPLOAD_TIMEOUT)
+        return super().request(method, url, *args, **kwargs)
