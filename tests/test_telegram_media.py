@@ -169,7 +169,8 @@ def test_a_file_telegram_calls_too_big_for_bots_is_too_large(channel, fake):
 def test_a_missing_file_is_a_permanent_failure(channel, fake):
     error = refused(channel, {"file_id": "BQACAgIAAxkBAAnot-a-file", "kind": "document"})
     assert error.permanent and not error.too_large
-    assert error.message == "Telegram: Invalid file_id"  # PTB's words for Telegram's "Bad Request: invalid file_id"
+    # Telegram answers 400 "Bad Request: invalid file_id"; PTB keeps the words after the prefix.
+    assert error.message == "Telegram refused the file: Invalid file_id"
     assert refused(channel, {"kind": "document"}).permanent  # described with no file_id at all
     # A path that is gone from the file server (paths last an hour): permanent too.
     file_id = fake.add_file(TOKEN, PDF, file_name="a.pdf")

@@ -31,8 +31,10 @@ import httpx
 import telegram
 import telegram.warnings
 from asgiref.sync import async_to_sync
+from django.utils.translation import gettext as _
 
 from helpdesk.conversations.adapters import FetchedFile, FetchError
+from helpdesk.conversations.attachments import human_size
 from helpdesk.conversations.models import Channel
 from helpdesk.conversations.secrets import SecretsUnreadable
 
@@ -45,8 +47,8 @@ TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
 def _too_large(max_bytes: int) -> FetchError:
-    limit = min(max_bytes, BOT_DOWNLOAD_LIMIT)
-    return FetchError(f"The file is larger than {limit} bytes.", permanent=True, too_large=True)
+    limit = human_size(min(max_bytes, BOT_DOWNLOAD_LIMIT))
+    return FetchError(_("The file is larger than %(limit)s.") % {"limit": limit}, permanent=True, too_large=True)
 
 
 def _seconds(exc: telegram.error.RetryAfter) -> float:
@@ -54,6 +56,14 @@ def _seconds(exc: telegram.error.RetryAfter) -> float:
         warnings.simplefilter("ignore", telegram.warnings.PTBDeprecationWarning)
         wait = exc.retry_after
     return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+
+
+def _refused(exc: telegram.error.TelegramError, token: str) -> str:
+    return _("Telegram refused the file: %(reason)s") % {"reason": scrub(exc.message, token)}
+
+
+def _answered(status: int) -> str:
+    return _("Telegram's file server answered HTTP %(status)s.") % {"status": status}
 
 
 async def _get_file(token: str, file_id: str) -> telegram.File:
@@ -71,19 +81,20 @@ def _located(token: str, file_id: str, max_bytes: int) -> telegram.File:
     except telegram.error.RetryAfter as exc:
         raise FetchError(scrub(exc.message, token), permanent=False, retry_after=_seconds(exc)) from None
     except telegram.error.InvalidToken:
-        raise FetchError("Telegram did not accept the bot token.", permanent=True) from None
+        raise FetchError(_("Telegram did not accept the bot token."), permanent=True) from None
     except telegram.error.BadRequest as exc:  # wrong or expired file_id; "file is too big"
         if "too big" in exc.message.lower():
             raise _too_large(max_bytes) from None
-        raise FetchError(f"Telegram: {scrub(exc.message, token)}", permanent=True) from None
+        raise FetchError(_refused(exc, token), permanent=True) from None
     except telegram.error.Forbidden as exc:
-        raise FetchError(f"Telegram: {scrub(exc.message, token)}", permanent=True) from None
+        raise FetchError(_refused(exc, token), permanent=True) from None
     except telegram.error.TelegramError as exc:  # NetworkError, TimedOut, 5xx, Conflict…: try again
-        raise FetchError(f"Telegram could not be reached: {scrub(exc.message, token)}", permanent=False) from None
+        words = _("Telegram could not be reached: %(reason)s") % {"reason": scrub(exc.message, token)}
+        raise FetchError(words, permanent=False) from None
     if found.file_size is not None and found.file_size > max_bytes:
         raise _too_large(max_bytes)
     if not found.file_path:
-        raise FetchError("Telegram gave no path to download the file from.", permanent=True)
+        raise FetchError(_("Telegram gave no path to download the file from."), permanent=True)
     return found
 
 
@@ -102,11 +113,11 @@ def download(url: str, max_bytes: int) -> bytes:
             status = response.status_code
             if status == 429:
                 wait = _retry_after(response)
-                raise FetchError("Telegram asked to wait (HTTP 429).", permanent=False, retry_after=wait)
+                raise FetchError(_("Telegram asked to wait (HTTP 429)."), permanent=False, retry_after=wait)
             if status >= 500 or status in (408, 409):
-                raise FetchError(f"Telegram's file server answered HTTP {status}.", permanent=False)
+                raise FetchError(_answered(status), permanent=False)
             if status != 200:  # 404: the path expired (it lasts an hour) or never was; 401: the token
-                raise FetchError(f"Telegram's file server answered HTTP {status}.", permanent=True)
+                raise FetchError(_answered(status), permanent=True)
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > max_bytes:
                 raise _too_large(max_bytes)
@@ -115,7 +126,7 @@ def download(url: str, max_bytes: int) -> bytes:
                 if buffer.tell() > max_bytes:
                     raise _too_large(max_bytes)
     except httpx.HTTPError as exc:  # the URL holds the token: only the error's kind is kept
-        words = f"Telegram's file server could not be reached ({type(exc).__name__})."
+        words = _("Telegram's file server could not be reached (%(what)s).") % {"what": type(exc).__name__}
         raise FetchError(words, permanent=False) from None
     return buffer.getvalue()
 
@@ -123,16 +134,16 @@ def download(url: str, max_bytes: int) -> bytes:
 def fetch_file(channel: Channel, source: dict[str, Any], *, max_bytes: int) -> FetchedFile:
     file_id = source.get("file_id")
     if not isinstance(file_id, str) or not file_id:
-        raise FetchError("The message described no Telegram file.", permanent=True)
+        raise FetchError(_("The message described no Telegram file."), permanent=True)
     size = source.get("size")
     if isinstance(size, int) and not isinstance(size, bool) and size > min(max_bytes, BOT_DOWNLOAD_LIMIT):
         raise _too_large(max_bytes)  # Telegram said so in the update: not even asked for
     try:
         token = channel.secret_values().get("bot_token", "")
     except SecretsUnreadable:  # CHANNEL_SECRET_KEYS changed: nothing to fetch with until it is fixed
-        raise FetchError("The channel's bot token can't be read.", permanent=False) from None
+        raise FetchError(_("The channel's bot token can't be read."), permanent=False) from None
     if not token:
-        raise FetchError("The channel has no bot token.", permanent=True)
+        raise FetchError(_("The channel has no bot token."), permanent=True)
     found = _located(token, file_id, max_bytes)
     data = download(found.file_path, max_bytes)
     return FetchedFile(data=data, name=posixpath.basename(urlsplit(found.file_path).path))

@@ -84,7 +84,9 @@ def plan(message) -> list[Part]:
     if not files:
         return [Part("text", text=text)]
     parts = []
-    caption = text if text.strip() and len(text) <= CAPTION_LIMIT else None
+    # Telegram counts a caption in UTF-16 code units (an emoji outside the BMP is two).
+    fits = len(text.encode("utf-16-le")) // 2 <= CAPTION_LIMIT
+    caption = text if text.strip() and fits else None
     if text.strip() and caption is None:
         parts.append(Part("text", text=text))
     for index, attachment in enumerate(files):

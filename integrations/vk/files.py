@@ -20,8 +20,10 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import requests
+from django.utils.translation import gettext as _
 
 from helpdesk.conversations.adapters import FetchedFile, FetchError
+from helpdesk.conversations.attachments import human_size
 from helpdesk.conversations.models import Channel
 
 from .client import TIMEOUT
@@ -32,7 +34,12 @@ RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 def _too_large(max_bytes: int) -> FetchError:
-    return FetchError(f"The file is larger than {max_bytes} bytes.", permanent=True, too_large=True)
+    words = _("The file is larger than %(limit)s.") % {"limit": human_size(max_bytes)}
+    return FetchError(words, permanent=True, too_large=True)
+
+
+def _answered(status: int) -> str:
+    return _("VK's file server answered HTTP %(status)s.") % {"status": status}
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -50,7 +57,7 @@ def _name(url: str) -> str:
 def download(url: str, max_bytes: int) -> tuple[bytes, str]:
     """The body at ``url`` (at most ``max_bytes``) and the address it finally came from."""
     if urlsplit(url).scheme not in ("http", "https"):
-        raise FetchError("VK gave no web address for this file.", permanent=True)
+        raise FetchError(_("VK gave no web address for this file."), permanent=True)
     buffer = io.BytesIO()
     with requests.Session() as http:
         http.max_redirects = MAX_REDIRECTS
@@ -59,9 +66,9 @@ def download(url: str, max_bytes: int) -> tuple[bytes, str]:
                 status = response.status_code
                 if status in RETRYABLE_STATUSES:
                     wait = _retry_after(response) if status == 429 else None
-                    raise FetchError(f"VK's file server answered HTTP {status}.", permanent=False, retry_after=wait)
+                    raise FetchError(_answered(status), permanent=False, retry_after=wait)
                 if status != 200:
-                    raise FetchError(f"VK's file server answered HTTP {status}.", permanent=True)
+                    raise FetchError(_answered(status), permanent=True)
                 declared = response.headers.get("Content-Length", "")
                 if declared.isdigit() and int(declared) > max_bytes:
                     raise _too_large(max_bytes)
@@ -71,11 +78,12 @@ def download(url: str, max_bytes: int) -> tuple[bytes, str]:
                         raise _too_large(max_bytes)
                 final = response.url
         except (requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL, requests.exceptions.MissingSchema):
-            raise FetchError("VK's file address led somewhere files are not fetched from.", permanent=True) from None
+            words = _("VK's file address led somewhere files are not fetched from.")
+            raise FetchError(words, permanent=True) from None
         except requests.TooManyRedirects:
-            raise FetchError("VK's file address redirected too many times.", permanent=True) from None
+            raise FetchError(_("VK's file address redirected too many times."), permanent=True) from None
         except requests.RequestException as exc:  # unreachable, timed out, cut off
-            words = f"VK's file server could not be reached ({type(exc).__name__})."
+            words = _("VK's file server could not be reached (%(what)s).") % {"what": type(exc).__name__}
             raise FetchError(words, permanent=False) from None
     return buffer.getvalue(), final
 
@@ -83,7 +91,7 @@ def download(url: str, max_bytes: int) -> tuple[bytes, str]:
 def fetch_file(channel: Channel, source: dict[str, Any], *, max_bytes: int) -> FetchedFile:
     url = source.get("url")
     if not isinstance(url, str) or not url:
-        raise FetchError("VK gave no address for this file.", permanent=True)
+        raise FetchError(_("VK gave no address for this file."), permanent=True)
     size = source.get("size")
     if isinstance(size, int) and not isinstance(size, bool) and size > max_bytes:
         raise _too_large(max_bytes)  # VK said so in the event: not even asked for
