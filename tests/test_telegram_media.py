@@ -287,6 +287,14 @@ def test_an_image_telegram_refuses_as_a_photo_goes_as_a_document(cast, conversat
     assert (sent.method, sent.files[0].data, sent.files[0].file_name) == ("sendDocument", photo, "wide.jpg")
 
 
+def test_a_photo_refused_for_another_reason_is_not_sent_again_as_a_document(cast, conversation, fake, ann):
+    delivery = reply_with_files(conversation, cast.bob, "", [("cat.jpg", image("JPEG"))])
+    fake.fail_next(TOKEN, "sendPhoto", status=400, description="Bad Request: chat not found")
+    assert deliver(delivery) == DeliveryStatus.FAILED
+    assert delivery.last_error == "Chat not found"
+    assert [call.method for call in fake.calls] == ["sendPhoto"]
+
+
 def test_a_failure_after_the_first_of_two_files_retries_only_the_second(cast, conversation, fake, ann):
     photo = image("PNG")
     delivery = reply_with_files(conversation, cast.bob, "Both", [("cat.png", photo), ("invoice.pdf", PDF)])

@@ -18,6 +18,7 @@ The error's text is Telegram's own words, never the token.
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from datetime import timedelta
@@ -39,6 +40,9 @@ PHOTO_LIMIT = 10 * 1024 * 1024  # sendPhoto takes photos up to 10 MB; a larger i
 # Images Telegram shows as a photo. A GIF goes as a document, which Telegram shows animated
 # (sendPhoto would keep its first frame only).
 PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+# Telegram's 400s for an image it won't take as a photo (PHOTO_INVALID_DIMENSIONS,
+# IMAGE_PROCESS_FAILED, PHOTO_EXT_INVALID, …): such a file goes again as a document.
+NOT_A_PHOTO = re.compile(r"PHOTO_|IMAGE_PROCESS", re.IGNORECASE)
 
 
 def scrub(text: str, token: str) -> str:
@@ -129,8 +133,8 @@ def _send(token: str, chat: str, part: Part) -> int:
     try:
         try:
             return async_to_sync(_send_part)(token, chat, part, data, photo=photo)
-        except telegram.error.BadRequest:
-            if not photo:
+        except telegram.error.BadRequest as exc:
+            if not (photo and NOT_A_PHOTO.search(exc.message)):
                 raise
             # Not a photo to Telegram (its dimensions, its format): nothing was sent, so the
             # same file goes as a document instead.
