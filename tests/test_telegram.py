@@ -223,8 +223,8 @@ def test_attachments_are_pending_files_with_a_caption_as_text(client, channel, f
     assert files == [
         ("photo.jpg", "photo", "pending"),
         ("invoice.pdf", "document", "pending"),
-        ("voice", "voice", "pending"),
-        ("sticker 👍", "sticker", "pending"),
+        ("voice.ogg", "voice", "pending"),
+        ("sticker.webp", "sticker", "pending"),
     ]
 
 

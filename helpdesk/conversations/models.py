@@ -398,6 +398,10 @@ class Delivery(models.Model):
     # Sending: when the current attempt was claimed; a claim older than the timeout is stale.
     claimed_at = models.DateTimeField(null=True, blank=True)
     provider_message_id = models.CharField(max_length=255, blank=True)
+    # A delivery sent in several parts (a reply with files, one send per file): each part that
+    # went out, by the adapter's key for it → the provider's id. Recorded as each one leaves
+    # (``actions.record_delivery_part``), so a retry sends only the rest (docs/channels.md).
+    parts = models.JSONField(default=dict, blank=True)
     # The provider's own words for the last failure (never a token or other secret).
     last_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -1,4 +1,5 @@
-"""Telegram, as core code sees it: replies leave through the worker (sendMessage)."""
+"""Telegram, as core code sees it: replies leave through the worker (sendMessage, sendPhoto,
+sendDocument); customers' files are fetched by the worker (getFile)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ from django.utils.translation import gettext_lazy as _
 from helpdesk.conversations.adapters import Adapter
 from helpdesk.conversations.models import ChannelKind
 
-from . import outbound
+from . import files, outbound
 from .setup import TelegramSetup
 
 
 class TelegramAdapter(Adapter):
     def send(self, delivery) -> str:
         return outbound.send(delivery)
+
+    def fetch_file(self, channel, source, *, max_bytes):
+        return files.fetch_file(channel, source, max_bytes=max_bytes)
 
 
 ADAPTER = TelegramAdapter(

@@ -3,7 +3,8 @@
 Private chats: the contact is the user (their chat id). Groups and supergroups: the
 conversation is the group's (``thread_id`` = the group's chat id, its title the contact's
 name) and each message is its sender's. Text, or a caption as text; photos, documents, voice
-notes, videos, video notes, audio and stickers are described as attachments (not fetched yet).
+notes, videos, video notes, audio and stickers are described as attachments, fetched later by
+the worker (``files.fetch_file``: getFile).
 ``/start <payload>`` (a ``t.me/<bot>?start=<payload>`` link) is kept on a new contact as its
 ``source``. An ``edited_message`` updates the stored text (the old one kept as a revision);
 a ``callback_query`` answers the consent question (``consent.py``), which, when the channel
@@ -137,8 +138,24 @@ def _to_inbound(update: telegram.Update, data: dict) -> InboundMessage | None:
     )
 
 
+# A file's name when Telegram gives none (only documents, videos, audio and animations carry
+# their own): with the extension of what Telegram sends for that kind.
+DEFAULT_NAMES = {
+    "document": "document",
+    "video": "video.mp4",
+    "audio": "audio.mp3",
+    "voice": "voice.ogg",
+    "video_note": "video_note.mp4",
+    "animation": "animation.mp4",
+}
+
+
 def attachments(message: telegram.Message) -> list[InboundAttachment]:
-    """The files a message carries, as Telegram describes them (the largest size of a photo)."""
+    """The files a message carries, as Telegram describes them (the largest size of a photo).
+
+    Each one's ``file_id`` is what ``files.fetch_file`` asks ``getFile`` for; ``size`` is
+    Telegram's ``file_size``, so a file over the limit is refused before it is fetched.
+    """
     found: list[InboundAttachment] = []
     if message.photo:
         best = message.photo[-1]  # sizes come smallest first
@@ -147,13 +164,13 @@ def attachments(message: telegram.Message) -> list[InboundAttachment]:
                 file_id=best.file_id, name="photo.jpg", mime_type="image/jpeg", size=best.file_size, kind="photo"
             )
         )
-    for kind in ("document", "video", "audio", "voice", "video_note", "animation"):
+    for kind, default_name in DEFAULT_NAMES.items():
         media = getattr(message, kind, None)
         if media is not None:
             found.append(
                 InboundAttachment(
                     file_id=media.file_id,
-                    name=getattr(media, "file_name", None) or kind.replace("_", " "),
+                    name=getattr(media, "file_name", None) or default_name,
                     mime_type=getattr(media, "mime_type", None) or "",
                     size=media.file_size,
                     kind=kind,
@@ -161,13 +178,17 @@ def attachments(message: telegram.Message) -> list[InboundAttachment]:
             )
     if message.sticker is not None:
         sticker = message.sticker
+        # A static sticker is a WebP image; a video sticker WebM; an animated one a gzipped
+        # Lottie file (.tgs), which the type check refuses.
+        if sticker.is_animated:
+            name, mime_type = "sticker.tgs", "application/x-tgsticker"
+        elif sticker.is_video:
+            name, mime_type = "sticker.webm", "video/webm"
+        else:
+            name, mime_type = "sticker.webp", "image/webp"
         found.append(
             InboundAttachment(
-                file_id=sticker.file_id,
-                name=f"sticker {sticker.emoji}" if sticker.emoji else "sticker",
-                mime_type="video/webm" if sticker.is_video else "image/webp",
-                size=sticker.file_size,
-                kind="sticker",
+                file_id=sticker.file_id, name=name, mime_type=mime_type, size=sticker.file_size, kind="sticker"
             )
         )
     if message.animation is not None and message.document is not None:

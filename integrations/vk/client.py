@@ -23,6 +23,7 @@ LIBRARY_METHOD_URL = "https://api.vk.ru/method/"
 TIMEOUT = 15  # seconds; requests has none by default
 CACHED_SESSIONS = 32
 _local = threading.local()
+UPLOAD_TIMEOUT = 60  # an upload of a file of up to ATTACHMENT_MAX_BYTES to VK's upload server
 
 
 class VkApiSession(requests.Session):
@@ -61,3 +62,12 @@ def open_session(token: str) -> vk_api.VkApiGroup:
         _, old = kept.popitem(last=False)
         old.http.close()
     return vk
+
+
+class UploadSession(requests.Session):
+    """vk-api's ``VkUpload`` posts files to the ``upload_url`` VK returns (on VK's upload servers,
+    or the tests' fake) through a plain session with no timeout; this one has one."""
+
+    def request(self, method, url, *args, **kwargs):
+        kwargs.setdefault("timeout", UPLOAD_TIMEOUT)
+        return super().request(method, url, *args, **kwargs)

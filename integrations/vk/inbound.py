@@ -54,17 +54,21 @@ def _photo(photo: dict[str, Any]) -> InboundAttachment:
 
 def _doc(doc: dict[str, Any]) -> InboundAttachment:
     size = doc.get("size")
+    name, ext = str(doc.get("title") or "document"), str(doc.get("ext") or "")
+    if ext and not name.lower().endswith(f".{ext.lower()}"):  # a title a person chose may lack it
+        name = f"{name[: 250 - len(ext)]}.{ext}"
     return InboundAttachment(
         file_id=f"doc{doc.get('owner_id', '')}_{doc.get('id', '')}",
         url=str(doc.get("url") or ""),
-        name=str(doc.get("title") or "")[:255],
+        name=name[:255],
         size=size if isinstance(size, int) and not isinstance(size, bool) else None,
         kind="doc",
     )
 
 
 def attachments(message: dict[str, Any]) -> list[InboundAttachment]:
-    """Photos and documents, described (url, name, type); other kinds by their type alone."""
+    """Photos and documents, described (url, name, size): the worker downloads them from the url
+    (``files.fetch_file``). Other kinds (stickers, voice, audio, video, links) by their type alone."""
     found = []
     for item in message.get("attachments") or []:
         if not isinstance(item, dict):

@@ -144,6 +144,16 @@ class Call:
 
 
 @dataclass
+class Download:
+    """A request to the file server (``/file/bot<token>/<file_path>``) and what it answered."""
+
+    token: str
+    file_path: str
+    status: int  # 0 when the connection was dropped
+    size: int  # bytes in the answer's body
+
+
+@dataclass
 class WebhookDelivery:
     token: str
     url: str
@@ -176,6 +186,7 @@ class _File:
     mime_type: str | None = None
     width: int | None = None
     height: int | None = None
+    report_size: bool = True  # getFile's file_size is optional in the Bot API
 
 
 @dataclass
@@ -266,6 +277,7 @@ class FakeTelegram:
         self._calls: list[Call] = []
         self._peers: set[tuple] = set()
         self._deliveries: list[WebhookDelivery] = []
+        self._downloads: list[Download] = []
         self._user_ids = itertools.count(700_000_001)
         self._group_ids = itertools.count(4_000_000_001)
         self._file_counter = itertools.count(1)
@@ -499,6 +511,9 @@ class FakeTelegram:
     ) -> None:
         """The next ``times`` calls of ``method`` (``"*"``: any method, names case-insensitive) fail.
 
+        ``method="file"`` faults the file server instead (downloads of ``/file/bot<token>/…``;
+        never matched by ``"*"``).
+
         ``status=429`` answers "Too Many Requests: retry after N" with ``parameters.retry_after``
         (N = ``retry_after``, default 1). 502/503/504 answer nginx's HTML page, as Telegram's
         front end does; other statuses a JSON error with ``description``. ``drop=True`` closes the
@@ -516,9 +531,9 @@ class FakeTelegram:
         """Shortcut: close the connection without answering (see ``fail_next``)."""
         self.fail_next(token, method, None, drop=True, after=after, times=times)
 
-    def _take_fault(self, bot: _Bot, method: str) -> _Fault | None:
+    def _take_fault(self, bot: _Bot, method: str, *, exact: bool = False) -> _Fault | None:
         for fault in bot.faults:
-            if fault.method in ("*", method.lower()):
+            if fault.method == method.lower() or (fault.method == "*" and not exact):
                 fault.times -= 1
                 if fault.times <= 0:
                     bot.faults.remove(fault)
@@ -542,6 +557,12 @@ class FakeTelegram:
         """How many TCP connections Bot API requests came in on (one per client address and port)."""
         with self._lock:
             return len(self._peers)
+
+    @property
+    def downloads(self) -> list[Download]:
+        """Every request to the file server, in order."""
+        with self._lock:
+            return list(self._downloads)
 
     @property
     def webhook_deliveries(self) -> list[WebhookDelivery]:
@@ -592,10 +613,15 @@ class FakeTelegram:
         kind: str = "document",
         file_name: str | None = None,
         mime_type: str | None = None,
+        report_size: bool = True,
     ) -> str:
-        """Registers a file for the bot (getFile and the download work); returns its file_id."""
+        """Registers a file for the bot (getFile and the download work); returns its file_id.
+
+        ``report_size=False``: getFile leaves out ``file_size`` (optional in the Bot API)."""
         with self._lock:
-            return self._register_file(self._bot(token), kind, data, file_name=file_name, mime_type=mime_type).file_id
+            f = self._register_file(self._bot(token), kind, data, file_name=file_name, mime_type=mime_type)
+            f.report_size = report_size
+            return f.file_id
 
     def _notify(self) -> None:
         with self._changed:
@@ -781,15 +807,23 @@ class FakeTelegram:
         emoji: str = "👍",
         set_name: str | None = "FakeStickers",
         chat: dict | None = None,
+        animated: bool = False,
+        video: bool = False,
     ) -> dict:
+        """A sticker: a static one is a WebP image, ``video=True`` a WebM video, ``animated=True``
+        a gzipped Lottie animation (.tgs)."""
+        if animated:
+            mime_type = "application/x-tgsticker"
+        else:
+            mime_type = "video/webm" if video else "image/webp"
         with self._lock:
-            f = self._register_file(self._bot(token), "sticker", data, mime_type="image/webp")
+            f = self._register_file(self._bot(token), "sticker", data, mime_type=mime_type)
             obj: dict[str, Any] = {
                 "width": 512,
                 "height": 512,
                 "emoji": emoji,
-                "is_animated": False,
-                "is_video": False,
+                "is_animated": animated,
+                "is_video": video,
                 "type": "regular",
                 "file_id": f.file_id,
                 "file_unique_id": f.file_unique_id,
@@ -911,7 +945,7 @@ class FakeTelegram:
         elif kind == "voice":
             ext = ".oga"
         elif kind == "sticker":
-            ext = ".webp"
+            ext = {"application/x-tgsticker": ".tgs", "video/webm": ".webm"}.get(mime_type or "", ".webp")
         else:
             ext = (file_name and ("." + file_name.rsplit(".", 1)[-1] if "." in file_name else "")) or (
                 mimetypes.guess_extension(mime_type or "") or ""
@@ -1033,14 +1067,36 @@ class FakeTelegram:
             self._calls.append(Call(token, method, dict(params), status))
         self._notify()
 
-    async def _handle_file(self, request: web.Request) -> web.Response:
-        token = request.match_info["token"]
+    async def _handle_file(self, request: web.Request) -> web.StreamResponse:
+        token, path = request.match_info["token"], request.match_info["path"]
         with self._lock:
             bot = self._bots.get(token)
-            f = bot.files_by_path.get(request.match_info["path"]) if bot and not bot.revoked else None
+            f = bot.files_by_path.get(path) if bot and not bot.revoked else None
+            fault = self._take_fault(bot, "file", exact=True) if bot else None
+        if fault is not None:
+            if fault.delay:
+                await asyncio.sleep(fault.delay)
+            if fault.drop:
+                self._record_download(token, path, 0, 0)
+                return self._drop(request)
+            if fault.status is not None:
+                self._record_download(token, path, fault.status, 0)
+                if fault.status == 429:
+                    retry = {"retry_after": fault.retry_after}
+                    answer = self._error(ApiError(429, f"Too Many Requests: retry after {fault.retry_after}", retry))
+                    answer.headers["Retry-After"] = str(fault.retry_after)
+                    return answer
+                return self._error(ApiError(fault.status, DEFAULT_DESCRIPTIONS.get(fault.status, "Error")))
         if f is None:
+            self._record_download(token, path, 404, 0)
             return self._error(ApiError(404, "Not Found"))
+        self._record_download(token, path, 200, len(f.data))
         return web.Response(body=f.data, content_type="application/octet-stream")
+
+    def _record_download(self, token: str, path: str, status: int, size: int) -> None:
+        with self._lock:
+            self._downloads.append(Download(token, path, status, size))
+        self._notify()
 
     # ------------------------------------------------------------------ parameters
 
@@ -1432,12 +1488,10 @@ class FakeTelegram:
             raise bad_request("invalid file_id")
         if len(f.data) > GET_FILE_LIMIT:
             raise bad_request("file is too big")
-        return {
-            "file_id": f.file_id,
-            "file_unique_id": f.file_unique_id,
-            "file_size": len(f.data),
-            "file_path": f.file_path,
-        }
+        answer: dict[str, Any] = {"file_id": f.file_id, "file_unique_id": f.file_unique_id, "file_path": f.file_path}
+        if f.report_size:
+            answer["file_size"] = len(f.data)
+        return answer
 
     async def _answer_callback_query(self, bot: _Bot, params: dict, files: dict) -> bool:
         query_id = str(params.get("callback_query_id") or "")

@@ -277,6 +277,16 @@ class _Fault:
     http_status: int | None
     drop: bool
     count: int
+    location: str | None = None  # "file" only: answer 302 to this address
+
+
+@dataclass
+class Download:
+    """A request for a photo's or doc's bytes at the URL an attachment carries, and the answer."""
+
+    path: str
+    status: int  # 0 when the connection was dropped
+    size: int  # bytes in the answer's body
 
 
 class FakeVK:
@@ -312,6 +322,7 @@ class FakeVK:
         self._sent: list[SentMessage] = []
         self._calls: list[ApiCall] = []
         self._deliveries: list[CallbackDelivery] = []
+        self._downloads: list[Download] = []
         self._media: dict[tuple[str, int, int], Media] = {}
         self._files: dict[str, Media] = {}
         self._uploads: dict[str, tuple[str, int, int | None]] = {}  # upload id -> (kind, group_id, peer_id)
@@ -451,12 +462,16 @@ class FakeVK:
         error_msg: str | None = None,
         http_status: int | None = None,
         drop: bool = False,
+        location: str | None = None,
     ) -> None:
         """The next ``count`` calls of ``method`` fail: with VK error ``error_code`` (HTTP 200, VK's message),
         or with a bare HTTP ``http_status`` page, or by closing the connection without an answer (``drop``).
-        ``method`` is an API method name, ``"*"`` for any, ``"longpoll"`` for a_check, ``"upload"`` for uploads."""
+        ``method`` is an API method name, ``"*"`` for any, ``"longpoll"`` for a_check, ``"upload"`` for uploads,
+        ``"file"`` for downloads of attachments' bytes (never matched by ``"*"``; ``location=`` answers a
+        302 redirect there; ``http_status=429`` carries ``Retry-After: 1``)."""
+        fault = _Fault(error_code, error_msg, http_status, drop, count, location)
         with self._lock:
-            self._faults.setdefault(method, []).append(_Fault(error_code, error_msg, http_status, drop, count))
+            self._faults.setdefault(method, []).append(fault)
 
     def fail_longpoll(self, failed: int, group_id: int | None = None, ts: int | None = None) -> None:
         """The next a_check (of ``group_id``, or of any group) answers ``{"failed": failed}`` once.
@@ -470,9 +485,9 @@ class FakeVK:
         with self._lock:
             self._lp_faults.append((group_id, failed, ts))
 
-    def _take_fault(self, name: str) -> _Fault | None:
+    def _take_fault(self, name: str, *, exact: bool = False) -> _Fault | None:
         with self._lock:
-            for key in (name, "*"):
+            for key in (name,) if exact else (name, "*"):
                 queue = self._faults.get(key)
                 if queue:
                     fault = queue[0]
@@ -503,6 +518,12 @@ class FakeVK:
         """Every Callback API request the fake made (confirmations included), with its answer."""
         with self._lock:
             return list(self._deliveries)
+
+    @property
+    def downloads(self) -> list[Download]:
+        """Every request for an attachment's bytes (``/files/...``), in order."""
+        with self._lock:
+            return list(self._downloads)
 
     def media(self, attachment: str) -> Media | None:
         """The stored photo or doc for an attachment string such as ``photo-1_456239017`` or ``doc7_5_key``."""
@@ -808,6 +829,7 @@ class FakeVK:
                 status=fault.http_status,
                 text=f"<html><body><h1>{fault.http_status}</h1></body></html>",
                 content_type="text/html",
+                headers={"Retry-After": "1"} if fault.http_status == 429 else None,
             )
         return None
 
@@ -1040,13 +1062,29 @@ class FakeVK:
         return self._json({"file": file_id})
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        fault = self._take_fault("file", exact=True)
+        if fault:
+            if fault.location:
+                self._record_download(path, 302, 0)
+                return web.Response(status=302, headers={"Location": fault.location})
+            self._record_download(path, fault.http_status or 0, 0)
+            response = await self._fault_response(request, fault)
+            if response is not None:
+                return response
         with self._lock:
             media = self._files.get(request.match_info["token"])
         if media is None:
             if request.match_info["token"] == "group":
                 return web.Response(body=tiny_png(), content_type="image/png")
+            self._record_download(path, 404, 0)
             return web.Response(status=404, text="Not Found")
+        self._record_download(path, 200, len(media.data))
         return web.Response(body=media.data, headers={"Content-Type": media.content_type})
+
+    def _record_download(self, path: str, status: int, size: int) -> None:
+        with self._lock:
+            self._downloads.append(Download(path, status, size))
 
     # ----------------------------------------------------------------------------- HTTP: Bots Long Poll
 

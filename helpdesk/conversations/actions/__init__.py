@@ -27,7 +27,7 @@ from .contacts import (
     update_contact,
 )
 from .deletion import delete_conversation, delete_message, restore_conversation, restore_message
-from .delivery import delivers, expire_stale_claims, retry_delivery, send_delivery
+from .delivery import delivers, expire_stale_claims, record_delivery_part, retry_delivery, send_delivery
 from .editing import edit_inbound
 from .handout import HAND_OUT_BATCH, hand_out, release_assigned
 from .inbound import receive_inbound, receive_message
@@ -63,6 +63,7 @@ __all__ = [
     "receive_inbound",
     "receive_message",
     "record_consent",
+    "record_delivery_part",
     "release_assigned",
     "reopen",
     "resolve",

@@ -11,6 +11,8 @@ outside API, and the steps the worker takes to send it. The rules are in ``docs/
 - A claim older than ``DELIVERY_SENDING_TIMEOUT`` (its worker died mid-send) is queued again if
   the adapter's provider drops repeats (``idempotent_sends``); otherwise it becomes ``unknown``
   and waits for a person: it is never resent blindly.
+- A delivery an adapter sends in several parts (a Telegram reply with files) keeps each part
+  that went out (``record_delivery_part``): a retry sends only the rest.
 - Order: a delivery is not claimed while an earlier one of its conversation is queued, sending
   or unknown. A failed one holds nothing back: it is final until a person retries it.
 - A reply deleted while its delivery is still queued is never sent: the deletion fails the
@@ -202,6 +204,22 @@ def _record_failure(delivery: Delivery, error: DeliveryError) -> str:
         return Delivery.objects.get(pk=delivery.pk).status
     _record_event(conversation, Delivery.objects.get(pk=delivery.pk))
     return status
+
+
+def record_delivery_part(delivery: Delivery, key: str, provider_id: str) -> None:
+    """One part of a delivery sent in several (a reply with files) went out: kept at once.
+
+    Called by an adapter between its sends, outside any transaction. A later attempt (a
+    retry, a person's Retry) finds the part in ``delivery.parts`` and does not send it again.
+    A part is a fact about the provider, so it is kept whatever the delivery's status is now
+    (the sweeper may have taken a slow send for lost meanwhile). No event: the thread shows
+    the delivery's status, not its parts.
+    """
+    with transaction.atomic():
+        row = Delivery.objects.select_for_update().only("pk", "parts").get(pk=delivery.pk)
+        parts = {**(row.parts or {}), str(key): str(provider_id)}
+        Delivery.objects.filter(pk=delivery.pk).update(parts=parts)
+    delivery.parts = parts
 
 
 def expire_stale_claims(*, now: datetime | None = None, limit: int = 500) -> list[int]:
