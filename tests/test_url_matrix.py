@@ -12,13 +12,16 @@ endpoint can't be added without deciding who may reach it.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.auth.tokens import default_token_generator
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -27,7 +30,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from helpdesk.accounts import actions as admin_actions
 from helpdesk.accounts import services
-from helpdesk.conversations import actions, canned, quick_answers
+from helpdesk.conversations import actions, attachments, canned, quick_answers
 from helpdesk.conversations.models import Channel
 from tests.conftest import ACME_ORIGIN
 from tests.test_admin_actions import png
@@ -46,6 +49,7 @@ class Entry:
     kwargs: Callable[[SimpleNamespace], dict[str, Any]] = lambda w: {}
     data: Callable[[SimpleNamespace], Any] | None = None
     json: bool = False
+    multipart: bool = False  # a file upload (an API call that is not JSON)
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -195,6 +199,16 @@ MATRIX: dict[str, Entry] = {
     ),
     "api:messages": Entry("get", api(200, 404, 200, 200, 404), kwargs=conversation),
     "api:reply": Entry("post", api(201, 404, 201, 201, 404), kwargs=conversation, data=lambda w: {"body": "Hi"}),
+    # A file for the reply box: the same gate as the reply (tests/test_attachments.py).
+    "api:attachments": Entry(
+        "post",
+        api(201, 404, 201, 201, 404),
+        kwargs=conversation,
+        data=lambda w: {"file": SimpleUploadedFile("note.txt", b"hello", content_type="text/plain")},
+        multipart=True,
+    ),
+    # A file's signed link serves those who may see its conversation; for all others it does not exist.
+    "attachment-file": Entry("get", who(404, 200, 404, 200, 200, 404), kwargs=lambda w: w.file),
     "api:notes": Entry("post", api(201, 404, 201, 201, 404), kwargs=conversation, data=lambda w: {"body": "FYI"}),
     # Taking the chat oneself needs only the right to answer it.
     "api:assign": Entry(
@@ -296,8 +310,15 @@ def test_every_url_is_in_the_matrix():
 
 
 @pytest.fixture
-def world(cast) -> SimpleNamespace:
-    """The cast, plus the objects some URLs name: a spare role, a token, a trashed chat, a logo."""
+def world(cast, settings, tmp_path) -> SimpleNamespace:
+    """The cast, plus the objects some URLs name: a spare role, a token, a trashed chat, a logo, a file."""
+    from django.core.files.storage import storages
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "attachments": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": tmp_path}},
+    }
+    storages._storages.pop("attachments", None)
     spare_role = admin_actions.create_role(by=cast.sam, name="Spare", permissions=["reply"], scope="assigned")
     token, _ = admin_actions.create_api_token(by=cast.bob, name="CRM")
     trashed = actions.receive_message(channel=cast.widget, external_contact_id="gone", body="old").conversation
@@ -322,8 +343,14 @@ def world(cast) -> SimpleNamespace:
         "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
         "token": default_token_generator.make_token(user),
     }
+    upload = actions.upload_attachment(
+        cast.conversation, stream=io.BytesIO(png()), name="screen.png", by_employee=cast.alice
+    )
+    actions.post_reply(cast.conversation, by=cast.alice, body="See the screenshot", attachment_ids=[upload.pk])
+    file_token = urlsplit(attachments.link(upload)).path.split("/")[2]
     return SimpleNamespace(
         **vars(cast),
+        file={"token": file_token, "name": "screen.png"},
         spare_role=spare_role,
         token=token,
         trashed=trashed,
@@ -342,6 +369,8 @@ def call(client: Client, entry: Entry, world: SimpleNamespace, name: str):
     data = entry.data(world) if entry.data else None
     if entry.method == "get":
         return client.get(url, data or {}, headers=entry.headers)
+    if entry.multipart:
+        return client.post(url, data or {}, headers=entry.headers)
     if entry.json or name.startswith("api:"):
         return client.post(
             url, data if data is not None else {}, content_type="application/json", headers=entry.headers
