@@ -114,7 +114,9 @@ def attachments(message: dict[str, Any]) -> list[InboundAttachment]:
     for item in message.get("attachments") or []:
         if not isinstance(item, dict):
             continue
-        kind = str(item.get("type") or "")
+        kind = item.get("type")
+        if not isinstance(kind, str):
+            continue  # not an attachment VK describes
         body = item.get(kind)
         if kind == "photo" and isinstance(body, dict):
             found.append(_photo(body))
