@@ -8,7 +8,10 @@ documents that do parse are refused too: nothing we accept is nested more than a
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
 
 MAX_DEPTH = 32
 
@@ -44,3 +47,17 @@ def depth(value: Any) -> int:
         deepest = max(deepest, level + 1)
         stack.extend((child, level + 1) for child in children)
     return deepest
+
+
+def read_body(request: HttpRequest, max_bytes: int) -> bytes | None:
+    """A stranger's request body, or None if it is longer than ``max_bytes`` (read at most one byte past).
+
+    ``request.body`` would read a body of any length under ``DATA_UPLOAD_MAX_MEMORY_SIZE`` and
+    raise ``RequestDataTooBig`` (a 400 with a traceback in the log) above it: a webhook that
+    must answer every body, and an endpoint that answers 413, read it with this instead.
+    """
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    if declared.strip().isdigit() and int(declared) > max_bytes:
+        return None  # the declared length alone: nothing is read
+    data = request.read(max_bytes + 1)
+    return None if len(data) > max_bytes else data

@@ -441,6 +441,10 @@ CHANNEL_SECRET_KEYS = env.fernet_keys("CHANNEL_SECRET_KEYS")
 # Where the client libraries talk to Telegram's Bot API and VK's API: another address for
 # tests (the fake servers) and for installations behind a proxy.
 TELEGRAM_API_URL = env.string("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/")
+# How long a send (sendMessage, sendPhoto, sendDocument) waits for Telegram's answer once the
+# request is out, in seconds. Past it the outcome is unknown: Telegram has no idempotency key, so
+# the message is shown for a person to retry rather than resent (docs/channels.md, "Never twice").
+TELEGRAM_SEND_TIMEOUT = env.integer("TELEGRAM_SEND_TIMEOUT", 30, minimum=1)
 # How long one getUpdates waits for news (a polling-mode channel's long poll), in seconds.
 TELEGRAM_POLL_TIMEOUT = env.integer("TELEGRAM_POLL_TIMEOUT", 25, minimum=0)
 # How long one worker task keeps polling a channel (getUpdates after getUpdates) before it

@@ -400,6 +400,44 @@ def test_an_unknown_send_is_retried_only_by_a_person(client, cast, chat, pigeon,
     assert actions.send_delivery(delivery_of(message).pk) == DeliveryStatus.SENT
 
 
+def test_a_send_whose_outcome_is_unknown_waits_for_a_person_without_an_idempotency_key(cast, chat, pigeon, queue):
+    pigeon.script = [DeliveryError("No answer to the text: it may have arrived", permanent=False, outcome_unknown=True)]
+    delivery = delivery_of(reply(chat, cast.bob))
+    mark = last_event_id()
+    assert actions.send_delivery(delivery.pk) == DeliveryStatus.UNKNOWN
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.last_error) == ("unknown", "No answer to the text: it may have arrived")
+    event = Event.objects.get(id__gt=mark)
+    assert (event.type, event.payload["delivery"]["status"]) == ("delivery.updated", "unknown")
+    make_due(delivery)
+    assert actions.send_delivery(delivery.pk) is None
+    assert tasks.sweep_deliveries.run() == {"requeued": 0, "lost": 0}
+    assert pigeon.calls == 1 and pigeon.sent == []
+    actions.retry_delivery(delivery, by=cast.bob)
+    assert actions.send_delivery(delivery.pk) == DeliveryStatus.SENT
+
+
+def test_a_send_whose_outcome_is_unknown_is_retried_with_an_idempotency_key(cast, chat, pigeon):
+    pigeon.idempotent_sends = True
+    pigeon.script = [DeliveryError("no answer", permanent=False, outcome_unknown=True)]
+    delivery = delivery_of(reply(chat, cast.bob))
+    assert actions.send_delivery(delivery.pk) == DeliveryStatus.QUEUED
+    make_due(delivery)
+    assert actions.send_delivery(delivery.pk) == DeliveryStatus.SENT
+    assert pigeon.sent == [(delivery.pk, delivery.pk, "Your parcel left today")]
+
+
+def test_a_stale_send_becoming_unknown_drops_an_earlier_attempts_error(cast, chat, pigeon, settings):
+    pigeon.script = [DeliveryError("502 Bad Gateway", permanent=False)]
+    delivery = delivery_of(reply(chat, cast.bob))
+    assert actions.send_delivery(delivery.pk) == DeliveryStatus.QUEUED
+    make_due(delivery)
+    crash_mid_send(delivery, settings)
+    tasks.sweep_deliveries.run()
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.last_error) == ("unknown", "")
+
+
 def test_a_slow_send_that_did_arrive_is_recorded_as_sent(cast, chat, pigeon, settings):
     delivery = delivery_of(reply(chat, cast.bob))
     claimed = outbox._claim(delivery.pk)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import threading
 import time
 from datetime import timedelta
@@ -270,11 +271,70 @@ def test_429_is_retried_after_telegrams_retry_after(cast, conversation, fake):
     assert "Too Many Requests" in delivery.last_error or "retry" in delivery.last_error.lower()
 
 
-def test_a_5xx_or_a_dropped_connection_is_retryable(cast, conversation, fake):
+def test_a_5xx_is_retryable(cast, conversation, fake):
     fake.fail_next(TOKEN, "sendMessage", 502)
-    assert send_reply(conversation, cast.bob).status == DeliveryStatus.QUEUED
-    fake.drop_next(TOKEN, "sendMessage")
-    assert send_reply(conversation, cast.bob).status == DeliveryStatus.QUEUED
+    delivery = send_reply(conversation, cast.bob)
+    assert delivery.status == DeliveryStatus.QUEUED and delivery.attempts == 1
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())  # its backoff is over
+    assert tasks.deliver.run(delivery.pk) == DeliveryStatus.SENT
+    assert len(fake.sent_to(conversation.ann["id"])) == 1
+
+
+# --- Never twice: a send whose outcome is unknown waits for a person --------------------------
+
+
+def expect_no_resend(delivery, fake, chat_id) -> None:
+    """Nothing sends it again by itself: the worker's task, the sweeper, a late replay."""
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(hours=1))
+    assert tasks.deliver.run(delivery.pk) is None
+    tasks.sweep_deliveries.run()
+    assert tasks.deliver.run(delivery.pk) is None
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.UNKNOWN
+    assert len(fake.sent_to(chat_id)) == 1
+
+
+def test_an_answer_that_never_comes_leaves_the_send_unknown_until_a_person_retries(cast, conversation, fake, settings):
+    """Telegram took the message but answered after the client's read timeout."""
+    settings.TELEGRAM_SEND_TIMEOUT = 0.3
+    fake.stall_next(TOKEN, "sendMessage", 2.0)
+    delivery = send_reply(conversation, cast.bob)
+    assert delivery.status == DeliveryStatus.UNKNOWN, delivery.last_error
+    assert len(fake.sent_to(conversation.ann["id"])) == 1  # it did arrive
+    assert "the text" in delivery.last_error and "may have reached the customer" in delivery.last_error
+    assert SECRET_PART not in delivery.last_error
+    expect_no_resend(delivery, fake, conversation.ann["id"])
+
+    actions.retry_delivery(delivery, by=cast.bob)  # a person decides to send it again
+    assert tasks.deliver.run(delivery.pk) == DeliveryStatus.SENT
+    assert len(fake.sent_to(conversation.ann["id"])) == 2
+
+
+@pytest.mark.parametrize("after", [True, False], ids=["after it took effect", "before it took effect"])
+def test_a_connection_lost_before_the_answer_leaves_the_send_unknown(cast, conversation, fake, after):
+    """The client can't tell the two apart: either way nobody resends it blindly."""
+    fake.drop_next(TOKEN, "sendMessage", after=after)
+    delivery = send_reply(conversation, cast.bob)
+    assert delivery.status == DeliveryStatus.UNKNOWN and delivery.attempts == 1, delivery.last_error
+    assert "may have reached the customer" in delivery.last_error
+    assert len(fake.sent_to(conversation.ann["id"])) == int(after)
+    assert [call.method for call in fake.calls if call.method == "sendMessage"] == ["sendMessage"]
+    if after:
+        expect_no_resend(delivery, fake, conversation.ann["id"])
+
+
+def test_a_refused_connection_sent_nothing_so_it_is_retried_and_sent_once(cast, conversation, fake, settings):
+    with socket.socket() as closed:  # a port nobody listens on: the connection is refused
+        closed.bind(("127.0.0.1", 0))
+        settings.TELEGRAM_API_URL = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    delivery = send_reply(conversation, cast.bob)
+    assert delivery.status == DeliveryStatus.QUEUED and delivery.attempts == 1
+    assert "ConnectError" in delivery.last_error
+
+    settings.TELEGRAM_API_URL = fake.url  # Telegram is reachable again
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())  # its backoff is over
+    assert tasks.deliver.run(delivery.pk) == DeliveryStatus.SENT
+    assert [sent.text for sent in fake.sent_to(conversation.ann["id"])] == ["Hello"]
 
 
 def test_replies_reuse_one_open_connection(cast, conversation, fake):

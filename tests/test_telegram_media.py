@@ -313,6 +313,30 @@ def test_a_failure_after_the_first_of_two_files_retries_only_the_second(cast, co
     assert delivery.provider_message_id == f"{ann['id']}:{sent[0].message_id},{sent[1].message_id}"
 
 
+def test_no_answer_to_the_second_file_keeps_the_first_and_names_the_second(cast, conversation, fake, ann, settings):
+    """The document went out but its answer never came: unknown, the photo stays recorded, and a
+    person's Retry sends the document (and only it) again."""
+    settings.TELEGRAM_SEND_TIMEOUT = 0.3
+    photo = image("PNG")
+    delivery = reply_with_files(conversation, cast.bob, "Both", [("cat.png", photo), ("invoice.pdf", PDF)])
+    first = delivery.message.attachments.order_by("pk").first()
+    fake.stall_next(TOKEN, "sendDocument", 2.0)
+    assert deliver(delivery) == DeliveryStatus.UNKNOWN, delivery.last_error
+    assert [sent.method for sent in fake.sent_to(ann["id"])] == ["sendPhoto", "sendDocument"]
+    assert list(delivery.parts) == [f"file:{first.pk}"]
+    assert "“invoice.pdf”" in delivery.last_error and "may have reached the customer" in delivery.last_error
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    assert deliver(delivery) is None and len(fake.sent_to(ann["id"])) == 2  # never resent by itself
+
+    actions.retry_delivery(delivery, by=cast.bob)
+    assert deliver(delivery) == DeliveryStatus.SENT, delivery.last_error
+    assert [(s.method, s.files[0].file_name) for s in fake.sent_to(ann["id"])] == [
+        ("sendPhoto", "cat.png"),
+        ("sendDocument", "invoice.pdf"),
+        ("sendDocument", "invoice.pdf"),
+    ]
+
+
 def test_a_person_retrying_a_failed_reply_sends_only_what_did_not_go(cast, conversation, fake, ann):
     photo = image("PNG")
     delivery = reply_with_files(conversation, cast.bob, "", [("cat.png", photo), ("invoice.pdf", PDF)])

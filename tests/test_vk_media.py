@@ -148,6 +148,68 @@ def test_vk_busy_or_unreachable_is_retryable_and_the_next_try_gets_the_file(chan
     assert fetch(channel, source).data == PDF
 
 
+def received_files(client, channel, vk, event) -> list:
+    """The event posted to the Callback API as VK does, then each file fetched by the worker's task."""
+    event = {**event, "secret": SECRET}
+    response = client.post(f"/hooks/vk/{channel.public_key}/", event, content_type="application/json")
+    assert (response.status_code, response.content) == (200, b"ok")
+    message = Message.objects.get(conversation__channel=channel, external_id__endswith=":1")
+    files = list(message.attachments.order_by("pk"))
+    for attachment in files:
+        tasks.fetch_attachment.run(attachment.pk)
+        attachment.refresh_from_db()
+    return files
+
+
+OGG = b"OggS\x00\x02" + bytes(range(256)) * 40  # an Ogg page header: audio/ogg by its content
+MP3 = b"ID3\x03\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x64" + bytes(400)
+
+
+def test_a_voice_message_is_fetched_from_its_ogg_link(client, channel, vk):
+    (voice,) = received_files(client, channel, vk, vk.message_new(GROUP, 7, voices=[(OGG, MP3)]))
+    assert (voice.status, voice.name, voice.source["kind"]) == ("ready", "voice.ogg", "audio_message"), voice.error
+    with voice.file.open("rb") as stored:
+        assert stored.read() == OGG
+    assert [download.path.rsplit("/", 1)[-1] for download in vk.downloads] == ["voice.ogg"]
+
+
+def test_a_voice_message_without_an_ogg_link_is_fetched_as_mp3(client, channel, vk):
+    (voice,) = received_files(client, channel, vk, vk.message_new(GROUP, 7, voices=[(None, MP3)]))
+    assert (voice.status, voice.name, voice.source["kind"]) == ("ready", "voice.mp3", "audio_message"), voice.error
+    with voice.file.open("rb") as stored:
+        assert stored.read() == MP3
+
+
+def test_a_sticker_is_fetched_as_its_largest_image(client, channel, vk):
+    png = tiny_png(512, 512, (10, 200, 90))
+    (sticker,) = received_files(client, channel, vk, vk.message_new(GROUP, 7, stickers=[png]))
+    assert (sticker.status, sticker.name, sticker.source["kind"]) == ("ready", "sticker.png", "sticker"), sticker.error
+    assert sticker.is_image
+    with sticker.file.open("rb") as stored:
+        assert stored.read() == png
+    ((path, status),) = [(d.path, d.status) for d in vk.downloads]
+    assert path.endswith("-512.png") and status == 200
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"type": "audio_message", "audio_message": {"link_ogg": 5, "link_mp3": ["x"]}},
+        {"type": "audio_message", "audio_message": {"link_ogg": "file:///etc/passwd"}},
+        {"type": "sticker", "sticker": {"images": "not a list"}},
+        {"type": "sticker", "sticker": {"images": [{"url": 1}, {"width": "wide", "url": "ftp://x/1.png"}, None]}},
+        {"type": "sticker", "sticker": None},
+    ],
+    ids=["voice links not text", "voice from a file: url", "images not a list", "odd images", "no sticker"],
+)
+def test_a_malformed_voice_or_sticker_is_kept_described_and_never_fetched(client, channel, vk, broken):
+    event = vk.message_new(GROUP, 7, "look")
+    event["object"]["message"]["attachments"] = [broken]
+    (attachment,) = received_files(client, channel, vk, event)
+    assert attachment.status == "failed" and attachment.error
+    assert vk.downloads == []
+
+
 # --- Replies with files out ------------------------------------------------------------------
 
 

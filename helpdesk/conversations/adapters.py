@@ -26,13 +26,23 @@ class DeliveryError(Exception):
 
     ``retry_after``: seconds the provider asked us to wait (Telegram's 429, VK's rate limit);
     ``None`` lets the sender's backoff choose.
+
+    ``outcome_unknown``: the request may have reached the provider and taken effect, but no
+    answer came (a read timeout, a connection lost after the request went out). For an adapter
+    without ``idempotent_sends`` the delivery then becomes ``unknown`` and waits for a person,
+    as an interrupted send does; an idempotent adapter's send is simply retried (the provider
+    drops the repeat). A failure that certainly sent nothing (no connection, an error answer)
+    leaves it ``False``.
     """
 
-    def __init__(self, message: str, *, permanent: bool, retry_after: float | None = None):
+    def __init__(
+        self, message: str, *, permanent: bool, retry_after: float | None = None, outcome_unknown: bool = False
+    ):
         super().__init__(message)
         self.message = message
         self.permanent = permanent
         self.retry_after = retry_after
+        self.outcome_unknown = outcome_unknown
 
 
 class FetchError(Exception):
@@ -144,8 +154,8 @@ class Adapter:
     # The settings form, the credential check and the provider URL (see ChannelSetup).
     setup: ChannelSetup = field(default_factory=ChannelSetup)
     # The provider drops a repeated send that carries the same key (VK's random_id): a send
-    # whose outcome is unknown (its worker died) may then be repeated; otherwise a person
-    # decides. The key is ``delivery.idempotency_key``, the same for every attempt.
+    # whose outcome is unknown (its worker died, or no answer came: ``outcome_unknown``) may
+    # then be repeated; otherwise a person decides. The key is ``delivery.idempotency_key``, the same for every attempt.
     idempotent_sends: bool = False
 
     # --- outbound, live ---------------------------------------------------------------------

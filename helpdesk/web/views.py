@@ -68,6 +68,7 @@ def inbox_strings() -> dict[str, str]:
         "deliveryUnknown": _(
             "Maybe not delivered: the send was interrupted. Sending it again may show it to the customer twice."
         ),
+        "deliveryUnknownWhy": _("Maybe not delivered: %(error)s Sending it again may show it to the customer twice."),
         "retry": _("Retry"),
         # Files (static/app/inbox/files.js).
         "pastedFile": _("Pasted file"),

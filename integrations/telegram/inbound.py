@@ -80,10 +80,69 @@ def _edit(channel: Channel, update: telegram.Update, data: dict) -> None:
     actions.edit_inbound(channel=channel, external_id=external_id, text=body)
 
 
+# The fields of an update that this package reads, with the types the Bot API gives them. PTB's
+# ``de_json`` copies values as they come, so a ``text`` that is a list would reach our code: an
+# update whose fields break these types is malformed (logged, acknowledged, nothing stored).
+_USER = {"id": int, "first_name": str, "last_name": str, "username": str, "language_code": str, "is_premium": bool}
+_CHAT = {"id": int, "type": str, "title": str, "first_name": str, "last_name": str, "username": str}
+_FILE = {"file_id": str, "file_name": str, "mime_type": str, "file_size": int, "is_animated": bool, "is_video": bool}
+_MESSAGE = {"message_id": int, "text": str, "caption": str}
+_MEDIA = ("document", "video", "audio", "voice", "video_note", "animation", "sticker")
+
+
+def _wrong_fields(obj: Any, types: dict[str, type], where: str) -> str | None:
+    if not isinstance(obj, dict):
+        return f"{where} is not an object"
+    for key, expected in types.items():
+        value = obj.get(key)
+        # bool is an int to Python, never to the Bot API
+        if value is not None and (not isinstance(value, expected) or (expected is int and isinstance(value, bool))):
+            return f"{where}.{key} is not a {expected.__name__}"
+    return None
+
+
+def _wrong_message(message: Any, where: str) -> str | None:
+    problem = _wrong_fields(message, _MESSAGE, where)
+    if problem is None and "from" in message:
+        problem = _wrong_fields(message["from"], _USER, f"{where}.from")
+    if problem is None and "chat" in message:
+        problem = _wrong_fields(message["chat"], _CHAT, f"{where}.chat")
+    if problem is None and "reply_to_message" in message:
+        problem = _wrong_fields(message["reply_to_message"], _MESSAGE, f"{where}.reply_to_message")
+    if problem is None and "photo" in message:
+        sizes = message["photo"]
+        if not isinstance(sizes, list):
+            return f"{where}.photo is not a list"
+        problem = next((p for size in sizes if (p := _wrong_fields(size, _FILE, f"{where}.photo[]"))), None)
+    for kind in _MEDIA:
+        if problem is None and kind in message:
+            problem = _wrong_fields(message[kind], _FILE, f"{where}.{kind}")
+    return problem
+
+
+def shape_problem(data: dict) -> str | None:
+    """What is wrong with the types of the fields we read, or None."""
+    for key in ("message", "edited_message"):
+        if key in data and (problem := _wrong_message(data[key], key)):
+            return problem
+    if "callback_query" in data:
+        press = data["callback_query"]
+        problem = _wrong_fields(press, {"id": str, "data": str}, "callback_query")
+        if problem is None and "from" in press:
+            problem = _wrong_fields(press["from"], _USER, "callback_query.from")
+        if problem is None and "message" in press:
+            problem = _wrong_message(press["message"], "callback_query.message")
+        return problem
+    return None
+
+
 def parse(data: Any) -> telegram.Update | None:
     """The update, or None (logged) when it isn't one."""
     if not isinstance(data, dict):
         log.warning("telegram: ignored an update that is not an object (%s)", type(data).__name__)
+        return None
+    if problem := shape_problem(data):
+        log.warning("telegram: ignored a malformed update %.20r (%s)", data.get("update_id"), problem)
         return None
     try:
         update = telegram.Update.de_json(data, None)

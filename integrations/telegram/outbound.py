@@ -12,7 +12,10 @@ provider id is ``"<chat id>:<message id>[,<message id>…]"``, every message the
 
 Failures become ``DeliveryError``:
 permanent when the chat is gone for us (bot blocked, kicked, chat not found, a bad token),
-retryable when Telegram asks us to wait (429, with its ``retry_after``) or can't be reached.
+retryable when Telegram asks us to wait (429, with its ``retry_after``), answers an error
+(5xx) or can't be reached (no connection was made), and ``outcome_unknown`` when the request
+may have reached Telegram but no answer came (``sent_nothing``): the delivery then waits for a
+person, since Telegram has no idempotency key and a blind resend could post it twice.
 The error's text is Telegram's own words, never the token. Each worker thread keeps one open
 Bot per token (``client.call``), so consecutive sends reuse its connection.
 """
@@ -24,8 +27,10 @@ import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 
+import httpx
 import telegram
 import telegram.warnings
+from django.conf import settings
 from django.utils.translation import gettext as _
 
 from helpdesk.conversations import actions
@@ -43,6 +48,37 @@ PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 # Telegram's 400s for an image it won't take as a photo (PHOTO_INVALID_DIMENSIONS,
 # IMAGE_PROCESS_FAILED, PHOTO_EXT_INVALID, …): such a file goes again as a document.
 NOT_A_PHOTO = re.compile(r"PHOTO_|IMAGE_PROCESS", re.IGNORECASE)
+
+
+# httpx failures that prove the request never reached Telegram: no connection was made (refused,
+# DNS, connect timeout, a proxy refusing the tunnel), none was free in the pool, or the request
+# could not be formed. PTB 22 (telegram/request/_httpxrequest.py) raises ``TimedOut`` from every
+# ``httpx.TimeoutException`` and ``NetworkError`` from every other ``httpx.HTTPError``, the httpx
+# error as ``__cause__``. Everything else may have delivered the request: a read timeout, a write
+# timeout (asyncio still flushes what was buffered), a connection lost before the answer
+# (``ReadError``, ``RemoteProtocolError``; httpcore swallows a ``WriteError`` mid-request and
+# reads on, so a connection lost while sending also ends as one of these).
+NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.ProxyError,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+)
+
+
+def sent_nothing(exc: telegram.error.TelegramError) -> bool:
+    """Is it certain that the failed request did not reach Telegram (or that Telegram refused it)?"""
+    cause = exc.__cause__
+    if isinstance(cause, httpx.HTTPError):  # PTB's wrapping of a transport failure
+        return isinstance(cause, NOT_SENT)
+    if isinstance(exc, telegram.error.TimedOut):  # a timeout with no cause we can place
+        return False
+    # Telegram answered with an error status: no cause, or its page that wasn't JSON (a
+    # TelegramError). Any other cause is an HTTP layer failing in a way we can't place, or a
+    # success answer that could not be read ("Invalid server response"): it may have gone.
+    return cause is None or isinstance(cause, telegram.error.TelegramError)
 
 
 def scrub(text: str, token: str) -> str:
@@ -109,13 +145,17 @@ def _read(attachment: Attachment) -> bytes:
 
 
 async def _send_part(open_bot: telegram.Bot, chat: str, part: Part, data: bytes | None, *, photo: bool) -> int:
+    # How long to wait for Telegram's answer once the request is sent: past it, the outcome is unknown.
+    wait = settings.TELEGRAM_SEND_TIMEOUT
     if part.attachment is None:
-        sent = await open_bot.send_message(chat_id=chat, text=part.text)
+        sent = await open_bot.send_message(chat_id=chat, text=part.text, read_timeout=wait)
     elif photo:
-        sent = await open_bot.send_photo(chat_id=chat, photo=data, filename=part.attachment.name, caption=part.caption)
+        sent = await open_bot.send_photo(
+            chat_id=chat, photo=data, filename=part.attachment.name, caption=part.caption, read_timeout=wait
+        )
     else:
         sent = await open_bot.send_document(
-            chat_id=chat, document=data, filename=part.attachment.name, caption=part.caption
+            chat_id=chat, document=data, filename=part.attachment.name, caption=part.caption, read_timeout=wait
         )
     return sent.message_id
 
@@ -138,11 +178,26 @@ def _send(channel, token: str, chat: str, part: Part) -> int:
         health.token_refused(channel)  # the channel is broken: admins are told, once
         raise classified(exc, token) from None
     except telegram.error.TelegramError as exc:
-        raise classified(exc, token) from None
+        raise classified(exc, token, part=part) from None
 
 
-def classified(exc: telegram.error.TelegramError, token: str) -> DeliveryError:
+def unanswered(part: Part, reason: str) -> str:
+    """The error shown for a part that may have reached the customer: which part, and why."""
+    if part.attachment is None:
+        return _("Telegram did not answer the sending of the text (%(reason)s): it may have reached the customer.") % {
+            "reason": reason
+        }
+    return _(
+        "Telegram did not answer the sending of the file “%(name)s” (%(reason)s): it may have reached the customer."
+    ) % {"name": part.attachment.name, "reason": reason}
+
+
+def classified(exc: telegram.error.TelegramError, token: str, *, part: Part | None = None) -> DeliveryError:
     """What a Bot API error means for a delivery (see the module's docstring)."""
+    if not sent_nothing(exc):
+        reason = scrub(exc.message, token)
+        message = unanswered(part, reason) if part is not None else reason
+        return DeliveryError(message, permanent=False, outcome_unknown=True)
     if isinstance(exc, telegram.error.RetryAfter):
         with warnings.catch_warnings():  # PTB 22 warns that it will become a timedelta; both are handled
             warnings.simplefilter("ignore", telegram.warnings.PTBDeprecationWarning)
@@ -151,7 +206,7 @@ def classified(exc: telegram.error.TelegramError, token: str) -> DeliveryError:
         return DeliveryError(scrub(exc.message, token), permanent=False, retry_after=seconds)
     if isinstance(exc, telegram.error.InvalidToken):
         return DeliveryError(_("Telegram did not accept the bot token."), permanent=True)
-    if isinstance(exc, telegram.error.NetworkError):  # TimedOut too; BadRequest is a NetworkError as well
+    if isinstance(exc, telegram.error.NetworkError):  # no connection, a 5xx; BadRequest is a NetworkError too
         return DeliveryError(scrub(exc.message, token), permanent=isinstance(exc, telegram.error.BadRequest))
     if isinstance(exc, (telegram.error.Forbidden, telegram.error.ChatMigrated)):
         return DeliveryError(scrub(exc.message, token), permanent=True)

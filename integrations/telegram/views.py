@@ -2,7 +2,8 @@
 
 The ``X-Telegram-Bot-Api-Secret-Token`` header must match the channel's webhook secret
 (compared in constant time): otherwise 403 and nothing is stored. An unknown, disabled or
-removed channel is a 404. A body that is not JSON is logged and acknowledged (200): Telegram
+removed channel is a 404. A body that is not JSON, or longer than ``MAX_BODY_BYTES`` (judged
+by its declared length first, never read past it), is logged and acknowledged (200): Telegram
 would otherwise retry it for a day.
 """
 
@@ -44,11 +45,12 @@ def webhook(request: HttpRequest, public_key: str) -> HttpResponse:
     if not hmac.compare_digest(given.encode(), expected.encode()):
         log.warning("telegram channel %s: webhook call with a wrong or missing secret refused", channel.pk)
         return HttpResponse(status=403)
-    if len(request.body) > MAX_BODY_BYTES:
-        log.warning("telegram channel %s: webhook body of %s bytes ignored", channel.pk, len(request.body))
+    body = safejson.read_body(request, MAX_BODY_BYTES)
+    if body is None:
+        log.warning("telegram channel %s: a webhook body over %s bytes ignored", channel.pk, MAX_BODY_BYTES)
         return HttpResponse(status=200)
     try:
-        data = safejson.loads(request.body)
+        data = safejson.loads(body)
     except safejson.BadJSON as exc:
         log.warning("telegram channel %s: webhook body ignored: %s", channel.pk, exc)
         return HttpResponse(status=200)

@@ -66,19 +66,66 @@ def _doc(doc: dict[str, Any]) -> InboundAttachment:
     )
 
 
+def _web_url(value: Any) -> str:
+    """A link VK gave, if it is one (a string); otherwise empty (the file is then only described)."""
+    return value if isinstance(value, str) else ""
+
+
+def _voice(voice: dict[str, Any]) -> InboundAttachment:
+    """A voice message: its Ogg Opus recording (``link_ogg``), else the MP3 one (``link_mp3``)."""
+    url, name = _web_url(voice.get("link_ogg")), "voice.ogg"
+    if not url:
+        url, name = _web_url(voice.get("link_mp3")), "voice.mp3"
+    return InboundAttachment(
+        file_id=f"audio_message{voice.get('owner_id', '')}_{voice.get('id', '')}",
+        url=url,
+        name=name,
+        mime_type="audio/ogg" if name.endswith(".ogg") else "audio/mpeg",
+        kind="audio_message",
+    )
+
+
+def _area(image: dict[str, Any]) -> int:
+    width, height = image.get("width"), image.get("height")
+    if not all(isinstance(side, int) and not isinstance(side, bool) for side in (width, height)):
+        return 0
+    return width * height
+
+
+def _sticker(sticker: dict[str, Any]) -> InboundAttachment:
+    """A sticker: the largest of its ``images`` (transparent PNGs), as a picture."""
+    images = sticker.get("images")
+    images = [i for i in images if isinstance(i, dict) and _web_url(i.get("url"))] if isinstance(images, list) else []
+    url = _web_url(max(images, key=_area)["url"]) if images else ""
+    return InboundAttachment(
+        file_id=f"sticker{sticker.get('product_id', '')}_{sticker.get('sticker_id', '')}",
+        url=url,
+        name="sticker.png",
+        mime_type="image/png",
+        kind="sticker",
+    )
+
+
 def attachments(message: dict[str, Any]) -> list[InboundAttachment]:
-    """Photos and documents, described (url, name, size): the worker downloads them from the url
-    (``files.fetch_file``). Other kinds (stickers, voice, audio, video, links) by their type alone."""
+    """Photos, documents, voice messages and stickers, described (url, name, size): the worker
+    downloads them from the url (``files.fetch_file``). Other kinds (audio, video, links) by
+    their type alone."""
     found = []
     for item in message.get("attachments") or []:
         if not isinstance(item, dict):
             continue
-        kind = str(item.get("type") or "")
+        kind = item.get("type")
+        if not isinstance(kind, str):
+            continue  # not an attachment VK describes
         body = item.get(kind)
         if kind == "photo" and isinstance(body, dict):
             found.append(_photo(body))
         elif kind == "doc" and isinstance(body, dict):
             found.append(_doc(body))
+        elif kind == "audio_message" and isinstance(body, dict):
+            found.append(_voice(body))
+        elif kind == "sticker" and isinstance(body, dict):
+            found.append(_sticker(body))
         elif kind:
             found.append(InboundAttachment(kind=kind[:40], name=kind[:40]))
     return found

@@ -51,11 +51,12 @@ def _same(given: object, expected: str) -> bool:
 @require_POST
 def callback(request: HttpRequest, public_key: str) -> HttpResponse:
     channel = _channel(public_key)
-    if len(request.body) > MAX_BODY_BYTES:
-        log.info("vk channel %s: a callback body of %s bytes ignored", channel.pk, len(request.body))
+    body = safejson.read_body(request, MAX_BODY_BYTES)
+    if body is None:
+        log.info("vk channel %s: a callback body over %s bytes ignored", channel.pk, MAX_BODY_BYTES)
         return _ok()
     try:
-        event = safejson.loads(request.body)
+        event = safejson.loads(body)
     except safejson.BadJSON:
         log.info("vk channel %s: a callback that is not JSON ignored", channel.pk)
         return _ok()

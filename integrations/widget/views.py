@@ -57,10 +57,11 @@ def session(request: HttpRequest, public_key: str) -> HttpResponse:
     if request.method == "OPTIONS":
         return _cors(HttpResponse(status=204), raw_origin)
     try:
-        if len(request.body) > MAX_BODY_BYTES:
+        body = safejson.read_body(request, MAX_BODY_BYTES)
+        if body is None:
             raise WidgetError(_("The request is too large."), status=413, code="too_large")
         try:
-            data = safejson.loads(request.body or b"{}")
+            data = safejson.loads(body or b"{}")
         except safejson.BadJSON:
             raise WidgetError(_("The request body is not valid JSON."), status=400, code="bad_json") from None
         if not isinstance(data, dict):
@@ -127,7 +128,7 @@ def _one_file(request: HttpRequest):
         files = request.FILES.getlist("file")
     except (MultiPartParserError, RequestDataTooBig, TooManyFilesSent, TooManyFieldsSent, SuspiciousOperation):
         raise WidgetError(_("The upload could not be read."), status=400, code="bad_upload") from None
-    if len(files) != 1:
+    if len(files) != 1 or sum(len(group) for _name, group in request.FILES.lists()) != 1:
         raise WidgetError(
             _("Send one file per upload, in a multipart form field named “file”."), status=400, code="bad_upload"
         )

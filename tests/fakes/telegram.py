@@ -173,6 +173,7 @@ class _Fault:
     drop: bool
     after: bool
     delay: float
+    stall: float = 0.0  # after the method took effect, hold the answer this long
 
 
 @dataclass
@@ -508,6 +509,7 @@ class FakeTelegram:
         drop: bool = False,
         after: bool = False,
         delay: float = 0.0,
+        stall: float = 0.0,
     ) -> None:
         """The next ``times`` calls of ``method`` (``"*"``: any method, names case-insensitive) fail.
 
@@ -520,16 +522,22 @@ class FakeTelegram:
         connection without an answer: before doing anything, or with ``after=True`` after the
         method took effect (a message is sent, but the client never learns it). ``delay`` waits
         that many seconds first (with ``status=None`` and no drop, the call then succeeds).
+        ``stall`` (with ``status=None``) lets the method take effect, then holds the answer that
+        many seconds: a client whose read timeout is shorter gives up on a message that was sent.
         """
         if status == 429 and retry_after is None:
             retry_after = 1
-        fault = _Fault(method.lower(), times, status, retry_after, description, drop, after, delay)
+        fault = _Fault(method.lower(), times, status, retry_after, description, drop, after, delay, stall)
         with self._lock:
             self._bot(token).faults.append(fault)
 
     def drop_next(self, token: str, method: str = "*", *, after: bool = False, times: int = 1) -> None:
         """Shortcut: close the connection without answering (see ``fail_next``)."""
         self.fail_next(token, method, None, drop=True, after=after, times=times)
+
+    def stall_next(self, token: str, method: str = "*", seconds: float = 5.0, *, times: int = 1) -> None:
+        """Shortcut: the method takes effect, and its answer comes ``seconds`` late (see ``fail_next``)."""
+        self.fail_next(token, method, None, stall=seconds, times=times)
 
     def _take_fault(self, bot: _Bot, method: str, *, exact: bool = False) -> _Fault | None:
         for fault in bot.faults:
@@ -1058,6 +1066,8 @@ class FakeTelegram:
         self._record_call(token, method, params, 200)
         if fault is not None and fault.drop:
             return self._drop(request)
+        if fault is not None and fault.stall:
+            await asyncio.sleep(fault.stall)  # the client may have given up and closed meanwhile
         if isinstance(result, tuple):
             return self._answer(*result)
         return self._answer(result)

@@ -147,9 +147,13 @@ _CONTENT_TYPES = {
     "gif": "image/gif",
     "pdf": "application/pdf",
     "txt": "text/plain; charset=utf-8",
+    "ogg": "audio/ogg",
+    "mp3": "audio/mpeg",
 }
 # Photo ``sizes`` as VK lists them: type, then the longer side in pixels.
 _PHOTO_SIZES = (("s", 75), ("m", 130), ("x", 604), ("y", 807))
+# A sticker's ``images`` (and ``images_with_background``): square PNGs of these sides.
+_STICKER_SIDES = (64, 128, 256, 352, 512)
 
 
 def tiny_png(width: int = 8, height: int = 8, rgb: tuple[int, int, int] = (220, 60, 60)) -> bytes:
@@ -201,7 +205,7 @@ class User:
 class Media:
     """A stored photo or document: what a test can check an upload or an attachment against."""
 
-    kind: str  # "photo" | "doc"
+    kind: str  # "photo" | "doc" | "audio_message" | "sticker"
     owner_id: int
     media_id: int
     access_key: str
@@ -623,6 +627,42 @@ class FakeVK:
             "access_key": media.access_key,
         }
 
+    def _audio_message_object(self, owner_id: int, ogg: bytes | None, mp3: bytes | None) -> dict:
+        """A voice message: ``link_ogg`` and ``link_mp3`` (either may be left out), served here."""
+        obj: dict[str, Any] = {
+            "duration": 3,
+            "id": self._next_id(),
+            "owner_id": owner_id,
+            "access_key": secrets.token_hex(9),
+            "waveform": [0, 3, 9, 17, 21, 14, 6, 1] * 16,
+        }
+        if ogg is not None:
+            obj["link_ogg"] = self._store("audio_message", owner_id, "voice.ogg", ogg).url
+        if mp3 is not None:
+            obj["link_mp3"] = self._store("audio_message", owner_id, "voice.mp3", mp3).url
+        return obj
+
+    def _sticker_object(self, png: bytes) -> dict:
+        """A sticker: ``images`` and ``images_with_background``, square PNGs from 64 to 512 px; the
+        largest serves ``png``, the smaller ones real PNGs of their size."""
+        sticker_id = self._next_id()
+
+        def images(background: bool) -> list[dict]:
+            out = []
+            for side in _STICKER_SIDES:
+                data = png if side == _STICKER_SIDES[-1] and not background else tiny_png(side, side)
+                name = f"1-{sticker_id}-{side}{'b' if background else ''}.png"
+                out.append({"url": self._store("sticker", 0, name, data).url, "width": side, "height": side})
+            return out
+
+        return {
+            "product_id": 1,
+            "sticker_id": sticker_id,
+            "images": images(False),
+            "images_with_background": images(True),
+            "is_allowed": True,
+        }
+
     def message_new(
         self,
         group_id: int,
@@ -632,6 +672,8 @@ class FakeVK:
         peer_id: int | None = None,
         photos: list[bytes | tuple[str, bytes]] = (),
         docs: list[tuple[str, bytes]] = (),
+        voices: list[tuple[bytes | None, bytes | None]] = (),
+        stickers: list[bytes] = (),
         date: int | None = None,
         payload: str | None = None,
         client_info: dict | None = None,
@@ -639,7 +681,10 @@ class FakeVK:
         """A ``message_new`` event as VK 5.199 sends it: ``object.message`` and ``object.client_info``.
 
         ``photos`` are images (bytes, or (filename, bytes)), ``docs`` are (title, bytes); the fake serves
-        their bytes at the URLs in the attachments (``photo.sizes[].url``, ``photo.orig_photo.url``, ``doc.url``)."""
+        their bytes at the URLs in the attachments (``photo.sizes[].url``, ``photo.orig_photo.url``, ``doc.url``).
+        ``voices`` are voice messages, (ogg bytes, mp3 bytes), served at ``audio_message.link_ogg`` and
+        ``link_mp3`` (``None`` leaves that link out); ``stickers`` are PNGs, served at the largest of the
+        sticker's ``images``."""
         peer_id = from_id if peer_id is None else peer_id
         date = int(time.time()) if date is None else date
         attachments = []
@@ -650,6 +695,11 @@ class FakeVK:
             )
         for title, data in docs:
             attachments.append({"type": "doc", "doc": self._doc_object(self._store("doc", from_id, title, data), date)})
+        for ogg, mp3 in voices:
+            voice = self._audio_message_object(from_id, ogg, mp3)
+            attachments.append({"type": "audio_message", "audio_message": voice})
+        for png in stickers:
+            attachments.append({"type": "sticker", "sticker": self._sticker_object(png)})
         message = {
             "date": date,
             "from_id": from_id,

@@ -10,7 +10,8 @@ outside API, and the steps the worker takes to send it. The rules are in ``docs/
   ``DELIVERY_MAX_ATTEMPTS``; a permanent one fails at once. A person may retry a failed one.
 - A claim older than ``DELIVERY_SENDING_TIMEOUT`` (its worker died mid-send) is queued again if
   the adapter's provider drops repeats (``idempotent_sends``); otherwise it becomes ``unknown``
-  and waits for a person: it is never resent blindly.
+  and waits for a person: it is never resent blindly. So does a failure the adapter marks
+  ``outcome_unknown`` (no answer came, but the request may have reached the provider).
 - A delivery an adapter sends in several parts (a Telegram reply with files) keeps each part
   that went out (``record_delivery_part``): a retry sends only the rest.
 - Order: a delivery is not claimed while an earlier one of its conversation is queued, sending
@@ -185,7 +186,10 @@ def _record_sent(delivery: Delivery, provider_id: str) -> str:
 def _record_failure(delivery: Delivery, error: DeliveryError) -> str:
     conversation = _locked(Conversation(pk=delivery.conversation_id))
     now = timezone.now()
-    if error.permanent or delivery.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
+    if error.outcome_unknown and not error.permanent and not _idempotent(delivery.channel):
+        # It may have arrived: never resent blindly, a person decides (as for a stale claim).
+        status, at = DeliveryStatus.UNKNOWN, now
+    elif error.permanent or delivery.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
         status, at = DeliveryStatus.FAILED, now
     else:
         wait = error.retry_after if error.retry_after is not None else backoff(delivery.attempts)
@@ -241,17 +245,23 @@ def expire_stale_claims(*, now: datetime | None = None, limit: int = 500) -> lis
     return requeued
 
 
+def _idempotent(channel: Channel) -> bool:
+    """Does the channel's provider drop a repeated send with the same key (sending again is safe)?"""
+    try:
+        return adapter_for(channel.kind).idempotent_sends
+    except LookupError:
+        return False
+
+
 @transaction.atomic(durable=True)
 def _expire_claim(delivery: Delivery, *, now: datetime) -> bool:
     conversation = _locked(Conversation(pk=delivery.conversation_id))
-    try:
-        idempotent = adapter_for(delivery.channel.kind).idempotent_sends
-    except LookupError:
-        idempotent = False
+    idempotent = _idempotent(delivery.channel)
     if idempotent:  # the provider drops a repeat with the same key: sending again is safe
         changes = {"status": DeliveryStatus.QUEUED, "next_attempt_at": now, "claimed_at": None}
     else:
-        changes = {"status": DeliveryStatus.UNKNOWN}
+        # An earlier attempt's error is not why it is unknown now: the thread says "interrupted".
+        changes = {"status": DeliveryStatus.UNKNOWN, "last_error": ""}
     done = Delivery.objects.filter(
         pk=delivery.pk, status=DeliveryStatus.SENDING, claimed_at=delivery.claimed_at
     ).update(**changes, updated_at=now)

@@ -40,13 +40,15 @@ from ..adapters import FetchError, adapter_for
 from ..inbound import InboundAttachment
 from ..models import Attachment, AttachmentStatus, Conversation, Direction, Message, MessageKind
 from ..snapshots import message_data, preview_of
-from ._common import _locked
+from ._common import _UNSTORABLE, _locked
 from .attachments import checked_file
 from .delivery import _queue_delivery
 
 log = logging.getLogger(__name__)
 
 ERROR_MAX_CHARS = Attachment._meta.get_field("error").max_length
+SOURCE_MAX_CHARS = 4096  # each text of a file's description (a signed URL is well under it)
+SIZE_MAX = 2**63 - 1  # Attachment.size is a bigint
 RETRY_MAX_SECONDS = 3600
 
 
@@ -59,7 +61,7 @@ def describe_inbound_files(message: Message, files: Sequence[InboundAttachment])
     rows = []
     limit = settings.ATTACHMENTS_PER_MESSAGE
     for index, described in enumerate(files):
-        source = {key: value for key, value in asdict(described).items() if value not in ("", None)}
+        source = _source(described)
         over = index >= limit
         rows.append(
             Attachment(
@@ -67,7 +69,7 @@ def describe_inbound_files(message: Message, files: Sequence[InboundAttachment])
                 conversation_id=message.conversation_id,
                 message=message,
                 name=rules.clean_name(described.name or described.kind or "file")[:255],
-                size=described.size if described.size is not None and described.size >= 0 else None,
+                size=source.get("size"),
                 status=AttachmentStatus.REFUSED if over else AttachmentStatus.PENDING,
                 error=_too_many(limit) if over else "",
                 source=source,
@@ -80,6 +82,22 @@ def describe_inbound_files(message: Message, files: Sequence[InboundAttachment])
     if pending:
         transaction.on_commit(lambda: _queue_fetches(pending))
     return rows
+
+
+def _source(described: InboundAttachment) -> dict:
+    """The description as the worker will get it back (``Attachment.source``): its fields that
+    are set, as the database can hold them. A provider's update comes from outside: a NUL or a
+    lone surrogate is dropped from its text, a text is cut at ``SOURCE_MAX_CHARS``, and a size
+    that is negative or past a 64-bit integer is left out (the fetch then measures the file)."""
+    source = {}
+    for key, value in asdict(described).items():
+        if isinstance(value, str):
+            value = _UNSTORABLE.sub("", value)[:SOURCE_MAX_CHARS]
+        elif isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= SIZE_MAX:
+            value = None
+        if value not in ("", None):
+            source[key] = value
+    return source
 
 
 def _too_many(limit: int) -> str:

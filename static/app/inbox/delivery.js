@@ -10,6 +10,8 @@ const WORDS = { queued: "deliveryQueued", sending: "deliverySending", sent: "del
 
 function statusText(delivery) {
   if (delivery.status === "failed") return format(t.deliveryFailed, { error: delivery.last_error });
+  // No answer came for a part (the adapter names it); without words, a worker died mid-send.
+  if (delivery.status === "unknown" && delivery.last_error) return format(t.deliveryUnknownWhy, { error: delivery.last_error });
   // Queued again after a failure: on its way still, and the agent sees why it is late.
   if (delivery.status === "queued" && delivery.last_error) return format(t.deliveryRetrying, { error: delivery.last_error });
   return t[WORDS[delivery.status]] || delivery.status;
