@@ -396,6 +396,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- Product limits -----------------------------------------------------------------------
 MESSAGE_MAX_CHARS = env.integer("MESSAGE_MAX_CHARS", 5000, minimum=1)
+# CSAT: how long after a resolve the customer may still rate it (docs/csat.md).
+CSAT_RATING_WINDOW_HOURS = env.integer("CSAT_RATING_WINDOW_HOURS", 72, minimum=1)
 WIDGET_TOKEN_MAX_AGE_DAYS = env.integer("WIDGET_TOKEN_MAX_AGE_DAYS", 90, minimum=1)
 PRESENCE_TIMEOUT_SECONDS = env.integer("PRESENCE_TIMEOUT_SECONDS", 90, minimum=10)
 # How far back a reconnecting socket re-reads events, so late committers are not skipped.

@@ -87,7 +87,7 @@ def test_the_documented_fields_are_the_fields_answered(client, cast, schema):
         rows = client.get(url.replace("ID", str(cast.conversation.pk))).json()["results"]
         assert rows and set(rows[0]) == _properties(schema, component), component
     details = {
-        f"/api/v1/conversations/{cast.conversation.pk}/": "Conversation",
+        f"/api/v1/conversations/{cast.conversation.pk}/": "ConversationDetail",
         f"/api/v1/contacts/{contact.pk}/": "ContactDetail",
         f"/api/v1/employees/{cast.bob.pk}/": "Employee",
         f"/api/v1/tokens/{token.pk}/": "Token",

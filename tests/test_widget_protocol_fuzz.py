@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpdesk import safejson
-from helpdesk.conversations.models import Message
+from helpdesk.conversations.models import Message, Rating
 from integrations.widget.visitors import issue_token
 from smartchat.asgi import application
 from tests.conftest import ACME_ORIGIN
@@ -36,7 +36,7 @@ from tests.test_live_server import TIMEOUT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-KNOWN_TYPES = ("message", "resume", "typing", "ping")
+KNOWN_TYPES = ("message", "resume", "typing", "ping", "rate")
 UNSTORABLE = ["\x00", "\ud800", "\udfff"]
 GOOD_CLIENT_ID = st.text("abcdef0123456789", min_size=8, max_size=64)
 
@@ -50,7 +50,12 @@ json_values = st.recursive(
     max_leaves=8,
 )
 extra_keys = st.dictionaries(
-    text.filter(lambda key: key not in ("type", "body", "client_id", "after", "typing", "attachments")),
+    text.filter(
+        lambda key: (
+            key not in ("type", "body", "client_id", "after", "typing", "attachments", "rating", "comment")
+            and key != "resolution"
+        )
+    ),
     json_values,
     max_size=2,
 )
@@ -113,6 +118,29 @@ bad_typing = json_values.filter(lambda value: not isinstance(value, bool)).flatm
 unknown_types = json_values.filter(lambda kind: kind not in KNOWN_TYPES).flatmap(
     lambda kind: with_extras({"type": kind})
 )
+# Ratings: a score that is not a whole number from 1 to 5, a comment that is not storable text
+# or too long, a resolution that is not an id; and good-looking ones from a visitor with nothing
+# to rate (the fuzzed visitor's conversation was never resolved). Each is one error, no Rating.
+bad_scores = json_values.filter(lambda v: isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 5)
+bad_rates = st.one_of(
+    st.builds(lambda score: {"type": "rate", "rating": score}, bad_scores),
+    st.builds(
+        lambda score, comment: {"type": "rate", "rating": score, "comment": comment},
+        st.integers(1, 5),
+        not_text.filter(lambda v: v is not None),
+    ),
+    st.builds(
+        lambda score, comment: {"type": "rate", "rating": score, "comment": comment},
+        st.integers(1, 5),
+        unstorable_text() | st.integers(1001, 3000).map(lambda n: "y" * n),
+    ),
+    st.builds(
+        lambda score, resolution: {"type": "rate", "rating": score, "resolution": resolution},
+        st.integers(1, 5),
+        bad_after.filter(lambda v: v is not None),
+    ),
+    st.builds(lambda score, comment: {"type": "rate", "rating": score, "comment": comment}, st.integers(1, 5), text),
+).flatmap(with_extras)
 not_objects = json_values.filter(lambda value: not isinstance(value, dict)).map(lambda value: ("json", value))
 
 
@@ -131,7 +159,7 @@ long_numbers = st.integers(4301, 6000).map(lambda n: ("text", '{"type": "resume"
 binary = st.binary(max_size=64).map(lambda data: ("bytes", data))
 
 bad_frames = st.one_of(
-    bad_messages, bad_resumes, bad_typing, unknown_types, not_objects, raw_texts, deep, long_numbers, binary
+    bad_messages, bad_resumes, bad_typing, bad_rates, unknown_types, not_objects, raw_texts, deep, long_numbers, binary
 )
 
 
@@ -205,6 +233,7 @@ def test_random_bad_frames_never_drop_the_widget_socket(tcast):
         visitor_id = uuid.uuid4().hex
         async_to_sync(communicator_scenario)(tcast.widget, visitor_id, frames)
         assert stored_for(tcast.widget, visitor_id) == ["the good one"]
+        assert not Rating.objects.exists()
 
     with captured_logs(logging.WARNING) as lines:
         run()
@@ -234,6 +263,7 @@ def test_random_bad_frames_never_drop_the_widget_socket_on_a_real_server(asgi_se
         visitor_id = uuid.uuid4().hex
         asyncio.run(wire_scenario(asgi_server, tcast.widget, visitor_id, frames))
         assert stored_for(tcast.widget, visitor_id) == ["the good one"]
+        assert not Rating.objects.exists()
 
     with captured_logs(logging.WARNING) as lines:
         run()

@@ -14,14 +14,14 @@ from django import forms
 from django.conf import settings
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from helpdesk.accounts import actions as admin_actions
-from helpdesk.accounts.actions.channels import GREETING_LIMIT
+from helpdesk.accounts.actions.channels import CSAT_QUESTION_LIMIT, GREETING_LIMIT
 from helpdesk.accounts.models import Employee
 from helpdesk.accounts.permissions import Perm
 from helpdesk.conversations import access, adapters, secrets
@@ -33,7 +33,11 @@ from .schema import errors
 from .views import validated
 
 TAGS = ["channels"]
-COMMON = ("kind", "name", "team", "greeting", "enabled")
+COMMON = ("kind", "name", "team", "greeting", "csat", "csat_question", "enabled")
+# Every channel's own settings, shown apart from the kind's.
+OWN_SETTINGS = ("greeting", "csat", "csat_question")
+CSAT_HELP = _("Ask the customer to rate each resolved conversation from 1 to 5 (CSAT; docs/csat.md).")
+CSAT_QUESTION_HELP = _("The survey's question; empty: the default one, in the customer's language.")
 
 
 def _api_field(form_field: forms.Field, *, label: str, secret: bool) -> serializers.Field:
@@ -96,6 +100,8 @@ class ChannelOut(serializers.Serializer):
     name = serializers.CharField()
     team = serializers.IntegerField(source="team_id", allow_null=True)
     greeting = serializers.SerializerMethodField()
+    csat = serializers.SerializerMethodField(help_text=CSAT_HELP)
+    csat_question = serializers.SerializerMethodField(help_text=CSAT_QUESTION_HELP)
     enabled = serializers.BooleanField()
     settings = serializers.SerializerMethodField(
         help_text=_("The kind's settings, without its credentials (for example mode, allowed_origins).")
@@ -111,8 +117,16 @@ class ChannelOut(serializers.Serializer):
     def get_greeting(self, channel: Channel) -> str:
         return channel.settings.get("greeting", "")
 
+    @extend_schema_field(serializers.BooleanField())
+    def get_csat(self, channel: Channel) -> bool:
+        return bool(channel.settings.get("csat"))
+
+    @extend_schema_field(serializers.CharField())
+    def get_csat_question(self, channel: Channel) -> str:
+        return channel.settings.get("csat_question", "")
+
     def get_settings(self, channel: Channel) -> dict[str, Any]:
-        return {key: value for key, value in channel.settings.items() if key != "greeting"}
+        return {key: value for key, value in channel.settings.items() if key not in OWN_SETTINGS}
 
     def get_credentials(self, channel: Channel) -> dict[str, str]:
         try:
@@ -151,6 +165,10 @@ class ChannelInput(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     team = serializers.IntegerField(required=False, allow_null=True, help_text=_("The team new conversations go to."))
     greeting = serializers.CharField(required=False, allow_blank=True, max_length=GREETING_LIMIT)
+    csat = serializers.BooleanField(required=False, help_text=CSAT_HELP)
+    csat_question = serializers.CharField(
+        required=False, allow_blank=True, max_length=CSAT_QUESTION_LIMIT, help_text=CSAT_QUESTION_HELP
+    )
 
     def get_fields(self):
         return {**super().get_fields(), **kind_fields()}
@@ -160,6 +178,10 @@ class ChannelPatch(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False)
     team = serializers.IntegerField(required=False, allow_null=True)
     greeting = serializers.CharField(required=False, allow_blank=True, max_length=GREETING_LIMIT)
+    csat = serializers.BooleanField(required=False, help_text=CSAT_HELP)
+    csat_question = serializers.CharField(
+        required=False, allow_blank=True, max_length=CSAT_QUESTION_LIMIT, help_text=CSAT_QUESTION_HELP
+    )
     enabled = serializers.BooleanField(required=False, help_text=_("false disables the channel, true enables it."))
 
     def get_fields(self):
@@ -183,7 +205,8 @@ class ChannelListApi(GatedListApi):
         request=ChannelInput,
         responses={201: ChannelOut, **errors(400, 403, 404)},
         description=_(
-            "Add a channel: kind, name, team, greeting and the kind's settings. Telegram: bot_token and "
+            "Add a channel: kind, name, team, greeting, the survey (csat, csat_question) and the kind's "
+            "settings. Telegram: bot_token and "
             "mode (polling or webhook). VK: group_id, access_token, mode (longpoll or callback) and, for "
             "callback, secret and confirmation. Widget: allowed_origins, title, color. The credentials are "
             "checked with the provider first; refused ones are a 400 (code bad_credentials) and nothing "
@@ -197,7 +220,14 @@ class ChannelListApi(GatedListApi):
         team = access.get_team(by, data["team"]) if data.get("team") is not None else None
         values = _kind_values(data, data["kind"])
         channel = admin_actions.add_channel(
-            by=by, kind=data["kind"], name=data["name"], team=team, greeting=data.get("greeting", ""), values=values
+            by=by,
+            kind=data["kind"],
+            name=data["name"],
+            team=team,
+            greeting=data.get("greeting", ""),
+            csat=data.get("csat", False),
+            csat_question=data.get("csat_question", ""),
+            values=values,
         )
         return Response(channel_data(request, channel), status=status.HTTP_201_CREATED)
 
@@ -214,7 +244,8 @@ class ChannelDetailApi(APIView):
         request=ChannelPatch,
         responses={200: ChannelOut, **errors(400, 403, 404)},
         description=_(
-            "Change a channel: name, team, greeting, enabled, and any of its kind's settings (the others "
+            "Change a channel: name, team, greeting, csat, csat_question, enabled, and any of its kind's "
+            "settings (the others "
             "keep their values; a credential left out keeps the saved one). Changed credentials are "
             "checked with the provider first."
         ),
@@ -224,7 +255,8 @@ class ChannelDetailApi(APIView):
         access.require(by, Perm.MANAGE_CHANNELS)
         channel = access.get_channel(by, channel_id)
         data = validated(ChannelPatch, request.data)
-        changes: dict[str, Any] = {key: data[key] for key in ("name", "greeting") if key in data}
+        common = ("name", "greeting", "csat", "csat_question")
+        changes: dict[str, Any] = {key: data[key] for key in common if key in data}
         if "team" in data:
             changes["team"] = access.get_team(by, data["team"]) if data["team"] is not None else None
         values = _kind_values(data, channel.kind, channel)

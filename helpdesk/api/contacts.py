@@ -19,13 +19,14 @@ from rest_framework.views import APIView
 
 from helpdesk.accounts.models import Employee
 from helpdesk.accounts.permissions import Perm
-from helpdesk.conversations import access, actions
+from helpdesk.conversations import access, actions, csat
 from helpdesk.conversations.consents import consent_list
 from helpdesk.conversations.models import ChannelKind, ConsentDecision, Contact, ContactIdentity
 
 from .common import GatedListApi, me
 from .filters import StrictFilterSet
 from .schema import errors
+from .serializers import RatingOut
 from .views import validated
 
 TAGS = ["contacts"]
@@ -101,6 +102,14 @@ class ContactDetailOut(ContactOut):
         help_text=_("Their conversations that you may see, most recent activity first."),
     )
 
+    ratings = serializers.SerializerMethodField(
+        help_text=_("Their ratings (CSAT) in conversations you may see, newest first (at most 20).")
+    )
+
+    @extend_schema_field(RatingOut(many=True))
+    def get_ratings(self, contact: Contact) -> list[dict]:
+        return getattr(contact, "visible_ratings", [])
+
     @extend_schema_field(ConsentOut(many=True))
     def get_consents(self, contact: Contact) -> list[dict]:
         return consent_list(contact)
@@ -134,6 +143,7 @@ def contact_detail(request, contact_id: int) -> dict:
         .order_by("-last_activity_at", "-pk")
         .values_list("pk", flat=True)
     )
+    contact.visible_ratings = csat.contact_ratings(viewer, contact.pk)
     return ContactDetailOut(contact).data
 
 

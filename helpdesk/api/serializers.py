@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from helpdesk.conversations import csat
 from helpdesk.conversations.models import (
     AttachmentStatus,
     ChannelKind,
@@ -45,6 +46,30 @@ class ConversationOut(serializers.Serializer):
 
     def to_representation(self, instance):
         return conversation_summary(instance)
+
+
+class RatingOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    conversation_id = serializers.IntegerField()
+    resolution = serializers.IntegerField(help_text=_("Which resolve of the conversation it rates (1 = the first)."))
+    rating = serializers.IntegerField(min_value=1, max_value=5)
+    comment = serializers.CharField(help_text=_("The customer's comment; may be empty."))
+    agent_id = serializers.IntegerField(allow_null=True, help_text=_("Who it was assigned to when it was resolved."))
+    team_id = serializers.IntegerField(allow_null=True)
+    channel_id = serializers.IntegerField()
+    rated_at = serializers.DateTimeField()
+
+
+class ConversationDetailOut(ConversationOut):
+    resolutions = serializers.IntegerField(help_text=_("How many times it was resolved."))
+    ratings = RatingOut(many=True, help_text=_("The customer's ratings of its resolutions (CSAT), oldest first."))
+
+    def to_representation(self, instance):
+        return {
+            **conversation_summary(instance),
+            "resolutions": instance.resolutions,
+            "ratings": csat.conversation_ratings(instance),
+        }
 
 
 class ConversationRowOut(ConversationOut):

@@ -23,7 +23,14 @@ from helpdesk.errors import ActionError
 
 from .filters import ConversationFilter
 from .schema import errors
-from .serializers import ConversationOut, ConversationRowOut, CountsOut, MessageOut, TrashedConversationOut
+from .serializers import (
+    ConversationDetailOut,
+    ConversationOut,
+    ConversationRowOut,
+    CountsOut,
+    MessageOut,
+    TrashedConversationOut,
+)
 
 
 def validated(serializer_class, data) -> dict:
@@ -63,10 +70,10 @@ class ConversationCountsApi(APIView):
 
 
 class ConversationDetailApi(APIView):
-    @extend_schema(tags=["conversations"], responses={200: ConversationOut, **errors(404)})
+    @extend_schema(tags=["conversations"], responses={200: ConversationDetailOut, **errors(404)})
     def get(self, request, conversation_id: int):
         conversation = access.get_conversation(request.user.employee, conversation_id)
-        return Response(conversation_summary(conversation))
+        return Response(ConversationDetailOut(conversation).data)
 
 
 @extend_schema(tags=["conversations"], responses={200: MessageOut(many=True), **errors(400, 404)})

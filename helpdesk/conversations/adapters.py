@@ -157,6 +157,10 @@ class Adapter:
     # whose outcome is unknown (its worker died, or no answer came: ``outcome_unknown``) may
     # then be repeated; otherwise a person decides. The key is ``delivery.idempotency_key``, the same for every attempt.
     idempotent_sends: bool = False
+    # The satisfaction survey (docs/csat.md) is shown by the channel's own client, inline (the
+    # widget: ``socket_sends`` gets ``conversation.resolved`` with ``survey``). Otherwise it is
+    # sent as an automatic text message and a lone digit from 1 to 5 answers it.
+    inline_survey: bool = False
 
     # --- outbound, live ---------------------------------------------------------------------
     def socket_sends(self, event: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

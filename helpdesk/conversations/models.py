@@ -157,6 +157,8 @@ class Conversation(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     deleted_by = models.ForeignKey(Employee, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # How many times it was resolved: a rating rates one resolution (``Rating.resolution``).
+    resolutions = models.PositiveIntegerField(default=0)
 
     class Meta:
         indexes = [
@@ -276,6 +278,52 @@ class ContactConsent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision} by contact {self.contact_id} on channel {self.channel_id}"
+
+
+RATING_COMMENT_MAX_CHARS = 1000
+
+
+class Rating(models.Model):
+    """The customer's satisfaction survey for one resolution of a conversation (CSAT).
+
+    Written when a conversation of a channel with the survey on is resolved (``score`` empty:
+    asked), and given its score once (``actions.rate_conversation``; docs/csat.md). Who worked
+    on it (``agent``: the assignee when it was resolved), ``team`` and ``channel`` are copied
+    from that moment, so a later reassignment does not move the rating.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    conversation = models.ForeignKey(Conversation, on_delete=models.PROTECT, related_name="ratings")
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="ratings")
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+")
+    team = models.ForeignKey(Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    agent = models.ForeignKey(Employee, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    resolved_by = models.ForeignKey(Employee, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # Which resolve of the conversation it rates (``Conversation.resolutions`` then).
+    resolution = models.PositiveIntegerField()
+    # When the survey was offered (the resolve); the window to answer runs from here.
+    created_at = models.DateTimeField(default=timezone.now)
+    score = models.PositiveSmallIntegerField(null=True, blank=True)
+    comment = models.CharField(max_length=RATING_COMMENT_MAX_CHARS, blank=True)
+    rated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "resolution"], name="rating_once_per_resolution"),
+            models.CheckConstraint(
+                condition=Q(score__isnull=True) | Q(score__gte=1, score__lte=5), name="rating_score_1_to_5"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["contact", "-rated_at"], condition=Q(score__isnull=False), name="rating_by_contact"),
+        ]
+
+    def __str__(self) -> str:
+        return f"rating {self.score} of #{self.conversation_id} ({self.resolution})"
+
+    @property
+    def rated(self) -> bool:
+        return self.score is not None
 
 
 class ReadMarker(models.Model):

@@ -6,7 +6,7 @@ from typing import Any
 
 from helpdesk.accounts.models import Employee
 
-from . import access
+from . import access, csat
 from .consents import consent_list
 from .models import Contact, ContactIdentity, Conversation
 from .snapshots import contact_card
@@ -16,7 +16,7 @@ PREVIOUS_CONVERSATIONS_MAX = 20
 
 
 def contact_profile(viewer: Employee, conversation: Conversation) -> dict[str, Any]:
-    """The card, the channel identities and the contact's other conversations the viewer may see."""
+    """The card, the channel identities, the contact's other conversations and ratings the viewer may see."""
     contact = Contact.objects.select_related("blocked_by").get(pk=conversation.contact_id)
     identities = ContactIdentity.objects.filter(contact=contact).select_related("channel").order_by("pk")
     others = (
@@ -29,6 +29,7 @@ def contact_profile(viewer: Employee, conversation: Conversation) -> dict[str, A
     return {
         **contact_card(contact),
         "consents": consent_list(contact),
+        "ratings": csat.contact_ratings(viewer, contact.pk),
         "identities": [
             {"channel_name": i.channel.name, "channel_kind": i.channel.kind, "external_id": i.external_id}
             for i in identities

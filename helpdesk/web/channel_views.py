@@ -1,6 +1,6 @@
 """Settings → Channels: the list, Add channel for every registered kind, edit, disable, enable, remove.
 
-The common fields (name, team, greeting) are this page's form; each kind's own settings are its
+The common fields (name, team, greeting, the satisfaction survey) are this page's form; each kind's own settings are its
 adapter's form (``admin_actions.settings_form``), shown below them in the same <form>. Writes go
 through ``helpdesk.accounts.actions``; nothing here knows a kind by name.
 """
@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from helpdesk.accounts import actions as admin_actions
-from helpdesk.accounts.actions.channels import GREETING_LIMIT
+from helpdesk.accounts.actions.channels import CSAT_QUESTION_LIMIT, GREETING_LIMIT
 from helpdesk.accounts.permissions import Perm
 from helpdesk.conversations import access, adapters
 from helpdesk.conversations.adapters import ChannelLink, SetupError
@@ -51,6 +51,17 @@ class ChannelForm(forms.Form):
         max_length=GREETING_LIMIT,
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    csat = forms.BooleanField(
+        label=gettext_lazy("Ask the customer to rate the conversation once it is resolved"),
+        help_text=gettext_lazy("A rating from 1 to 5 with an optional comment, once per resolution (CSAT)."),
+        required=False,
+    )
+    csat_question = forms.CharField(
+        label=gettext_lazy("Survey question"),
+        help_text=gettext_lazy("Leave empty for the default question, in the customer's language."),
+        max_length=CSAT_QUESTION_LIMIT,
+        required=False,
     )
 
     def __init__(self, *args, employee, **kwargs):
@@ -142,6 +153,8 @@ def channel_add(request: HttpRequest, kind: str) -> HttpResponse:
                 name=common.cleaned_data["name"],
                 team=common.cleaned_data["team"],
                 greeting=common.cleaned_data["greeting"],
+                csat=common.cleaned_data["csat"],
+                csat_question=common.cleaned_data["csat_question"],
                 values=kind_form.cleaned_data,
             )
         except ActionError as error:
@@ -157,7 +170,13 @@ def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
     channel = access.get_channel(request.employee, channel_id)
     adapter = adapters.adapter_for(channel.kind)
     posted = request.POST if request.method == "POST" else None
-    initial = {"name": channel.name, "team": channel.team_id, "greeting": channel.settings.get("greeting", "")}
+    initial = {
+        "name": channel.name,
+        "team": channel.team_id,
+        "greeting": channel.settings.get("greeting", ""),
+        "csat": bool(channel.settings.get("csat")),
+        "csat_question": channel.settings.get("csat_question", ""),
+    }
     common = ChannelForm(posted, employee=request.employee, initial=initial)
     unreadable = False
     try:
@@ -174,6 +193,8 @@ def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
                 name=common.cleaned_data["name"],
                 team=common.cleaned_data["team"],
                 greeting=common.cleaned_data["greeting"],
+                csat=common.cleaned_data["csat"],
+                csat_question=common.cleaned_data["csat_question"],
                 values=kind_form.cleaned_data,
             )
         except ActionError as error:

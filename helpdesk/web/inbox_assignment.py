@@ -14,7 +14,7 @@ from helpdesk.conversations.models import Conversation, Priority
 from helpdesk.events.models import Event
 
 # The conversation's history the thread shows as lines between the messages: who assigned,
-# moved, prioritised, snoozed, woke, resolved or reopened it.
+# moved, prioritised, snoozed, woke, resolved, reopened or rated it.
 HISTORY_EVENTS = (
     "conversation.assigned",
     "conversation.priority_changed",
@@ -22,6 +22,7 @@ HISTORY_EVENTS = (
     "conversation.woken",
     "conversation.resolved",
     "conversation.reopened",
+    "conversation.rated",  # the customer's rating and comment (docs/csat.md)
 )
 
 
@@ -43,6 +44,8 @@ def history_item(event: dict[str, Any], actor_name: str | None = None) -> dict[s
         "team_id": snapshot.get("team_id"),
         "priority": snapshot.get("priority"),
         "previous": {key: payload.get("previous", {}).get(key) for key in ("assignee_id", "team_id")},
+        "rating": payload.get("rating"),  # conversation.rated: the score and the customer's comment
+        "comment": payload.get("comment", ""),
     }
 
 

@@ -112,6 +112,8 @@ def inbox_strings() -> dict[str, str]:
         "resolvedAuto": _("Resolved by a quick answer"),
         "reopenedBy": _("%(actor)s reopened this"),
         "reopenedCustomer": _("Reopened: the customer wrote"),
+        "ratedLine": _("Rated %(rating)s/5"),
+        "ratedCommentLine": _("Rated %(rating)s/5: %(comment)s"),
         # Snoozing, and waking up again
         "snoozePick": _("Pick a date and time…"),
         "snoozeAt": _("Snooze until this time"),
@@ -167,6 +169,7 @@ def contact_panel_strings() -> dict[str, str]:
         "addAttribute": _("Add an attribute"),
         "remove": _("Remove"),
         "previousConversations": _("Other conversations"),
+        "ratings": _("Ratings"),
         "noPreviousConversations": _("No other conversations."),
         "edit": _("Edit"),
         "save": _("Save"),

@@ -17,6 +17,12 @@ from .setup import WidgetSetup
 
 class WidgetAdapter(Adapter):
     def socket_sends(self, event: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        if event["type"] == "conversation.resolved" and event["payload"].get("survey"):
+            return [outbound.visitor_survey(event)]
+        if event["type"] in ("conversation.reopened", "conversation.woken"):
+            return [outbound.visitor_survey(event)]  # the survey, if shown, goes away
+        if event["type"] == "conversation.rated":
+            return [outbound.visitor_rated(event)]
         effect = customer_effect(event)
         if effect is None:
             return []
@@ -31,5 +37,9 @@ class WidgetAdapter(Adapter):
 
 
 ADAPTER = WidgetAdapter(
-    kind=ChannelKind.WIDGET.value, label=_("Website widget"), website_snippet=True, setup=WidgetSetup()
+    kind=ChannelKind.WIDGET.value,
+    label=_("Website widget"),
+    website_snippet=True,
+    inline_survey=True,
+    setup=WidgetSetup(),
 )

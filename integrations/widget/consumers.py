@@ -17,6 +17,14 @@ A message frame may carry files uploaded before (``POST /widget/v1/<key>/attachm
 The text may be empty when there are files. An id that is not the visitor's own unsent
 upload refuses the whole message (``bad_attachment``), as more files than a message may
 carry does (``too_many_files``): an error frame, and nothing is stored.
+
+The satisfaction survey (docs/csat.md): pushed as ``{"type": "survey", "survey": {...}|null}``
+when the conversation is resolved (null: it was reopened), answered with::
+
+    {"type": "rate", "rating": 1..5, "comment": "...", "resolution": n}  ->  {"type": "rated", ...}
+
+or an ``error`` (``bad_rating``, ``bad_comment``, ``comment_too_long``, ``already_rated``,
+``rating_closed``, ``not_resolved``, ``not_rateable``): nothing changes then.
 """
 
 from __future__ import annotations
@@ -156,6 +164,8 @@ class VisitorConsumer(LiveJsonConsumer):
                     channel_id=self.channel.pk, visitor_id=self.visitor_id, typing=typing
                 )
                 await notices.send_all_async(sends)
+        elif kind == "rate":
+            await self._receive_rating(content)
         elif kind == "ping":
             online = await database_sync_to_async(team_online)(self.channel.company_id, self.channel.team_id)
             await self.send_json({"type": "pong", "online": online})
@@ -192,6 +202,26 @@ class VisitorConsumer(LiveJsonConsumer):
             return
         await self.send_json({"type": "ack", "client_id": client_id, "message_id": message.pk})
 
+    async def _receive_rating(self, content: dict[str, Any]) -> None:
+        rating, comment, resolution = content.get("rating"), content.get("comment", ""), content.get("resolution")
+        if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+            await self._error("bad_rating", _("rating must be a whole number from 1 to 5."))
+            return
+        if comment is not None and not isinstance(comment, str):
+            await self._error("bad_comment", _("comment must be text."))
+            return
+        if resolution is not None and not is_id(resolution):
+            await self._error("bad_rating", _("resolution must be a number."))
+            return
+        try:
+            survey = await database_sync_to_async(inbound.rate)(
+                self.channel, self.visitor_id, rating=rating, comment=comment, resolution=resolution
+            )
+        except actions.ActionError as exc:
+            await self._error(exc.code, exc.message)
+            return
+        await self.send_json({"type": "rated", "resolution": survey.resolution, "rating": survey.score})
+
     async def _error(self, code: str, message: str, client_id: Any = None) -> None:
         await self.send_json({"type": "error", "code": code, "message": message, "client_id": client_id})
 
@@ -215,3 +245,9 @@ class VisitorConsumer(LiveJsonConsumer):
 
     async def visitor_typing(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "typing", "name": event["name"], "typing": event["typing"]})
+
+    async def visitor_survey(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "survey", "survey": event["survey"]})
+
+    async def visitor_rated(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "rated", "resolution": event["resolution"], "rating": event["rating"]})

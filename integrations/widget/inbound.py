@@ -4,11 +4,13 @@ files a visitor uploads before sending the message that carries them."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import IO
+from typing import IO, Any
 
-from helpdesk.conversations import actions
+from django.utils.translation import gettext as _
+
+from helpdesk.conversations import actions, csat
 from helpdesk.conversations.inbound import InboundMessage
-from helpdesk.conversations.models import Attachment, Channel, Message
+from helpdesk.conversations.models import Attachment, Channel, ContactIdentity, Conversation, Message, Rating
 
 from . import limits
 
@@ -51,3 +53,33 @@ def upload(channel: Channel, visitor_id: str, *, stream: IO[bytes], name: str, s
     stored (``receive``).
     """
     return actions.upload_customer_attachment(channel, visitor_id, stream=stream, name=name, declared_size=size)
+
+
+def _latest_conversation(channel: Channel, visitor_id: str) -> Conversation | None:
+    identity = ContactIdentity.objects.filter(channel=channel, external_id=visitor_id).first()
+    if identity is None:
+        return None
+    return (
+        Conversation.objects.select_related("channel", "contact")
+        .filter(channel=channel, contact_id=identity.contact_id, deleted_at__isnull=True)
+        .order_by("-pk")
+        .first()
+    )
+
+
+def rate(channel: Channel, visitor_id: str, *, rating: Any, comment: Any = "", resolution: Any = None) -> Rating:
+    """The visitor rates their latest conversation's resolution (``actions.rate_conversation``):
+    once, while it stays resolved, within the window; refusals are ``ActionError``s."""
+    conversation = _latest_conversation(channel, visitor_id)
+    if conversation is None:
+        raise actions.ActionError(_("There is nothing to rate here."), code="not_rateable")
+    return actions.rate_conversation(
+        conversation, contact=conversation.contact, score=rating, comment=comment, resolution=resolution
+    )
+
+
+def open_survey(channel: Channel, visitor_id: str) -> dict[str, Any] | None:
+    """The survey the visitor may answer now (the session shows it after a reload), or None."""
+    conversation = _latest_conversation(channel, visitor_id)
+    survey = csat.open_survey(conversation)
+    return csat.survey_data(conversation, survey) if survey is not None else None

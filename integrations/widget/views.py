@@ -83,6 +83,8 @@ def session(request: HttpRequest, public_key: str) -> HttpResponse:
     body = {
         "token": token,
         "messages": visitor_history(channel, visitor_id),
+        # The satisfaction survey still open to this visitor, shown inline again after a reload.
+        "survey": inbound.open_survey(channel, visitor_id),
         "online": team_online(channel.company_id, channel.team_id),
         "settings": {
             "title": settings.get("title") or channel.company.name,

@@ -65,6 +65,16 @@
       uploadFailed: "“%(name)s” could not be uploaded. Remove it and try again.",
       badAttachment: "One of the files can't be sent any more. Attach it again.",
       units: ["B", "KB", "MB"],
+      rateQuestion: "How would you rate our help with this conversation?",
+      rateStar: "%(n)s of 5",
+      rateComment: "Add a comment (optional)",
+      rateSend: "Send rating",
+      rateThanks: "Thank you for your rating!",
+      ratePick: "Choose a rating from 1 to 5.",
+      alreadyRated: "You have already rated this conversation. Thank you!",
+      ratingClosed: "This conversation can no longer be rated.",
+      notResolved: "This conversation is open again, so it can't be rated now.",
+      commentTooLong: "The comment is too long.",
     },
     ru: {
       open: "Напишите нам",
@@ -91,6 +101,16 @@
       uploadFailed: "Не удалось загрузить «%(name)s». Уберите его и попробуйте снова.",
       badAttachment: "Один из файлов больше нельзя отправить. Прикрепите его снова.",
       units: ["Б", "КБ", "МБ"],
+      rateQuestion: "Как вы оцените нашу помощь в этом разговоре?",
+      rateStar: "%(n)s из 5",
+      rateComment: "Добавьте комментарий (необязательно)",
+      rateSend: "Отправить оценку",
+      rateThanks: "Спасибо за оценку!",
+      ratePick: "Выберите оценку от 1 до 5.",
+      alreadyRated: "Вы уже оценили этот разговор. Спасибо!",
+      ratingClosed: "Этот разговор больше нельзя оценить.",
+      notResolved: "Разговор снова открыт, поэтому сейчас его нельзя оценить.",
+      commentTooLong: "Комментарий слишком длинный.",
     },
   };
   var lang = (script.dataset.lang || document.documentElement.lang || navigator.language || "en")
@@ -114,6 +134,7 @@
     typingIdle: null,
     agentTypingTimer: null,
     uploads: [], // files attached to the message being written: {file, status, id, xhr, chip}
+    survey: null, // the open satisfaction survey: {resolution, question, node, score}
   };
   var ready = new Promise(function (resolve) {
     state.readyResolve = resolve;
@@ -195,7 +216,16 @@
     ".files{display:flex;flex-direction:column;gap:4px;margin-top:4px;white-space:normal}" +
     ".files img{display:block;max-width:100%;max-height:200px;border-radius:8px;background:#e5e7eb}" +
     ".files a{color:inherit}" +
-    ".panel.dragging{outline:3px dashed var(--sc-color);outline-offset:-6px}";
+    ".panel.dragging{outline:3px dashed var(--sc-color);outline-offset:-6px}" +
+    ".survey{align-self:stretch;background:#fff;border:1px solid #e5e7eb;border-radius:12px;padding:10px 12px;display:flex;flex-direction:column;gap:8px}" +
+    ".survey .q{font-weight:600}" +
+    ".survey .stars{display:flex;gap:4px}" +
+    ".survey .stars button{border:1px solid #d1d5db;background:#fff;border-radius:8px;width:40px;height:36px;font-size:18px;cursor:pointer;color:#9ca3af}" +
+    ".survey .stars button.on{color:#f59e0b;border-color:#f59e0b}" +
+    ".survey textarea{flex:none;height:56px}" +
+    ".survey .rate-send{align-self:flex-end;height:34px}" +
+    ".survey .why{font-size:12px;color:#92400e}" +
+    ".survey.done{color:#065f46;background:#ecfdf5;border-color:#a7f3d0}";
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -359,7 +389,9 @@
     list.querySelectorAll("[data-id]").forEach(function (other) {
       if (!later && Number(other.dataset.id) > message.id) later = other;
     });
-    list.insertBefore(node, later);
+    // The survey stays the last thing in the chat.
+    var survey = state.survey && state.survey.node && state.survey.node.parentNode === list ? state.survey.node : null;
+    list.insertBefore(node, later || survey);
     if (!later) scrollDown();
   }
 
@@ -389,6 +421,89 @@
 
   function drawHistory(messages) {
     (messages || []).forEach(drawMessage);
+  }
+
+  // --- The satisfaction survey, inline after a resolved conversation ----------------------
+  var RATE_ERRORS = {
+    already_rated: "alreadyRated",
+    rating_closed: "ratingClosed",
+    not_resolved: "notResolved",
+    not_rateable: "ratingClosed",
+    bad_rating: "ratePick",
+    comment_too_long: "commentTooLong",
+  };
+
+  function dropSurvey() {
+    if (state.survey && state.survey.node) state.survey.node.remove();
+    state.survey = null;
+  }
+
+  function drawSurvey(survey) {
+    if (state.survey && state.survey.resolution === survey.resolution) return;
+    dropSurvey();
+    var box = el("div", { class: "survey", "data-testid": "sc-survey", "data-resolution": String(survey.resolution) });
+    box.appendChild(el("div", { class: "q", "data-testid": "sc-survey-question" }, survey.question || t.rateQuestion));
+    var stars = el("div", { class: "stars", role: "radiogroup", "aria-label": survey.question || t.rateQuestion });
+    var comment = el("textarea", { "data-testid": "sc-survey-comment", placeholder: t.rateComment, maxlength: "1000", rows: "2" });
+    comment.setAttribute("aria-label", t.rateComment);
+    var why = el("div", { class: "why", "data-testid": "sc-survey-error", role: "alert" });
+    var sendRating = el("button", { class: "send rate-send", type: "button", "data-testid": "sc-survey-send" }, t.rateSend);
+    var entry = { resolution: survey.resolution, question: survey.question, node: box, score: 0, why: why };
+    [1, 2, 3, 4, 5].forEach(function (n) {
+      var label = t.rateStar.replace("%(n)s", n);
+      var star = el("button", { type: "button", role: "radio", "aria-checked": "false", "aria-label": label, title: label, "data-testid": "sc-star-" + n, "data-score": String(n) }, "★");
+      star.addEventListener("click", function () {
+        entry.score = n;
+        stars.querySelectorAll("button").forEach(function (other) {
+          var on = Number(other.dataset.score) <= n;
+          other.classList.toggle("on", on);
+          other.setAttribute("aria-checked", Number(other.dataset.score) === n ? "true" : "false");
+        });
+        why.textContent = "";
+      });
+      stars.appendChild(star);
+    });
+    sendRating.addEventListener("click", function () {
+      if (!entry.score) {
+        why.textContent = t.ratePick;
+        return;
+      }
+      if (!live()) {
+        why.textContent = t.offline;
+        return;
+      }
+      why.textContent = "";
+      state.socket.send(
+        JSON.stringify({ type: "rate", rating: entry.score, comment: comment.value.trim(), resolution: entry.resolution })
+      );
+    });
+    box.appendChild(stars);
+    box.appendChild(comment);
+    box.appendChild(why);
+    box.appendChild(sendRating);
+    state.survey = entry;
+    list.appendChild(box);
+    scrollDown();
+  }
+
+  function thankForRating(data) {
+    if (!state.survey || state.survey.resolution !== data.resolution) return;
+    var box = state.survey.node;
+    box.replaceChildren(el("div", { "data-testid": "sc-survey-thanks" }, t.rateThanks));
+    box.classList.add("done");
+    state.survey = { resolution: data.resolution, node: box, done: true };
+  }
+
+  function ratingRefused(data) {
+    if (!state.survey || state.survey.done) return false;
+    var text = t[RATE_ERRORS[data.code]] || data.message;
+    state.survey.why.textContent = text;
+    if (data.code === "already_rated" || data.code === "rating_closed" || data.code === "not_resolved") {
+      var box = state.survey.node;
+      box.replaceChildren(el("div", { "data-testid": "sc-survey-thanks" }, text));
+      state.survey = { resolution: state.survey.resolution, node: box, done: true };
+    }
+    return true;
   }
 
   // --- Session over HTTP ------------------------------------------------------------
@@ -450,6 +565,7 @@
           list.insertBefore(el("div", { class: "msg", "data-from": "greeting" }, settings.greeting), list.firstChild);
         }
         drawHistory(result.body.messages);
+        if (result.body.survey) drawSurvey(result.body.survey);
         setOnline(result.body.online);
       });
   }
@@ -496,6 +612,8 @@
       else if (data.type === "removed") removeMessage(data.message_id);
       else if (data.type === "history") drawHistory(data.messages);
       else if (data.type === "ack") acknowledge(data.client_id, data.message_id);
+      else if (data.type === "survey") data.survey ? drawSurvey(data.survey) : dropSurvey();
+      else if (data.type === "rated") thankForRating(data);
       else if (data.type === "error") handleError(data);
     };
     socket.onclose = function (event) {
@@ -565,6 +683,9 @@
   }
 
   function handleError(data) {
+    if (RATE_ERRORS[data.code] || data.code === "bad_comment") {
+      if (ratingRefused(data)) return;
+    }
     if (data.code === "rate_limited") data.message = t.slowDown; // the bubble offers the retry
     if (data.code === "bad_attachment") data.message = t.badAttachment;
     if (data.code === "too_many_files") data.message = t.tooMany.replace("%(limit)s", fileLimits.maxCount);

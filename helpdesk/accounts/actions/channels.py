@@ -32,6 +32,7 @@ from ..permissions import Perm
 from ._common import _UNSET, _clean_name, _lock_company, _same_company
 
 GREETING_LIMIT = 300
+CSAT_QUESTION_LIMIT = 300
 REASON_LIMIT = Channel._meta.get_field("broken_reason").max_length
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,17 @@ def _clean_greeting(greeting: str | None) -> str:
     return greeting
 
 
+def _clean_csat_question(question: str | None) -> str:
+    question = (question or "").strip()
+    if len(question) > CSAT_QUESTION_LIMIT:
+        raise ActionError(
+            _("The survey question can be at most %(limit)s characters long.") % {"limit": CSAT_QUESTION_LIMIT},
+            code="too_long",
+            field="csat_question",
+        )
+    return question
+
+
 def _split(adapter: Adapter, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     plain = {key: value for key, value in values.items() if key not in adapter.secret_fields}
     hidden = {key: str(values[key]) for key in adapter.secret_fields if values.get(key)}
@@ -124,9 +136,20 @@ def _split(adapter: Adapter, values: dict[str, Any]) -> tuple[dict[str, Any], di
 
 
 def add_channel(
-    *, by: Employee, kind: str, name: str, team: Team | None = None, greeting: str = "", values: dict[str, Any]
+    *,
+    by: Employee,
+    kind: str,
+    name: str,
+    team: Team | None = None,
+    greeting: str = "",
+    csat: bool = False,
+    csat_question: str = "",
+    values: dict[str, Any],
 ) -> Channel:
     """A new channel of ``kind`` with the kind's cleaned settings (``clean_settings``).
+
+    ``csat``: ask customers to rate each resolved conversation (docs/csat.md), with
+    ``csat_question`` instead of the default question when given.
 
     Credentials the provider refuses raise ActionError(code="bad_credentials") and save nothing.
     """
@@ -134,9 +157,10 @@ def add_channel(
     adapter = _adapter(kind)
     _same_company(by, team)
     name, greeting = _clean_name(name), _clean_greeting(greeting)
+    survey = {"csat": bool(csat), "csat_question": _clean_csat_question(csat_question)}
     learned = _check_credentials(adapter, values)
     plain, hidden = _split(adapter, values)
-    channel = _create(by, kind, name, team, {**plain, **learned, "greeting": greeting}, hidden)
+    channel = _create(by, kind, name, team, {**plain, **learned, "greeting": greeting, **survey}, hidden)
     adapter.setup.after_save(channel)
     return channel
 
@@ -164,9 +188,11 @@ def update_channel(
     name: str = _UNSET,
     team: Team | None = _UNSET,
     greeting: str = _UNSET,
+    csat: bool = _UNSET,
+    csat_question: str = _UNSET,
     values: dict[str, Any] = _UNSET,
 ) -> Channel:
-    """Rename a channel, route it to a team, change its greeting or its kind's settings.
+    """Rename a channel, route it to a team, change its greeting, its survey or its kind's settings.
 
     ``values``: the kind's cleaned settings, all of them (``clean_settings``). When they differ
     from the saved ones the credentials are checked again first.
@@ -178,6 +204,11 @@ def update_channel(
         name = _clean_name(name)
     if greeting is not _UNSET:
         greeting = _clean_greeting(greeting)
+    survey: dict[str, Any] = {}
+    if csat is not _UNSET:
+        survey["csat"] = bool(csat)
+    if csat_question is not _UNSET:
+        survey["csat_question"] = _clean_csat_question(csat_question)
     plain = hidden = learned = None
     if values is not _UNSET:
         plain, hidden = _split(adapter, values)
@@ -185,13 +216,13 @@ def update_channel(
         # A broken channel's credentials are checked even if unchanged: saving it is the repair.
         if current != plain or hidden != channel.secret_values() or channel.broken_at is not None:
             learned = _check_credentials(adapter, values)
-    channel = _update(channel, by, name, team, greeting, plain, hidden, learned or {})
+    channel = _update(channel, by, name, team, greeting, survey, plain, hidden, learned or {})
     adapter.setup.after_save(channel)
     return channel
 
 
 @transaction.atomic(durable=True)
-def _update(channel, by, name, team, greeting, plain, hidden, learned) -> Channel:
+def _update(channel, by, name, team, greeting, survey, plain, hidden, learned) -> Channel:
     _lock_company(by.company_id)
     channel = Channel.objects.select_for_update(of=("self",)).select_related("team").get(pk=channel.pk)
     before = channel_state(channel)
@@ -201,6 +232,8 @@ def _update(channel, by, name, team, greeting, plain, hidden, learned) -> Channe
         channel.team = team
     if greeting is not _UNSET:
         channel.settings = {**channel.settings, "greeting": greeting}
+    if survey:
+        channel.settings = {**channel.settings, **survey}
     changed_secrets: list[str] = []
     if plain is not None:
         channel.settings = {**channel.settings, **plain, **learned}

@@ -4,7 +4,7 @@ Each action is one transaction and records what happened in the event log; side 
 (sockets, outbound delivery) leave only after commit.
 
 The functions live in topic modules (inbound, editing, consent, contacts, replies, workflow,
-handout, deletion, reading; shared helpers in _common); callers use them from here: ``actions.receive_message``.
+handout, deletion, reading, csat; shared helpers in _common); callers use them from here: ``actions.receive_message``.
 """
 
 from helpdesk.errors import ActionError
@@ -26,6 +26,7 @@ from .contacts import (
     unblock_contact,
     update_contact,
 )
+from .csat import rate_conversation
 from .deletion import delete_conversation, delete_message, restore_conversation, restore_message
 from .delivery import delivers, expire_stale_claims, record_delivery_part, retry_delivery, send_delivery
 from .editing import edit_inbound
@@ -60,6 +61,7 @@ __all__ = [
     "hand_out",
     "mark_read",
     "post_reply",
+    "rate_conversation",
     "receive_inbound",
     "receive_message",
     "record_consent",

@@ -13,13 +13,14 @@ from django.utils import timezone
 from helpdesk.errors import ActionError
 from helpdesk.events import log as events
 
-from .. import canned, quick_answers
+from .. import canned, csat, quick_answers
 from ..inbound import ContactProfile, InboundAttachment, InboundMessage
 from ..models import Channel, Contact, ContactIdentity, Conversation, Direction, Message, MessageKind, Status
 from ..snapshots import message_data, preview_of
 from ._common import _UNSTORABLE, WakeReason, _access_snapshot, _check_storable, _clean_body
 from .attachments import bind_uploads, check_uploads
 from .contacts import clean_contact_attributes
+from .csat import _answer_by_digit, _count_resolution, _offer_survey
 from .delivery import _queue_delivery
 from .fetching import describe_inbound_files
 from .handout import hand_out
@@ -175,7 +176,15 @@ def receive_message(
             uploads=uploads,
         )
 
-    # 2) Store it, opening, reopening or waking the conversation.
+    # 2) A lone digit answering the survey of a resolved conversation rates it (or is refused
+    #    politely): it is kept, and the conversation stays resolved (docs/csat.md).
+    score = csat.digit_score(body) if not (files or uploads) and author.pk == contact.pk else None
+    if score is not None and conversation is not None and conversation.status == Status.RESOLVED:
+        survey = csat.current_survey(conversation)
+        if survey is not None:
+            return _keep_survey_answer(conversation, survey, author, body=body, external_id=external_id, now=now)
+
+    # 3) Store it, opening, reopening or waking the conversation.
     fresh = conversation is None or conversation.status == Status.RESOLVED
     if conversation is None:
         conversation = Conversation.objects.create(
@@ -220,12 +229,12 @@ def receive_message(
     message.conversation = conversation
     events.record(conversation, "message.created", message=message_data(message))
 
-    # 3) A quick answer may reply at once, and may settle the conversation.
+    # 4) A quick answer may reply at once, and may settle the conversation.
     answer = quick_answers.answer_for(conversation, message, fresh=fresh)
     if answer is not None:
         _reply_automatically(conversation, answer)
 
-    # 4) Routing: a conversation nobody has yet goes to an agent with room, or waits in the queue.
+    # 5) Routing: a conversation nobody has yet goes to an agent with room, or waits in the queue.
     if conversation.status == Status.OPEN and conversation.assignee_id is None:
         hand_out(conversation.company_id, current=conversation)
     return message
@@ -259,6 +268,22 @@ def _store_inbound(
             return message, True
     except IntegrityError:
         return Message.objects.get(channel_id=conversation.channel_id, external_id=external_id), False
+
+
+def _keep_survey_answer(
+    conversation: Conversation, survey, author: Contact, *, body: str, external_id: str | None, now: datetime
+) -> Message:
+    """Store the customer's digit without reopening anything, then rate or refuse (``_answer_by_digit``)."""
+    message, created = _store_inbound(conversation, author, body=body, external_id=external_id, now=now)
+    if not created:
+        return message
+    conversation.last_activity_at = now
+    conversation.last_message_preview = preview_of(body)
+    conversation.save(update_fields=["last_activity_at", "last_message_preview", "updated_at"])
+    message.conversation = conversation
+    events.record(conversation, "message.created", message=message_data(message), survey_answer=True)
+    _answer_by_digit(conversation, survey, score=csat.digit_score(body), inbound=message)
+    return message
 
 
 def _keep_while_blocked(
@@ -327,8 +352,17 @@ def _reply_automatically(conversation: Conversation, answer: quick_answers.Candi
     if rule.resolves:
         previous = _access_snapshot(conversation)
         conversation.status, conversation.snoozed_until, conversation.waiting_since = Status.RESOLVED, None, None
-        conversation.save(update_fields=["status", "snoozed_until", "waiting_since", "updated_at"])
-        events.record(conversation, "conversation.resolved", previous=previous, quick_answer=why)
+        resolution = _count_resolution(conversation)
+        conversation.save(update_fields=["status", "snoozed_until", "waiting_since", "resolutions", "updated_at"])
+        events.record(
+            conversation,
+            "conversation.resolved",
+            previous=previous,
+            quick_answer=why,
+            resolution=resolution,
+            survey=csat.enabled(conversation.channel),
+        )
+        _offer_survey(conversation, by=None)
     return reply
 
 

@@ -13,9 +13,11 @@ from helpdesk.errors import ActionError
 from helpdesk.events import log as events
 
 from .. import access
+from ..csat import enabled as csat_enabled
 from ..models import Conversation, Priority, Status
 from ..snooze import clean_until
 from ._common import _UNSET, WakeReason, _access_snapshot, _locked
+from .csat import _count_resolution, _offer_survey
 from .handout import _hand_out_after
 
 
@@ -123,9 +125,15 @@ def _set_status(conversation: Conversation, *, by: Employee, status: str, event:
         return conversation
     previous = _access_snapshot(conversation)
     conversation.status, conversation.snoozed_until = status, None
+    extra = {}
     if status == Status.RESOLVED:
         conversation.waiting_since = None
-    conversation.save(update_fields=["status", "snoozed_until", "waiting_since", "updated_at"])
-    events.record(conversation, event, actor=by, previous=previous)
+        extra["resolution"] = _count_resolution(conversation)
+    conversation.save(update_fields=["status", "snoozed_until", "waiting_since", "resolutions", "updated_at"])
+    if status == Status.RESOLVED:
+        extra["survey"] = csat_enabled(conversation.channel)
+    events.record(conversation, event, actor=by, previous=previous, **extra)
+    if status == Status.RESOLVED:
+        _offer_survey(conversation, by=by)
     _hand_out_after(conversation, previous)
     return conversation

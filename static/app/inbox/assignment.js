@@ -1,6 +1,6 @@
 // Reassigning by hand: pick an agent (their presence shown) or a team in the thread's header.
 // The conversation's history (assignments, priority, snoozing and waking, resolving and
-// reopening) shows as lines in the thread.
+// reopening, the customer's rating) shows as lines in the thread.
 
 import { $, api, el, format, keepAtEnd, on, state, store, t, when } from "./core.js";
 import { onPresence, presenceLabel, presenceOf } from "./presence.js";
@@ -11,7 +11,7 @@ const teamNames = new Map(teams.map((team) => [team.id, team.name]));
 const priorityNames = new Map(priorities);
 const HISTORY = [
   "conversation.assigned", "conversation.priority_changed", "conversation.snoozed", "conversation.woken",
-  "conversation.resolved", "conversation.reopened",
+  "conversation.resolved", "conversation.reopened", "conversation.rated",
 ];
 
 // --- The pickers ----------------------------------------------------------------------------------
@@ -95,6 +95,9 @@ function historyText(h) {
     return format(t.unsnoozedBy, { actor });
   }
   if (h.type === "conversation.resolved") return h.actor_id ? format(t.resolvedBy, { actor }) : t.resolvedAuto;
+  if (h.type === "conversation.rated") {
+    return h.comment ? format(t.ratedCommentLine, { rating: h.rating, comment: h.comment }) : format(t.ratedLine, { rating: h.rating });
+  }
   if (h.type === "conversation.reopened") return h.actor_id ? format(t.reopenedBy, { actor }) : t.reopenedCustomer;
   const previous = h.previous || {};
   const team = teamNames.get(h.team_id) || "";
@@ -110,7 +113,7 @@ function historyText(h) {
 }
 
 function historyNode(h) {
-  return el("li", { class: "history-line", dataset: { event: h.id }, "data-testid": "history-line" },
+  return el("li", { class: `history-line${h.type === "conversation.rated" ? " rating-line" : ""}`, dataset: { event: h.id, type: h.type }, "data-testid": "history-line" },
     el("span", {}, historyText(h)), " ", el("time", { datetime: h.created_at }, when(h.created_at)));
 }
 
@@ -136,6 +139,7 @@ function fromEvent(event) {
     automatic: !!event.payload.automatic, released: event.payload.reason === "released", assignee_id: snapshot.assignee_id, assignee_name: snapshot.assignee_name,
     team_id: snapshot.team_id, priority: snapshot.priority, previous: event.payload.previous || {},
     reason: event.payload.reason, until: event.payload.until,
+    rating: event.payload.rating, comment: event.payload.comment || "",
   };
 }
 

@@ -1,5 +1,5 @@
 // The contact profile beside the conversation: who the customer is (name, e-mail, phone,
-// channel identities, attributes), their other conversations, editing (manage_contacts) and
+// channel identities, attributes), their ratings, their other conversations, editing (manage_contacts) and
 // blocking (block_contacts). It follows "contact.updated" events, so an edit made elsewhere
 // shows here at once.
 
@@ -67,6 +67,16 @@ function consentSection() {
       format(t[CONSENT_WORDS[c.decision]] || c.decision, { channel: c.channel_name, time: when(c.at), version: c.text_version })))));
 }
 
+function ratingsSection() {
+  const ratings = contact.ratings || [];
+  if (!ratings.length) return null;
+  return section(t.ratings, el("ul", { class: "plain-list small", "data-testid": "contact-ratings" },
+    ...ratings.map((r) => el("li", { dataset: { rating: r.rating } },
+      el("strong", {}, `${"★".repeat(r.rating)}${"☆".repeat(5 - r.rating)} ${r.rating}/5`),
+      el("span", { class: "muted" }, " · ", el("a", { href: conversationUrl(r.conversation_id) }, `#${r.conversation_id}`), ` · ${when(r.rated_at)}`),
+      r.comment ? el("div", { class: "preview-line" }, r.comment) : null))));
+}
+
 function attributeRow(name = "", value = "") {
   return el("div", { class: "attribute-row", "data-attribute-row": true },
     el("input", { type: "text", name: "attr-name", value: name, placeholder: t.attributeName, "aria-label": t.attributeName }),
@@ -111,6 +121,7 @@ function render() {
         ...attributes.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, attributeText(v) || "—")]))
       : el("p", { class: "muted small" }, t.noAttributes)),
     consentSection(),
+    ratingsSection(),
     section(t.identities, el("ul", { class: "plain-list small", "data-testid": "contact-identities" },
       ...(contact.identities || []).map((i) => el("li", {}, el("strong", {}, i.channel_name), " · ", el("code", {}, i.external_id))))),
     section(t.previousConversations, others.length
@@ -195,6 +206,16 @@ export function startContactPanel() {
     run(() => (form.dataset.contactForm === "edit" ? save(form) : block(form)));
   });
   on("event", (event) => {
+    if (event.type === "conversation.rated" && event.payload.conversation.contact_id === contact.id) {
+      const p = event.payload;
+      const ratings = (contact.ratings || []).filter((r) => r.id !== p.rating_id);
+      contact.ratings = [{
+        id: p.rating_id, conversation_id: event.conversation_id, resolution: p.resolution, rating: p.rating,
+        comment: p.comment || "", rated_at: event.created_at,
+      }, ...ratings];
+      if (!editing && !blocking) render();
+      return;
+    }
     const changed = event.type === "contact.updated" && event.payload.contact;
     if (!changed || changed.id !== contact.id) return;
     contact = { ...contact, ...changed };
