@@ -9,7 +9,8 @@ use only the HTTP API with their personal keys:
   into storage; the agent's thread shows the caption and a ready image whose link serves the
   same bytes to the agent and nothing to an agent who may not see the conversation;
 - the agent uploads a PDF and a PNG and answers with text; the worker sends them as the
-  outbound plan says (the text as the first file's caption), and the delivery is ``sent``.
+  outbound plan says (the text as the first file's caption), and the delivery is ``sent``;
+- the same through VK's Callback API: a photo in, a PDF out through the upload servers.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from integrations.telegram import polling
 from smartchat.celery import app
 from tests.delivery_kit import drain
 from tests.fakes.telegram import fake_telegram as fake_telegram
+from tests.fakes.vk import vk_fake as vk_fake
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -219,3 +221,75 @@ def test_a_photo_by_polling_is_fetched_by_the_worker_and_a_reply_with_files_goes
 
     bob, conversation_id, ann = customer_photo_reaches_the_agent(tcast, fake, channel, POLLED_TOKEN, push)
     agent_answers_with_a_pdf_and_a_png(bob, conversation_id, fake, ann)
+
+
+# --- VK: the same path through the Callback API and the upload servers -------------------------
+
+VK_GROUP = 4242
+VK_TOKEN = "vk1.a.community-token-with-a-long-secret-tail-0042"
+VK_SECRET = "callback-secret-value"
+
+
+@pytest.fixture
+def vk(vk_fake, settings):
+    settings.VK_API_URL = vk_fake.api_url
+    vk_fake.add_group(VK_GROUP, VK_TOKEN, name="Acme community")
+    vk_fake.add_user(7, "Ivan", "Petrov")
+    return vk_fake
+
+
+def test_a_photo_by_vks_callback_api_is_fetched_and_a_pdf_reply_is_uploaded_and_sent(
+    tcast, server, vk, storage, worker
+):
+    alice, bob = Api(server, tcast.alice), Api(server, tcast.bob)
+    body = {
+        "kind": "vk",
+        "name": "Community",
+        "team": tcast.sales.pk,
+        "group_id": VK_GROUP,
+        "access_token": VK_TOKEN,
+        "mode": "callback",
+        "secret": VK_SECRET,
+        "confirmation": "c0nf1rm",
+    }
+    response = alice.post("/api/v1/channels/", json=body)
+    assert response.status_code == 201, response.text
+    channel = Channel.objects.get(pk=response.json()["id"])
+    # The community's Callback API server is our view on the live server: VK confirms it first.
+    assert vk.set_callback(VK_GROUP, f"{server.url}/hooks/vk/{channel.public_key}/", VK_SECRET, "c0nf1rm")
+
+    photo = image("PNG", (640, 480), color=(40, 160, 40))
+    vk.push_event(VK_GROUP, vk.message_new(VK_GROUP, 7, "Вот фото", photos=[("receipt.png", photo)]))
+    vk.wait_for_deliveries()
+    assert [(d.type, d.status, d.body) for d in vk.deliveries if d.type == "message_new"] == [
+        ("message_new", 200, "ok")
+    ]
+    conversation_id = the_conversation_of(bob, channel)
+    message, attachment = ready_photo(bob, conversation_id)
+    assert message["body"] == "Вот фото"
+    assert (attachment["status"], attachment["image"], attachment["content_type"]) == ("ready", True, "image/png")
+    served = bob.get(attachment["url"])
+    assert (served.status_code, served.content) == (200, photo)
+    assert Api(server, tcast.erin).get(attachment["url"]).status_code == 404
+
+    uploaded = bob.post(f"/api/v1/conversations/{conversation_id}/attachments", files={"file": ("terms.pdf", PDF)})
+    assert uploaded.status_code == 201, uploaded.text
+    response = bob.post(
+        f"/api/v1/conversations/{conversation_id}/reply", json={"body": "Условия", "attachments": [uploaded.json()["id"]]}
+    )
+    assert response.status_code == 201, response.text
+    reply_id = response.json()["id"]
+
+    def delivered():
+        (reply,) = [m for m in bob.thread(conversation_id) if m["id"] == reply_id]
+        return reply if reply["delivery"]["status"] in ("sent", "failed") else None
+
+    assert wait_until(delivered, "the reply was never delivered")["delivery"]["status"] == "sent"
+    (sent,) = vk.sent
+    assert (sent.peer_id, sent.text) == (7, "Условия")
+    (doc,) = sent.media
+    assert (doc.kind, doc.data) == ("doc", PDF)
+    # vk-api uploads every file as "file0.<ext>"; the name the customer sees is docs.save's title.
+    (save,) = vk.calls_of("docs.save")
+    assert save.params["title"] == "terms.pdf"
+    assert sent.attachment.startswith(doc.attachment)
