@@ -160,7 +160,8 @@ def customer_photo_reaches_the_agent(cast, fake, channel, token, push) -> tuple[
     return bob, conversation_id, ann
 
 
-def agent_answers_with_a_pdf_and_a_png(bob: Api, conversation_id: int, fake, ann: dict) -> None:
+def agent_answers_with_a_pdf_and_a_png(bob: Api, conversation_id: int, fake, ann: dict, after: int = 0) -> None:
+    """Bob's reply of text, a PDF and a PNG; ``after``: what the bot had sent Ann before."""
     png = image("PNG", (320, 200), color=(10, 120, 200))
     ids = []
     for name, data in (("terms.pdf", PDF), ("size-chart.png", png)):
@@ -181,7 +182,7 @@ def agent_answers_with_a_pdf_and_a_png(bob: Api, conversation_id: int, fake, ann
     assert reply["delivery"]["status"] == "sent", reply["delivery"]
     assert [a["name"] for a in reply["attachments"]] == ["terms.pdf", "size-chart.png"]
     # The plan: files in order, the text as the first one's caption; the PNG as a photo.
-    first, second = fake.sent_to(ann["id"])
+    first, second = [s for s in fake.sent_to(ann["id"]) if s.method.startswith("send")][after:]
     assert (first.method, first.caption, first.text) == ("sendDocument", "Yes, here are the details", None)
     assert [(f.source, f.file_name, f.data) for f in first.files] == [("upload", "terms.pdf", PDF)]
     assert first.message["document"]["file_name"] == "terms.pdf"
@@ -293,3 +294,27 @@ def test_a_photo_by_vks_callback_api_is_fetched_and_a_pdf_reply_is_uploaded_and_
     (save,) = vk.calls_of("docs.save")
     assert save.params["title"] == "terms.pdf"
     assert sent.attachment.startswith(doc.attachment)
+
+
+def test_a_photo_held_for_consent_is_fetched_once_the_customer_accepts(tcast, server, fake, storage, worker):
+    tcast.server = server
+    alice, bob = Api(server, tcast.alice), Api(server, tcast.bob)
+    channel = new_channel(alice, tcast.sales, TOKEN, "webhook")
+    response = alice.http.patch(f"/api/v1/channels/{channel.pk}/", json={"consent_required": True})
+    assert response.status_code == 200, response.text
+    photo = image("JPEG", (1024, 768), color=(90, 90, 200))
+    ann = fake.user("Ann", username="ann", language_code="en")
+    fake.push_update(TOKEN, fake.photo_update(TOKEN, ann, photo, caption="Before I agree: this"))
+    # The worker asks the question; nothing is fetched or shown meanwhile.
+    (question,) = fake.wait_for_sent(1, timeout=20)
+    assert question.reply_markup and not fake.downloads
+    listed = bob.get("/api/v1/conversations/", params={"view": "all", "channel_id": channel.pk}).json()["results"]
+    assert listed == []
+
+    accept = question.reply_markup["inline_keyboard"][0][0]["callback_data"]
+    fake.push_update(TOKEN, fake.callback_update(TOKEN, ann, accept, question.message))
+    conversation_id = the_conversation_of(bob, channel)
+    message, attachment = ready_photo(bob, conversation_id)
+    assert (message["body"], attachment["status"]) == ("Before I agree: this", "ready")
+    assert bob.get(attachment["url"]).content == photo
+    agent_answers_with_a_pdf_and_a_png(bob, conversation_id, fake, ann, after=1)
