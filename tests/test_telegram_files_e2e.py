@@ -296,6 +296,8 @@ def test_a_photo_by_vks_callback_api_is_fetched_and_a_pdf_reply_is_uploaded_and_
     assert sent.attachment.startswith(doc.attachment)
 
 
+# The bot's answers are Bot API calls by name: PTB's "Please use Bot.…" is no line in the log.
+@pytest.mark.filterwarnings("error::telegram.warnings.PTBUserWarning")
 def test_a_photo_held_for_consent_is_fetched_once_the_customer_accepts(tcast, server, fake, storage, worker):
     tcast.server = server
     alice, bob = Api(server, tcast.alice), Api(server, tcast.bob)
