@@ -61,7 +61,10 @@ def worker(server, settings):  # noqa: F811
     drain(queue)
 
 
-AT_END = "() => { const t = document.querySelector('[data-thread]'); return t.scrollHeight - t.scrollTop - t.clientHeight < 4; }"
+AT_END = """() => {
+  const thread = document.querySelector("[data-thread]");
+  return thread.scrollHeight - thread.scrollTop - thread.clientHeight < 4;
+}"""
 
 
 def follows_the_end(page) -> bool:

@@ -119,7 +119,8 @@ def new_channel(alice: Api, team, token: str, mode: str) -> Channel:
 
 def the_conversation_of(api: Api, channel: Channel) -> int:
     def found():
-        listed = api.get("/api/v1/conversations/", params={"view": "all", "status": "open", "channel_id": channel.pk}).json()["results"]
+        query = {"view": "all", "status": "open", "channel_id": channel.pk}
+        listed = api.get("/api/v1/conversations/", params=query).json()["results"]
         return [c["id"] for c in listed if c["channel_id"] == channel.pk]
 
     (conversation_id,) = wait_until(found, "the customer's conversation never showed up")
@@ -275,9 +276,8 @@ def test_a_photo_by_vks_callback_api_is_fetched_and_a_pdf_reply_is_uploaded_and_
 
     uploaded = bob.post(f"/api/v1/conversations/{conversation_id}/attachments", files={"file": ("terms.pdf", PDF)})
     assert uploaded.status_code == 201, uploaded.text
-    response = bob.post(
-        f"/api/v1/conversations/{conversation_id}/reply", json={"body": "Условия", "attachments": [uploaded.json()["id"]]}
-    )
+    body = {"body": "Условия", "attachments": [uploaded.json()["id"]]}
+    response = bob.post(f"/api/v1/conversations/{conversation_id}/reply", json=body)
     assert response.status_code == 201, response.text
     reply_id = response.json()["id"]
 
