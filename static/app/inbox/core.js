@@ -92,8 +92,44 @@ export async function api(url, body, { method = "POST" } = {}) {
 
 // Add to a scrolling thread and follow the newest line only if the reader was already at
 // the end: someone reading older messages (or a search result) is not yanked away.
+// A thread at its end keeps following it while lines grow after they were added (an image
+// that loads, a file the worker fetched, a delivery line): `followEnd` after such a change.
+// Only the reader scrolling up, away from the end, stops that. Growth is no such scroll: the
+// browser may move the view down for it (scroll anchoring), and a scroll event is dispatched
+// late, after more lines may have grown, so its position is compared with the last one seen.
+const following = new WeakMap(); // thread → { on: following its end?, top: last scrollTop seen }
+
+function atEnd(list) {
+  return list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+}
+
+function watch(list) {
+  let state = following.get(list);
+  if (!state) {
+    state = { on: false, top: list.scrollTop };
+    following.set(list, state);
+    list.addEventListener("scroll", () => {
+      if (atEnd(list)) state.on = true;
+      else if (list.scrollTop < state.top) state.on = false;
+      state.top = list.scrollTop;
+    }, { passive: true });
+  }
+  return state;
+}
+
+function toEnd(list) {
+  const state = watch(list);
+  list.scrollTop = list.scrollHeight;
+  state.on = true;
+  state.top = list.scrollTop;
+}
+
 export function keepAtEnd(list, add) {
-  const atEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  const follow = atEnd(list) || following.get(list)?.on === true;
   add();
-  if (atEnd) list.scrollTop = list.scrollHeight;
+  if (follow) toEnd(list);
+}
+
+export function followEnd(list) {
+  if (list && following.get(list)?.on === true) toEnd(list);
 }

@@ -3,7 +3,7 @@
 // that open full size, anything else as a download with its name and size. A customer's file
 // still being fetched shows as such until its `attachment.updated` event redraws the message.
 
-import { $, el, format, on, state, store, t } from "./core.js";
+import { $, el, followEnd, format, on, state, store, t } from "./core.js";
 import { composerHooks, payloadExtensions, textarea } from "./composer.js";
 
 const composer = $("[data-composer]");
@@ -112,8 +112,10 @@ function startPicker() {
 
 function fileNode(a) {
   if (a.status === "ready" && a.url && a.image) {
-    return el("a", { class: "file image", href: a.url, target: "_blank", rel: "noopener", title: a.name, "data-testid": "file-image" },
-      el("img", { src: a.url, alt: a.name, loading: "lazy" }));
+    const img = el("img", { src: a.url, alt: a.name, loading: "lazy" });
+    // Loaded, it is taller than its placeholder: a thread that showed its end still does.
+    img.addEventListener("load", () => followEnd(img.closest("[data-thread]")));
+    return el("a", { class: "file image", href: a.url, target: "_blank", rel: "noopener", title: a.name, "data-testid": "file-image" }, img);
   }
   if (a.status === "ready" && a.url) {
     return el("a", { class: "file download", href: a.url, download: a.name, "data-testid": "file-download" },

@@ -1,6 +1,6 @@
 // The open conversation: its messages, its header and the buttons that act on it.
 
-import { $, api, contactLabel, el, emit, format, keepAtEnd, state, store, t, when } from "./core.js";
+import { $, api, contactLabel, el, emit, followEnd, format, keepAtEnd, state, store, t, when } from "./core.js";
 import { markSelected, renderList, upsertConversation } from "./list.js";
 
 const thread = $("[data-thread]");
@@ -65,7 +65,10 @@ export function updateMessage(m) {
   if (m.deleted && !m.body) merged.body = state.can.seeDeleted ? known.body : "";
   shownMessages.set(m.id, merged);
   const node = thread.querySelector(`li[data-id="${m.id}"]`);
-  if (node) node.replaceWith(renderMessage(merged));
+  if (node) {
+    node.replaceWith(renderMessage(merged));
+    followEnd(thread); // redrawn taller (a fetched file, a delivery line): the end stays in view
+  }
 }
 
 /** Change a message already in the thread (its delivery status, …) and redraw it; others are ignored. */
