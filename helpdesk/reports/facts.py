@@ -10,7 +10,7 @@ It dispatches on the event type only, never on a channel's kind.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 # Fact kinds (also the "kind" column of the touch table for the first three).
@@ -152,9 +152,9 @@ def fold(
         if is_customer_message(message):
             out += [fact(CUSTOMER_MESSAGE, when, by_assignee), fact(ACTIVE, when, by_assignee)]
             if state.first_customer_at is None:
-                state.first_customer_at = when.isoformat()
+                state.first_customer_at = _iso(when)
             if state.waiting_since is None:
-                state.waiting_since = when.isoformat()
+                state.waiting_since = _iso(when)
         elif is_human_reply(message):
             author = message["author_employee_id"]
             by_author = _dims(snapshot, agent=author, role=role("actor", author))
@@ -180,13 +180,17 @@ def fold(
                 last = state.last_resolution
                 out.append(fact(RESOLUTION_LAST, _when(last["at"]), Dims(*last["dims"]), last["value"], sign=-1))
             out.append(fact(RESOLUTION_LAST, at, by_actor, value))
-            state.last_resolution = {"at": at.isoformat(), "dims": list(by_actor.as_tuple()), "value": value}
+            state.last_resolution = {"at": _iso(at), "dims": list(by_actor.as_tuple()), "value": value}
         state.resolved_once = True
     elif type == "conversation.rated":
         rating = payload.get("rating")
         if isinstance(rating, int) and 1 <= rating <= 5:
             out.append(fact(RATING, at, by_assignee, float(rating)))
     return out
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat()
 
 
 def _seconds(later: datetime, earlier: str | datetime) -> float:

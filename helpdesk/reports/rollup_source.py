@@ -104,10 +104,10 @@ class RollupSource:
                 if r["n"]
             }
         # Active: distinct (conversation, hour) pairs, whatever credits they carry.
-        pairs = qs.values("weekday", "local_hour", "conversation_id", "at").distinct()
+        pairs = qs.values_list("weekday", "local_hour", "conversation_id", "at").distinct()
         out: dict = {}
-        for r in pairs.values_list("weekday", "local_hour"):
-            out[r] = out.get(r, 0) + 1
+        for weekday, hour, _conversation, _at in pairs:
+            out[(weekday, hour)] = out.get((weekday, hour), 0) + 1
         return out
 
 

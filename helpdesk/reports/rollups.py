@@ -241,7 +241,7 @@ class Accumulator:
             if any(counters.values())
         ]
         bin_rows = [
-            (c, hour, *dims, *self.places[hour], metric, k, n) for (hour, dims, metric, k), n in self.bins.items() if n
+            (c, hour, *dims, metric, k, *self.places[hour], n) for (hour, dims, metric, k), n in self.bins.items() if n
         ]
         touch_rows = [
             (c, hour, *dims, *self.places[hour], kind, conv, contact)
