@@ -157,6 +157,14 @@ def build_history(*, seed: int, tz: str, start: datetime, steps: int = 260) -> S
 
                 if not isinstance(error, ActionError | PermissionError) and type(error).__name__ != "PermissionDenied":
                     raise
+        # At least a few ratings, whatever the dice said.
+        resolved = Conversation.objects.select_related("contact", "channel", "assignee", "team").filter(
+            company=company, status=Status.RESOLVED, deleted_at__isnull=True
+        )
+        for rating, conv in zip((5, 2, 4), resolved[:3], strict=False):
+            clock.now += timedelta(minutes=5)
+            with __import__("django.db").db.transaction.atomic():
+                events.record(conv, "conversation.rated", rating=rating, comment="")
         end = clock.now
     assert timezone.now() != end  # the clock is restored
 
