@@ -1,5 +1,5 @@
 # Shortcuts; the scripts are the real thing (they work without make too).
-.PHONY: run test lint lock bench bench-search messages
+.PHONY: run test lint lock bench bench-search bench-reports messages
 
 run:
 	./scripts/start
@@ -22,6 +22,9 @@ bench:
 
 bench-search:
 	.venv/bin/python bench/search.py
+
+bench-reports:
+	.venv/bin/python bench/reports.py --scale $${SCALE:-1}
 
 bench-telegram:
 	.venv/bin/python bench/telegram_channel.py

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "helpdesk.accounts",
     "helpdesk.conversations",
     "helpdesk.events",
+    "helpdesk.reports",
     "helpdesk.realtime",
     "helpdesk.api",
     "helpdesk.web",

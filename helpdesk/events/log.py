@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -13,6 +14,15 @@ from helpdesk.accounts.models import Employee
 from .models import Event
 
 log = logging.getLogger(__name__)
+
+# Called with (event, conversation) inside the transaction of each recorded event: statistics
+# keep their rollups this way (registered by helpdesk.reports; events imports no higher layer).
+_hooks: list[Callable[[Event, Any], None]] = []
+
+
+def add_hook(hook: Callable[[Event, Any], None]) -> None:
+    if hook not in _hooks:
+        _hooks.append(hook)
 
 
 def record(
@@ -28,9 +38,16 @@ def record(
     payload = {"conversation": conversation_summary(conversation), **payload}
     if previous:
         payload["previous"] = previous
+    # Roles at this instant, so statistics credit work to the role held when it was done.
+    payload["roles"] = {
+        "actor": actor.role_id if actor is not None else None,
+        "assignee": conversation.assignee.role_id if conversation.assignee_id else None,
+    }
     event = Event.objects.create(
         company_id=conversation.company_id, type=type, conversation=conversation, actor=actor, payload=payload
     )
+    for hook in _hooks:
+        hook(event, conversation)
     transaction.on_commit(partial(_publish_safely, serialise(event)))
     return event
 

@@ -1,0 +1,105 @@
+"""Rollups: aggregates kept from the event log, read by the dashboard (docs/metrics.md).
+
+Dimensions are plain integers (0 = none), not foreign keys: a rollup is a projection of the
+event log and is rebuilt from it by ``manage.py recount_statistics``.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+DIMS = ("team", "channel", "agent", "role", "priority")
+
+
+class _Keyed(models.Model):
+    company_id = models.IntegerField()
+    # The instant the local hour starts (in the company's time zone), and its local wall clock.
+    at = models.DateTimeField()
+    local_day = models.DateField()
+    local_hour = models.PositiveSmallIntegerField()
+    weekday = models.PositiveSmallIntegerField()  # Monday = 0
+    team = models.IntegerField(default=0)
+    channel = models.IntegerField(default=0)
+    agent = models.IntegerField(default=0)
+    role = models.IntegerField(default=0)
+    priority = models.SmallIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} {self.company_id} {self.at:%Y-%m-%d %H:%M}"
+
+
+class HourlyBucket(_Keyed):
+    id = models.BigAutoField(primary_key=True)
+    new = models.IntegerField(default=0)
+    reopened = models.IntegerField(default=0)
+    resolved = models.IntegerField(default=0)
+    snoozed = models.IntegerField(default=0)
+    customer_messages = models.IntegerField(default=0)
+    replies = models.IntegerField(default=0)
+    first_response_n = models.IntegerField(default=0)
+    first_response_sum = models.FloatField(default=0)
+    reply_time_n = models.IntegerField(default=0)
+    reply_time_sum = models.FloatField(default=0)
+    resolution_first_n = models.IntegerField(default=0)
+    resolution_first_sum = models.FloatField(default=0)
+    resolution_last_n = models.IntegerField(default=0)
+    resolution_last_sum = models.FloatField(default=0)
+    ratings = models.IntegerField(default=0)
+    ratings_good = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company_id", "at", *DIMS], name="reports_bucket_key"),
+        ]
+        indexes = [models.Index(fields=["company_id", "local_day"], name="reports_bucket_day")]
+
+
+class DurationBin(_Keyed):
+    """How many duration samples of one metric fell in one logarithmic bin (see bins.py)."""
+
+    id = models.BigAutoField(primary_key=True)
+    metric = models.PositiveSmallIntegerField()
+    bin = models.PositiveSmallIntegerField()
+    count = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company_id", "at", *DIMS, "metric", "bin"], name="reports_bin_key"),
+        ]
+        indexes = [models.Index(fields=["company_id", "metric", "local_day"], name="reports_bin_day")]
+
+
+class Touch(_Keyed):
+    """A conversation touched in a local hour (by a customer message, by activity, by being new),
+    once per distinct credit: distinct contacts, active conversations and the heatmap's lists."""
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.PositiveSmallIntegerField()
+    conversation_id = models.BigIntegerField()
+    contact_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation_id", "kind", "at", *DIMS], name="reports_touch_key"),
+        ]
+        indexes = [
+            models.Index(fields=["company_id", "kind", "local_day"], name="reports_touch_day"),
+        ]
+
+
+class ConversationStats(models.Model):
+    """Per conversation: the fold's running state, and whether its facts are in the rollups."""
+
+    conversation_id = models.BigIntegerField(primary_key=True)
+    company_id = models.IntegerField()
+    state = models.JSONField(default=dict)
+    deleted = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["company_id"], name="reports_stats_company")]
+
+    def __str__(self) -> str:
+        return f"stats of #{self.conversation_id}"

@@ -1,0 +1,186 @@
+"""Every figure of the rollups equals the direct computation from raw rows (docs/metrics.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, datetime
+
+import pytest
+
+from helpdesk.reports import queries, raw, rollups
+from helpdesk.reports.models import ConversationStats, DurationBin, HourlyBucket, Touch
+from helpdesk.reports.queries import Filters, Period
+
+from .reports_history import build_history
+
+
+def normal(value):
+    """Dataclasses as plain data, floats rounded (SQL and Python add floats in other orders)."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: normal(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): normal(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [normal(v) for v in value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return round(float(value), 4)
+    return value
+
+
+HISTORIES = [
+    ("Europe/Berlin", datetime(2024, 10, 25, 20, 0), 11),  # fall back: Sunday 27 October, 03:00 -> 02:00
+    ("Europe/Berlin", datetime(2025, 3, 29, 22, 0), 12),  # spring forward: Sunday 30 March, 02:00 -> 03:00
+    ("America/New_York", datetime(2024, 11, 2, 18, 0), 13),  # fall back: Sunday 3 November
+]
+
+
+@pytest.fixture(params=HISTORIES, ids=lambda h: f"{h[0]}-{h[1]:%m}")
+def history(request, db):
+    tz, start, seed = request.param
+    return build_history(seed=seed, tz=tz, start=start)
+
+
+def periods(h):
+    first = h.start.date()
+    last = h.end.date()
+    return [
+        Period.parse(h.company, start=first, end=last),
+        Period.parse(h.company, start=first, end=first),
+        Period.parse(h.company, start=last, end=last),
+        Period.parse(h.company, "7d", today=last),
+        Period.parse(h.company, "30d", today=date(last.year, last.month, last.day)),
+    ]
+
+
+def readers_and_filters(h):
+    yield h.admin, Filters()
+    yield h.bob, Filters()  # teams scope: Sales
+    yield h.dave, Filters()  # assigned only
+    yield h.vera, Filters()  # now an agent (teams scope), both teams
+    yield h.admin, Filters(team_id=h.support.pk)
+    yield h.admin, Filters(channel_id=h.w2.pk)
+    yield h.admin, Filters(agent_id=h.vera.pk)
+    yield h.admin, Filters(role_id=h.veteran.pk)  # archived: her work before the move
+    yield h.admin, Filters(priority=0)
+    yield h.bob, Filters(agent_id=h.erin.pk, priority=0)
+
+
+def test_every_figure_matches_the_raw_computation(history):
+    h = history
+    from helpdesk.conversations.models import Message
+    from helpdesk.events.models import Event
+
+    # The history has what the definitions care about.
+    kinds = set(Event.objects.filter(company_id=h.company.pk).values_list("type", flat=True))
+    assert {"conversation.deleted", "conversation.restored", "conversation.rated", "conversation.snoozed"} <= kinds
+    assert {"conversation.assigned", "conversation.resolved", "conversation.reopened"} <= kinds
+    assert Message.objects.filter(conversation__company=h.company, automatic=True).exists()
+    assert Message.objects.filter(conversation__company=h.company, kind="note").exists()
+    assert HourlyBucket.objects.filter(company_id=h.company.pk, role=h.veteran.pk).exists()
+    assert queries.dashboard(h.admin, periods(h)[0]).tile("customer_messages").current > 20
+    for reader, filters in readers_and_filters(h):
+        facts = raw.raw_facts(h.company.pk)
+        for period in periods(h):
+            want = raw.assemble(
+                raw.RawSource(queries.ReaderScope.of(reader), filters, binned=True, facts=facts),
+                reader,
+                period,
+                filters,
+            )
+            got = queries.dashboard(reader, period, filters)
+            g, w = normal(got), normal(want)
+            for part in ("tiles", "durations", "by_hour", "by_day", "workload"):
+                assert g[part] == w[part], (part, reader, filters, period)
+            for metric in queries.HEATMAP_METRICS:
+                for mode in queries.HEATMAP_MODES:
+                    source = raw.RawSource(queries.ReaderScope.of(reader), filters, facts=facts)
+                    assert normal(queries.heatmap(reader, period, filters, metric, mode)) == normal(
+                        queries.assemble_heatmap(source, period, metric, mode)
+                    )
+        # A heatmap cell lists exactly the raw facts' conversations the reader may open.
+        period = periods(h)[0]
+        source = raw.RawSource(queries.ReaderScope.of(reader), filters, facts=facts)
+        for metric in queries.HEATMAP_METRICS:
+            counts = source.heatmap_counts(period, metric)
+            for weekday, hour in list(counts)[:3]:
+                listed = set(
+                    queries.heatmap_cell(reader, period, filters, metric, weekday, hour).values_list("pk", flat=True)
+                )
+                visible = set(queries.access.visible_conversations(reader).values_list("pk", flat=True))
+                assert listed == source.cell_conversation_ids(period, metric, weekday, hour) & visible
+
+
+def test_the_company_is_isolated(history):
+    h = history
+    period = periods(h)[0]
+    ours = queries.dashboard(h.admin, period)
+    theirs = queries.dashboard(h.carol, period)
+    assert ours.tile("customer_messages").current > 0
+    # The other company's widget got messages too, counted for them only.
+    assert theirs.tile("customer_messages").current == raw.dashboard(h.carol, period).tile("customer_messages").current
+    assert not {r.id for r in theirs.workload if r.kind == "channel"} & {h.w1.pk, h.w2.pk}
+
+
+def _snapshot(company_id):
+    out = {}
+    for model in (HourlyBucket, DurationBin, Touch):
+        rows = model.objects.filter(company_id=company_id).values()
+        keyed = {}
+        for row in rows:
+            row.pop("id")
+            counters = {
+                k: v
+                for k, v in row.items()
+                if k
+                not in (
+                    "company_id",
+                    "at",
+                    "team",
+                    "channel",
+                    "agent",
+                    "role",
+                    "priority",
+                    "metric",
+                    "bin",
+                    "kind",
+                    "conversation_id",
+                    "contact_id",
+                    "local_day",
+                    "local_hour",
+                    "weekday",
+                )
+            }
+            key = tuple(
+                row.get(k)
+                for k in (
+                    "at",
+                    "team",
+                    "channel",
+                    "agent",
+                    "role",
+                    "priority",
+                    "metric",
+                    "bin",
+                    "kind",
+                    "conversation_id",
+                    "contact_id",
+                )
+            )
+            counters = {k: round(v, 4) if isinstance(v, float) else v for k, v in counters.items()}
+            if any(counters.values()) or model is Touch:
+                keyed[key] = counters
+        out[model.__name__] = keyed
+    out["stats"] = {
+        r["conversation_id"]: (r["state"], r["deleted"])
+        for r in ConversationStats.objects.filter(company_id=company_id).values()
+    }
+    return out
+
+
+def test_recount_rebuilds_identical_rollups(history):
+    h = history
+    before = _snapshot(h.company.pk)
+    lines = []
+    assert rollups.recount(h.company.pk, progress=lines.append) > 0
+    assert lines and "conversations" in lines[-1]
+    assert _snapshot(h.company.pk) == before
