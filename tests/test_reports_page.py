@@ -231,7 +231,9 @@ def test_the_russian_page_renders(client, cast, busy):
     login(client, cast.alice)
     client.cookies["django_language"] = "ru"
     html = client.get(URL, {"period": "30d"}, HTTP_ACCEPT_LANGUAGE="ru").content.decode()
-    assert 'lang="ru"' in html and "Отчёты" in html and "Последние 30 дней" in html
+    assert (
+        'lang="ru"' in html and "Статистика" in html and "Последние 30 дней" in html and "Нагрузка по агентам" in html
+    )
 
 
 def test_a_url_with_the_period_and_filters_reads_back(client, cast):
@@ -240,3 +242,37 @@ def test_a_url_with_the_period_and_filters_reads_back(client, cast):
     html = client.get(f"{URL}?{query}").content.decode()
     assert 'value="2025-01-01"' in html and f'<option value="{cast.sales.pk}" selected>' in html
     assert len(table_rows(html, "by-day-table")) == 31
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_reports_socket_says_changed_for_the_readers_events_only(tcast):
+    from channels.db import database_sync_to_async
+    from channels.testing import WebsocketCommunicator
+
+    from smartchat.asgi import application
+    from tests.test_sockets import inbox_socket
+
+    async def reports_socket(employee):
+        # The inbox socket's session and origin headers, on the reports path.
+        communicator = await inbox_socket(employee)
+        return WebsocketCommunicator(application, "/ws/reports/", headers=communicator.scope["headers"])
+
+    bob = await reports_socket(tcast.bob)  # an agent: no view-reports permission
+    connected, code = await bob.connect()
+    assert not connected and code == 4403
+    alice = await reports_socket(tcast.alice)
+    connected, _ = await alice.connect()
+    assert connected and (await alice.receive_json_from())["type"] == "hello"
+    await database_sync_to_async(actions.receive_message)(
+        channel=tcast.widget, external_contact_id="visitor-7", body="Hi", external_id="w:7"
+    )
+    assert (await alice.receive_json_from(timeout=3))["type"] == "changed"
+    # A burst of events (created, message, …) is told at most once per throttle window, the last too.
+    while not await alice.receive_nothing(timeout=2.5):
+        assert (await alice.receive_json_from())["type"] == "changed"
+    # Another company's event reaches no socket of Acme's.
+    await database_sync_to_async(actions.receive_message)(
+        channel=tcast.globex_widget, external_contact_id="g-1", body="Hi", external_id="g:1"
+    )
+    assert await alice.receive_nothing(timeout=2.5)
+    await alice.disconnect()
