@@ -1,4 +1,14 @@
 # One image for every Smartchat process: web (ASGI), worker and beat differ only by command.
+
+# The browser libraries (Chart.js), from npm as pinned in package-lock.json and checked against
+# scripts/assets.sha256, by the same step as ./scripts/start; Node.js stays out of the image.
+FROM python:3.11-slim AS assets
+WORKDIR /build
+RUN python -m venv .venv
+COPY package.json package-lock.json requirements-assets.txt ./
+COPY scripts/_assets.sh scripts/check_assets.py scripts/assets.sha256 scripts/
+RUN PATH="/build/.venv/bin:$PATH" bash -c '. scripts/_assets.sh && ensure_assets'
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -14,6 +24,7 @@ RUN useradd --create-home --uid 10001 smartchat \
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 COPY . .
+COPY --from=assets /build/static/vendor static/vendor
 # Static files are collected into the image and served by WhiteNoise with far-future caching.
 # The compiled translations (locale/*/LC_MESSAGES/django.mo) are committed, so no gettext here.
 # A key and a data directory for this step only: no key or SQLite file is left in the image.

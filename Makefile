@@ -16,6 +16,7 @@ LOCK = .venv/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-ex
 lock:
 	$(LOCK) --output-file=requirements.txt requirements.in
 	$(LOCK) --output-file=requirements-dev.txt requirements-dev.in
+	$(LOCK) --output-file=requirements-assets.txt requirements-assets.in
 
 bench:
 	.venv/bin/python bench/live_chat.py --servers 1 --visitors 200 --agents 5 --rate 50 --duration 20

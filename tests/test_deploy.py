@@ -148,7 +148,12 @@ def test_the_dockerfile_installs_the_locked_requirements_and_collects_static():
 
 
 @pytest.mark.parametrize(
-    ("source", "lock"), [("requirements.in", "requirements.txt"), ("requirements-dev.in", "requirements-dev.txt")]
+    ("source", "lock"),
+    [
+        ("requirements.in", "requirements.txt"),
+        ("requirements-dev.in", "requirements-dev.txt"),
+        ("requirements-assets.in", "requirements-assets.txt"),
+    ],
 )
 def test_each_lock_holds_its_inputs_pins_with_every_package_hashed(source, lock):
     # Pinned and hashed throughout, so pip installs in hash-checking mode: nothing unlisted or altered gets
@@ -159,6 +164,25 @@ def test_each_lock_holds_its_inputs_pins_with_every_package_hashed(source, lock)
         assert packages[name][0] == version, (
             f"{name}=={version} in {source}, {packages[name][0]} in {lock}: run make lock"
         )
+
+
+def test_the_browser_libraries_are_pinned_with_their_integrity_and_installed_as_pinned():
+    # package.json pins exact versions, the lock holds every tarball's sha512 (npm ci checks it) and
+    # names no registry (npm uses the machine's), and what the set-up copied into static/vendor/ is
+    # byte for byte what scripts/assets.sha256 says; the Dockerfile runs the same step.
+    package = json.loads((ROOT / "package.json").read_text())
+    assert all(re.fullmatch(r"\d+\.\d+\.\d+", v) for v in package["dependencies"].values())
+    lock = json.loads((ROOT / "package-lock.json").read_text())
+    for name, entry in lock["packages"].items():
+        if name:
+            assert entry["integrity"].startswith("sha512-") and "resolved" not in entry, name
+    assert lock["packages"]["node_modules/chart.js"]["version"] == package["dependencies"]["chart.js"]
+    check = subprocess.run([sys.executable, str(ROOT / "scripts" / "check_assets.py")], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr + " (run ./scripts/test or ./scripts/start once)"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "ensure_assets" in dockerfile and "COPY --from=assets /build/static/vendor static/vendor" in dockerfile
+    for script in ("start", "test"):
+        assert "ensure_assets" in (ROOT / "scripts" / script).read_text()
 
 
 def test_the_test_environment_installs_exactly_the_runtime_lock_and_more():

@@ -166,6 +166,10 @@ MATRIX: dict[str, Entry] = {
     "web:audit-log": Entry("get", page(403, 403, 200, 200, 200)),
     "web:audit-log-export": Entry("get", page(403, 403, 200, 200, 200)),
     "web:trash": Entry("get", page(403, 403, 200, 200, 200)),
+    # Reports: the view-reports permission; each reader's figures are their own scope's (test_reports_page.py).
+    "web:reports": Entry("get", page(403, 403, 200, 200, 200)),
+    "web:reports-heatmap-cell": Entry("get", page(403, 403, 200, 200, 200), data=lambda w: {"weekday": 0, "hour": 0}),
+    "web:reports-live": Entry("get", page(403, 403, 200, 200, 200)),
     "web:trash-restore": Entry(
         "post", page(403, 403, 302, 302, 404), kwargs=lambda w: {"conversation_id": w.trashed.pk}
     ),

@@ -1,4 +1,4 @@
-"""The settings area's sections, each shown to the employees whose role opens it."""
+"""The top bar's places (Reports) and the settings area's sections, each shown to the roles that open it."""
 
 from __future__ import annotations
 
@@ -52,5 +52,8 @@ def navigation(request) -> dict:
     employee = getattr(request.user, "employee", None) if request.user.is_authenticated else None
     if employee is None or not employee.is_active:
         return {}
-    # A callable: templates evaluate it only on the pages that show the navigation.
-    return {"settings_sections": lambda: sections_for(employee)}
+    # Callables: templates evaluate them only on the pages that show the navigation.
+    return {
+        "settings_sections": lambda: sections_for(employee),
+        "reports_open": lambda: employee.can(Perm.VIEW_REPORTS),
+    }
