@@ -309,3 +309,28 @@ def test_the_export_streams_rows_as_it_reads_them(client, cast, monkeypatch):
     rest = b"".join(chunks).decode()
     assert len(rest.splitlines()) == 32 and f"\n{late.pk}," in "\n" + rest
     assert fetched_whole == []  # read with iterator(), never loaded as a whole list
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_under_asgi_the_conversation_export_streams_as_it_reads(tcast):
+    import warnings
+
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+    from django.test import AsyncClient
+
+    await sync_to_async(grant)(tcast.alice, Perm.EXPORT)
+    await sync_to_async(Contact.objects.filter(pk=tcast.conversation.contact_id).update)(name="-1+1")
+    client = AsyncClient()
+    await client.aforce_login(await sync_to_async(lambda: tcast.alice.user)())
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            response = await client.get("/api/v1/conversations/export.csv", {"view": "all"})
+            assert response.status_code == 200 and response.is_async  # read by an async iterator
+            raw = b"".join([chunk async for chunk in response.streaming_content])
+    finally:
+        await sync_to_async(connections.close_all)()
+    assert not [w for w in caught if "StreamingHttpResponse" in str(w.message)]
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert [(int(r[0]), r[1]) for r in rows[1:]] == [(tcast.conversation.pk, "'-1+1")]
