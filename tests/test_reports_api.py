@@ -283,6 +283,16 @@ def test_the_file_speaks_the_readers_language_and_the_companys_time(client, cast
     (row,) = csv_rows(response)[1:]
     assert row[3] == "Открыт" or row[3] != "Open"  # the status in Russian
     assert row[7].endswith("+03:00")  # Acme's time zone: Moscow
+    # With an API key (no session, so no time zone set by the middleware): still the company's.
+    from helpdesk.accounts import actions as admin_actions
+
+    _, key = admin_actions.create_api_token(by=cast.alice, name="BI")
+    client.logout()
+    response = client.get(
+        "/api/v1/conversations/export.csv", {"view": "all"}, headers={"authorization": f"Bearer {key}"}
+    )
+    (row,) = csv_rows(response)[1:]
+    assert row[3] == "Open" and row[7].endswith("+03:00")
 
 
 def test_the_export_streams_rows_as_it_reads_them(client, cast, monkeypatch):

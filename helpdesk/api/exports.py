@@ -190,9 +190,11 @@ def conversation_table(reader: Employee, rows) -> Table:
     return Table(header, rows, line)
 
 
-def _filename(kind: str, a: Asked | None = None) -> str:
+def _filename(kind: str, a: Asked | None = None, *, reader: Employee | None = None) -> str:
+    """report-tiles-2025-03-01-2025-03-30.csv for a period; conversations-2025-03-30.csv (today, the company's)."""
     if a is None:
-        return f"{kind}-{django_timezone.localdate():%Y-%m-%d}.csv"
+        today = django_timezone.localdate(timezone=zoneinfo.ZoneInfo(reader.company.timezone or "UTC"))
+        return f"{kind}-{today:%Y-%m-%d}.csv"
     return f"report-{kind}-{a.period.first:%Y-%m-%d}-{a.period.last:%Y-%m-%d}.csv"
 
 
@@ -237,13 +239,15 @@ HeatmapCellCsvApi = _report(
 class LiveAgentsCsvApi(_CsvApi):
     @_csv_schema("Now: each agent's presence, open and snoozed load and capacity.", [])
     def get(self, request):
-        return self.send(live_agents_table(live_reader(request, REPORT_PERMS)), _filename("live-agents"))
+        reader = live_reader(request, REPORT_PERMS)
+        return self.send(live_agents_table(reader), _filename("live-agents", reader=reader))
 
 
 class LiveQueuesCsvApi(_CsvApi):
     @_csv_schema("Now: conversations waiting per team and the longest wait.", [])
     def get(self, request):
-        return self.send(live_queues_table(live_reader(request, REPORT_PERMS)), _filename("live-queues"))
+        reader = live_reader(request, REPORT_PERMS)
+        return self.send(live_queues_table(reader), _filename("live-queues", reader=reader))
 
 
 class _FilteredFileSchema(AutoSchema):
@@ -275,4 +279,4 @@ class ConversationsCsvApi(_CsvApi, GenericAPIView):
         reader = me(request)
         access.require(reader, Perm.EXPORT)
         rows = self.filter_queryset(self.get_queryset())
-        return self.send(conversation_table(reader, rows), _filename("conversations"))
+        return self.send(conversation_table(reader, rows), _filename("conversations", reader=reader))
