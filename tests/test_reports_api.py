@@ -134,6 +134,10 @@ def test_live_answers_what_the_queries_compute(client, cast):
     assert sum(q["waiting"] for q in data["queues"]) == 1  # the cast's one unassigned chat
     rows = csv_rows(client.get(API + "live-queues.csv"))
     assert [r[0] for r in rows[1:]] == ["Sales"] and rows[1][2] == "1"
+    # A client that asks for text/csv gets the file, and its errors in the API's JSON shape.
+    assert csv_rows(client.get(API + "live-queues.csv", headers={"accept": "text/csv"}))[1][0] == "Sales"
+    refused = client.get(API + "live-queues.csv", {"team": 1}, headers={"accept": "text/csv"})
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "bad_filter"
     rows = csv_rows(client.get(API + "live-agents.csv"))
     assert {r[0] for r in rows[1:]} == {a.name for a in now.agents}
 
