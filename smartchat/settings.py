@@ -388,6 +388,9 @@ SPECTACULAR_SETTINGS = {
         "StatusEnum": "helpdesk.conversations.models.Status",
         "DeliveryStatusEnum": "helpdesk.conversations.models.DeliveryStatus",
         "AttachmentStatusEnum": "helpdesk.conversations.models.AttachmentStatus",
+        "ChannelModeEnum": "helpdesk.api.channels.mode_choices",
+        "HeatmapMetricEnum": "helpdesk.reports.queries.HEATMAP_METRICS",
+        "HeatmapModeEnum": "helpdesk.reports.queries.HEATMAP_MODES",
     },
     # Served from the sidecar package's static files: the docs page works offline.
     "SWAGGER_UI_DIST": "SIDECAR",

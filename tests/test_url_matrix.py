@@ -251,6 +251,23 @@ MATRIX: dict[str, Entry] = {
     "api:trash-restore": Entry(
         "post", api(403, 403, 200, 200, 404), kwargs=lambda w: {"conversation_id": w.trashed.pk}
     ),
+    # The inbox list as a CSV file: the export permission, then each one's own scope (tests/test_reports_api.py).
+    "api:conversations-csv": Entry("get", api(403, 403, 200, 200, 200)),
+    # --- API: statistics (view-reports; their CSV files export as well); Gina sees her own company's ----------
+    "api:report-dashboard": Entry("get", api(403, 403, 200, 200, 200)),
+    "api:report-heatmap": Entry("get", api(403, 403, 200, 200, 200)),
+    "api:report-heatmap-cell": Entry("get", api(403, 403, 200, 200, 200), data=lambda w: {"weekday": 0, "hour": 9}),
+    "api:report-live": Entry("get", api(403, 403, 200, 200, 200)),
+    "api:report-tiles-csv": Entry("get", api(403, 403, 200, 200, 200)),
+    "api:report-by-hour-csv": Entry("get", api(403, 403, 200, 200, 200)),
+    "api:report-by-day-csv": Entry("get", api(403, 403, 200, 200, 200)),
+    "api:report-workload-agents-csv": Entry("get", api(403, 403, 200, 200, 200)),
+    "api:report-workload-teams-csv": Entry("get", api(403, 403, 200, 200, 200)),
+    "api:report-workload-channels-csv": Entry("get", api(403, 403, 200, 200, 200)),
+    "api:report-heatmap-csv": Entry("get", api(403, 403, 200, 200, 200)),
+    "api:report-heatmap-cell-csv": Entry("get", api(403, 403, 200, 200, 200), data=lambda w: {"weekday": 0, "hour": 9}),
+    "api:report-live-agents-csv": Entry("get", api(403, 403, 200, 200, 200)),
+    "api:report-live-queues-csv": Entry("get", api(403, 403, 200, 200, 200)),
     # --- API: people and contacts ------------------------------------------------------------------------------
     "api:presence": Entry("post", api(200, 200, 200, 200, 200), data=lambda w: {"presence": "away"}),
     "api:employees": Entry("get", api(200, 200, 200, 200, 200)),  # colleagues' public cards, to assign chats

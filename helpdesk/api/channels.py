@@ -78,6 +78,13 @@ def kind_fields() -> dict[str, serializers.Field]:
     return fields
 
 
+def mode_choices() -> list:
+    """The merged choices of the kinds' ``mode`` setting: named ChannelModeEnum in the schema
+    (settings.SPECTACULAR_SETTINGS), apart from the statistics' heatmap ``mode``."""
+    field = kind_fields().get("mode")
+    return list(field.choices.items()) if isinstance(field, serializers.ChoiceField) else []
+
+
 def _kind_values(data: dict[str, Any], kind: str, channel: Channel | None = None) -> dict[str, Any] | None:
     """The kind's settings from a request, through its form; None when a PATCH names none of them."""
     names = admin_actions.settings_form(kind).fields

@@ -1,6 +1,21 @@
 from django.urls import path
 
-from . import attachments, bulk, canned, channels, contacts, employees, presence, roles, search, teams, tokens, views
+from . import (
+    attachments,
+    bulk,
+    canned,
+    channels,
+    contacts,
+    employees,
+    exports,
+    presence,
+    reports,
+    roles,
+    search,
+    teams,
+    tokens,
+    views,
+)
 
 app_name = "api"
 urlpatterns = [
@@ -30,6 +45,7 @@ urlpatterns = [
     path("tokens/<int:token_id>/", tokens.TokenDetailApi.as_view(), name="token"),
     path("tokens/<int:token_id>/revoke", tokens.TokenRevokeApi.as_view(), name="token-revoke"),
     path("conversations/", views.ConversationListApi.as_view(), name="conversations"),
+    path("conversations/export.csv", exports.ConversationsCsvApi.as_view(), name="conversations-csv"),
     path("conversations/counts", views.ConversationCountsApi.as_view(), name="conversation-counts"),
     path("conversations/bulk", bulk.BulkApi.as_view(), name="conversation-bulk"),
     path("conversations/<int:conversation_id>/", views.ConversationDetailApi.as_view(), name="conversation"),
@@ -65,4 +81,21 @@ urlpatterns = [
     path("search/", search.SearchApi.as_view(), name="search"),
     path("trash/", views.TrashListApi.as_view(), name="trash"),
     path("trash/<int:conversation_id>/restore", views.TrashRestoreApi.as_view(), name="trash-restore"),
+    # Statistics (docs/metrics.md): JSON for BI tools, and each table as CSV (stable URLs).
+    path("reports/dashboard", reports.DashboardApi.as_view(), name="report-dashboard"),
+    path("reports/heatmap", reports.HeatmapApi.as_view(), name="report-heatmap"),
+    path("reports/heatmap/cell", reports.HeatmapCellApi.as_view(), name="report-heatmap-cell"),
+    path("reports/live", reports.LiveApi.as_view(), name="report-live"),
+    path("reports/tiles.csv", exports.TilesCsvApi.as_view(), name="report-tiles-csv"),
+    path("reports/by-hour.csv", exports.ByHourCsvApi.as_view(), name="report-by-hour-csv"),
+    path("reports/by-day.csv", exports.ByDayCsvApi.as_view(), name="report-by-day-csv"),
+    path("reports/workload-agents.csv", exports.WorkloadAgentsCsvApi.as_view(), name="report-workload-agents-csv"),
+    path("reports/workload-teams.csv", exports.WorkloadTeamsCsvApi.as_view(), name="report-workload-teams-csv"),
+    path(
+        "reports/workload-channels.csv", exports.WorkloadChannelsCsvApi.as_view(), name="report-workload-channels-csv"
+    ),
+    path("reports/heatmap.csv", exports.HeatmapCsvApi.as_view(), name="report-heatmap-csv"),
+    path("reports/heatmap/cell.csv", exports.HeatmapCellCsvApi.as_view(), name="report-heatmap-cell-csv"),
+    path("reports/live-agents.csv", exports.LiveAgentsCsvApi.as_view(), name="report-live-agents-csv"),
+    path("reports/live-queues.csv", exports.LiveQueuesCsvApi.as_view(), name="report-live-queues-csv"),
 ]

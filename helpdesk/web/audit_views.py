@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import csv
 import json
-from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import UTC, date, datetime, time
 from typing import Any
 
 import django_filters
 from django import forms
-from django.core.handlers.asgi import ASGIRequest
 from django.core.paginator import Paginator
 from django.db.models import BooleanField, Case, CharField, Q, QuerySet, Value, When
 from django.db.models.functions import Cast
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
+from helpdesk import csvexport
 from helpdesk.accounts.permissions import Perm
 from helpdesk.conversations import access
 from helpdesk.events.models import AuditEntry
@@ -27,7 +25,6 @@ from helpdesk.events.models import AuditEntry
 from .decorators import employee_required
 
 PAGE_SIZE = 50
-CSV_CHUNK = 2000
 VALUE_LIMIT = 120
 
 # What each action code means, in words; a code missing here is shown as it is.
@@ -300,50 +297,16 @@ def audit_log_export(request: HttpRequest) -> HttpResponse:
     labels = {code: str(label) for code, label in ACTION_LABELS.items()}
     types = {code: str(label) for code, label in OBJECT_TYPE_LABELS.items()}
     tz = timezone.get_current_timezone()
-    writer = csv.writer(_Echo())
-
-    def line(entry: AuditEntry) -> str:
-        return writer.writerow(_csv_row(as_shown(entry), labels, types, tz))
-
-    first = "\ufeff" + writer.writerow(header)
     rows = entries.only(
         "created_at", "actor_name", "action", "object_type", "object_id", "object_repr", "before", "after", "ip"
     )
-    # Under ASGI (uvicorn) Django would read a synchronous iterator to the end before sending
-    # the first byte; an asynchronous one is sent as it is read. Memory stays flat either way.
-    if isinstance(request, ASGIRequest):
-        content: Iterable[str] | AsyncIterator[str] = _async_lines(first, rows, line)
-    else:
-        content = _sync_lines(first, rows, line)
-    response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
-    filename = f"audit-log-{timezone.localdate():%Y-%m-%d}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
-class _Echo:
-    """A file-like object whose write returns the line, so csv.writer yields strings."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _sync_lines(first: str, rows: QuerySet[AuditEntry], line) -> Iterator[str]:
-    yield first
-    for entry in rows.iterator(chunk_size=CSV_CHUNK):
-        yield line(entry)
-
-
-async def _async_lines(first: str, rows: QuerySet[AuditEntry], line) -> AsyncIterator[str]:
-    yield first
-    async for entry in rows.aiterator(chunk_size=CSV_CHUNK):
-        yield line(entry)
-
-
-def _cell(value: str) -> str:
-    # A cell that starts like a formula would run as one in a spreadsheet (a failed sign-in's
-    # user name is whatever the stranger typed): make it plain text.
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    return csvexport.stream(
+        request,
+        header=header,
+        rows=rows,
+        line=lambda entry: _csv_row(as_shown(entry), labels, types, tz),
+        filename=f"audit-log-{timezone.localdate():%Y-%m-%d}.csv",
+    )
 
 
 def _csv_row(entry: AuditEntry, labels: dict[str, str], types: dict[str, str], tz) -> list[str]:
@@ -362,4 +325,4 @@ def _csv_row(entry: AuditEntry, labels: dict[str, str], types: dict[str, str], t
         as_json(entry.after),
         entry.ip or "",
     ]
-    return [_cell(value) for value in values]
+    return values  # csvexport makes each cell formula-safe
