@@ -276,3 +276,29 @@ async def test_the_reports_socket_says_changed_for_the_readers_events_only(tcast
     )
     assert await alice.receive_nothing(timeout=2.5)
     await alice.disconnect()
+
+
+def test_readers_who_may_export_get_each_report_as_csv_for_the_same_period(client, cast, busy):
+    login(client, cast.alice)
+    params = {"period": "custom", "start": "2020-01-01", "end": "2020-01-31", "metric": "customer_messages"}
+    html = client.get(URL, params).content.decode()
+    links = [
+        unescape(href) for href in re.findall(r'data-testid="exports".*?</section>', html, re.S)[0].split('href="')[1:]
+    ]
+    links = [link.split('"')[0] for link in links]
+    assert len(links) == 8
+    for link in links:
+        response = client.get(link)
+        assert response.status_code == 200, (link, response.content[:300])
+        assert response["Content-Type"].startswith("text/csv")
+        assert b"".join(response.streaming_content).startswith("\ufeff".encode())
+        if "live-" not in link:  # the live queue is now, whatever the period
+            assert "start=2020-01-01" in link and "end=2020-01-31" in link and "period=" not in link
+    assert any("metric=customer_messages" in link for link in links)  # the heatmap's own choice
+    lead = Role.objects.create(
+        company=cast.acme, name="Reader", scope=Scope.ALL, permissions=[*map(str, AGENT_PERMS), Perm.VIEW_REPORTS]
+    )
+    cast.erin.role = lead
+    cast.erin.save(update_fields=["role"])
+    login(client, cast.erin)  # may read reports, may not export: no links
+    assert 'data-testid="exports"' not in client.get(URL).content.decode()

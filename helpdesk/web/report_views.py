@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -293,9 +294,39 @@ def reports(request: HttpRequest) -> HttpResponse:
             "workload": _workload(employee, dashboard, live),
             "chart_data": _chart_data(dashboard),
             "cell_query": _query_without(request, "weekday", "hour"),
+            "exports": _export_links(request) if employee.can(Perm.EXPORT) else [],
         }
     )
     return render(request, "web/reports/page.html", context)
+
+
+# The CSV downloads of the page's figures (helpdesk/api/exports.py), for readers who may export.
+EXPORTS = [
+    ("api:report-tiles-csv", gettext_lazy("Figures"), "period"),
+    ("api:report-by-hour-csv", gettext_lazy("By hour of day"), "period"),
+    ("api:report-by-day-csv", gettext_lazy("By day"), "period"),
+    ("api:report-heatmap-csv", gettext_lazy("Weekday × hour"), "heatmap"),
+    ("api:report-workload-agents-csv", gettext_lazy("Workload per agent"), "period"),
+    ("api:report-workload-teams-csv", gettext_lazy("Per team"), "period"),
+    ("api:report-workload-channels-csv", gettext_lazy("Per channel"), "period"),
+    ("api:report-live-queues-csv", gettext_lazy("Live queue"), "now"),  # now: no period, no filters
+]
+
+
+def _export_links(request: HttpRequest) -> list[tuple[str, str]]:
+    """Each CSV with the page's own period and filters (and, for the heatmap, its metric and mode)."""
+    shared = ("period", "start", "end", *FILTER_NAMES)
+    kept = {"period": shared, "heatmap": (*shared, "metric", "mode"), "now": ()}
+    links = []
+    for name, label, kind in EXPORTS:
+        keep = kept[kind]
+        query = QueryDict(mutable=True)
+        for key in keep:
+            if request.GET.get(key) and not (key == "period" and request.GET[key] == "custom"):
+                query[key] = request.GET[key]  # a custom range is its start and end alone
+        url = reverse(name)
+        links.append((label, f"{url}?{query.urlencode()}" if query else url))
+    return links
 
 
 @employee_required(Perm.VIEW_REPORTS)
