@@ -111,7 +111,10 @@ def seed_company(name: str, conversations: int, *, teams: int, agents: int):
                       ts, '', ts, ts
                FROM generate_series(1, %(n)s) g
                JOIN bench_agents a ON a.idx = g %% %(agents)s
-               CROSS JOIN LATERAL (SELECT now() - (random() * interval '365 days') AS ts) t""",
+               -- A spread per row: an uncorrelated LATERAL (random()) is evaluated once, for every row.
+               CROSS JOIN LATERAL (
+                   SELECT now() - ((g::bigint * 2654435761) %% 31536000) * interval '1 second' AS ts
+               ) t""",
             {
                 "c": c,
                 "channels": channel_ids,
