@@ -8,7 +8,7 @@ from datetime import date, datetime
 import pytest
 
 from helpdesk.reports import queries, raw, rollups
-from helpdesk.reports.models import ConversationStats, DurationBin, HourlyBucket, Touch
+from helpdesk.reports.models import ContactDay, ConversationStats, DurationBin, HourlyBucket, Touch
 from helpdesk.reports.queries import Filters, Period
 
 from .reports_history import build_history
@@ -123,7 +123,7 @@ def test_the_company_is_isolated(history):
 
 def _snapshot(company_id):
     out = {}
-    for model in (HourlyBucket, DurationBin, Touch):
+    for model in (HourlyBucket, DurationBin, Touch, ContactDay):
         rows = model.objects.filter(company_id=company_id).values()
         keyed = {}
         for row in rows:
@@ -154,6 +154,7 @@ def _snapshot(company_id):
                 row.get(k)
                 for k in (
                     "at",
+                    "local_day",
                     "team",
                     "channel",
                     "agent",
@@ -184,3 +185,40 @@ def test_recount_rebuilds_identical_rollups(history):
     assert rollups.recount(h.company.pk, progress=lines.append) > 0
     assert lines and "conversations" in lines[-1]
     assert _snapshot(h.company.pk) == before
+
+
+def test_a_change_of_time_zone_recounts_the_hours(db, django_capture_on_commit_callbacks, caplog):
+    from helpdesk.accounts import actions as admin_actions
+    from helpdesk.reports import tasks
+
+    h = build_history(seed=21, tz="Europe/Berlin", start=datetime(2025, 3, 29, 22, 0), steps=120)
+    assert rollups.recounting(h.company.pk) is None
+
+    def compare(company):
+        period = Period.parse(company, start=h.start.date(), end=h.end.date())
+        facts = raw.raw_facts(company.pk)
+        want = raw.assemble(
+            raw.RawSource(queries.ReaderScope.of(h.admin), Filters(), binned=True, facts=facts),
+            h.admin,
+            period,
+            Filters(),
+        )
+        return normal(queries.dashboard(h.admin, period)), normal(want)
+
+    before, _ = compare(h.company)
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        company = admin_actions.update_company(h.company, by=h.admin, timezone_name="Asia/Tokyo")
+    assert any("on_timezone_change" in repr(c) for c in queued), "the recount is queued after commit"
+    # Until it has run, the figures are the previous zone's hours and the dashboard can say so.
+    assert rollups.recounting(company.pk) is not None
+    got, want = compare(company)
+    assert got["by_hour"] != want["by_hour"]  # Berlin's hours, not Tokyo's yet
+
+    with caplog.at_level("INFO", logger="helpdesk.reports.tasks"):
+        assert tasks.recount_company.apply(args=(company.pk,)).get() > 0  # the queued task's body, run here
+    assert "conversations" in caplog.text  # progress in the log
+    assert rollups.recounting(company.pk) is None
+    got, want = compare(company)
+    for part in ("tiles", "durations", "by_hour", "by_day", "workload"):
+        assert got[part] == want[part], part
+    assert got["by_hour"] != before["by_hour"]

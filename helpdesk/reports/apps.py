@@ -12,3 +12,7 @@ class ReportsConfig(AppConfig):
         from . import rollups
 
         log.add_hook(rollups.on_event)
+        # A company's new time zone moves every local hour: recount (rollups.on_timezone_change).
+        from helpdesk.accounts.actions import company
+
+        company.add_timezone_hook(rollups.on_timezone_change)

@@ -103,3 +103,48 @@ class ConversationStats(models.Model):
 
     def __str__(self) -> str:
         return f"stats of #{self.conversation_id}"
+
+
+class ContactDay(models.Model):
+    """How many customer messages one contact sent on one local day, per credit: the distinct
+    contacts tile counts distinct ``contact_id`` here. One row per contact and day (not per
+    conversation and hour, as in Touch), read by an index-only scan of its key; rows whose
+    count falls to 0 (a deleted conversation) are removed, so every row counts."""
+
+    id = models.BigAutoField(primary_key=True)
+    company_id = models.IntegerField()
+    local_day = models.DateField()
+    contact_id = models.BigIntegerField()
+    team = models.IntegerField(default=0)
+    channel = models.IntegerField(default=0)
+    agent = models.IntegerField(default=0)
+    role = models.IntegerField(default=0)
+    priority = models.SmallIntegerField(default=0)
+    n = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # The key leads with the day: it is also the index the distinct count scans.
+            models.UniqueConstraint(
+                fields=["company_id", "local_day", "contact_id", *DIMS], name="reports_contactday_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"contact {self.contact_id} on {self.local_day}"
+
+
+class RollupZone(models.Model):
+    """The time zone a company's rollups were last counted in (buckets are local hours).
+
+    When it differs from the company's zone, the figures are being recounted (rollups.recounting).
+    """
+
+    company_id = models.IntegerField(primary_key=True)
+    timezone = models.CharField(max_length=64)
+    recounted_at = models.DateTimeField(null=True, blank=True)
+    # Set when a recount is asked for (a change of zone), cleared by the recount that follows.
+    requested_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"rollups of {self.company_id} in {self.timezone}"

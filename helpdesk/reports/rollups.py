@@ -9,13 +9,16 @@ a company's rollups from the raw log.
 
 from __future__ import annotations
 
+import json
 import time
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from helpdesk.accounts.models import Company, Employee
 from helpdesk.events.models import Event
@@ -23,6 +26,7 @@ from helpdesk.events.models import Event
 from . import bins
 from .facts import (
     ACTIVE,
+    CUSTOMER_MESSAGE,
     DURATIONS,
     METRIC_CODE,
     TOUCH_CODE,
@@ -32,7 +36,7 @@ from .facts import (
     is_customer_message,
     is_human_reply,
 )
-from .models import ConversationStats, DurationBin, HourlyBucket, Touch
+from .models import ContactDay, ConversationStats, DurationBin, HourlyBucket, RollupZone, Touch
 
 COUNTED = frozenset(
     {
@@ -81,9 +85,19 @@ def local_hour(at: datetime, tz: zoneinfo.ZoneInfo) -> tuple[datetime, datetime]
 
 # --- The hook ------------------------------------------------------------------------------
 
+# Events whose facts depend on the conversation's running state (a reply's waits, a resolution's
+# time): the hook reads the state first. Every other counted event is written blind, in one
+# statement (its state change, if any, is a merge the database does: see _stats_sql).
+_NEEDS_STATE = "state"
+
 
 def on_event(event: Event, conversation) -> None:
-    """Fold one just-written event into the rollups (inside the caller's transaction)."""
+    """Fold one just-written event into the rollups (inside the caller's transaction).
+
+    One statement per event on PostgreSQL (a data-modifying CTE over every table it touches);
+    a reply or a resolution first reads the running state it needs (one more). On SQLite the
+    same inserts run as separate in-process statements (no round trips there).
+    """
     type_ = event.type
     if type_ == "conversation.deleted":
         _withdraw(event.conversation_id, event.company_id)
@@ -93,29 +107,33 @@ def on_event(event: Event, conversation) -> None:
         return
     if type_ not in COUNTED or event.conversation_id is None:
         return
+    payload = event.payload
+    mode = "keep"  # the state: unchanged (the row is created if missing)
     if type_ == "message.created":
-        message = event.payload.get("message") or {}
-        if not (is_customer_message(message) or is_human_reply(message)):
+        message = payload.get("message") or {}
+        if is_customer_message(message):
+            mode = "fill"  # first_customer_at / waiting_since, if not set yet
+        elif is_human_reply(message):
+            mode = _NEEDS_STATE
+        else:
             return  # notes, system lines and quick answers count for nothing
-    row = ConversationStats.objects.filter(pk=event.conversation_id).first()
-    state = State.from_json(row.state if row else None)
-    before = state.to_json()
-    facts = fold(state, type=type_, payload=event.payload, at=event.created_at, actor_id=event.actor_id)
-    after = state.to_json()
-    if row is None:
-        ConversationStats.objects.create(
-            conversation_id=event.conversation_id,
-            company_id=event.company_id,
-            state=after,
-            deleted=conversation.deleted_at is not None,
-        )
-        deleted = conversation.deleted_at is not None
+    elif type_ == "conversation.resolved":
+        mode = _NEEDS_STATE
+    deleted = conversation.deleted_at is not None
+    if mode == _NEEDS_STATE:
+        row = ConversationStats.objects.filter(pk=event.conversation_id).values_list("state", "deleted").first()
+        state = State.from_json(row[0] if row else None)
+        if row is not None:
+            deleted = row[1]
+        mode = "set"
     else:
-        deleted = row.deleted
-        if after != before:
-            ConversationStats.objects.filter(pk=row.pk).update(state=after)
-    if facts and not deleted:
-        apply(event.company_id, facts, company_tz(event.company_id))
+        state = State()
+    facts = fold(state, type=type_, payload=payload, at=event.created_at, actor_id=event.actor_id)
+    acc = Accumulator(event.company_id, company_tz(event.company_id))
+    if not deleted:
+        acc.add(facts)
+    stats = (event.conversation_id, event.company_id, json.dumps(state.to_json()), deleted)
+    acc.write(stats=stats, mode=mode)
 
 
 def _replay(conversation_id: int) -> tuple[State, list[Fact]]:
@@ -192,18 +210,21 @@ COUNTER_COLS = [
     "ratings",
     "ratings_good",
 ]
+_COUNTER_INDEX = {col: i for i, col in enumerate(COUNTER_COLS)}
+_DIM_COLS = ["team", "channel", "agent", "role", "priority"]
+CONTACT_KEY = ["company_id", "local_day", "contact_id", *_DIM_COLS]
 
 
 class Accumulator:
-    """Facts summed by rollup key, ready to write in one statement per table."""
+    """Facts summed by rollup key, ready to write in one statement (or one per table)."""
 
     def __init__(self, company_id: int, tz: zoneinfo.ZoneInfo):
         self.company_id, self.tz = company_id, tz
-        self.buckets: dict[tuple, dict[str, float]] = defaultdict(lambda: dict.fromkeys(COUNTER_COLS, 0))
+        self.buckets: dict[tuple, list[float]] = {}
         self.bins: dict[tuple, int] = defaultdict(int)
         self.touches: set[tuple] = set()
+        self.contacts: dict[tuple, int] = defaultdict(int)
         self.places: dict[datetime, tuple] = {}
-        self._hours: dict[datetime, datetime] = {}
 
     def _place(self, at: datetime) -> datetime:
         instant, local = local_hour(at, self.tz)
@@ -211,45 +232,76 @@ class Accumulator:
             self.places[instant] = (local.date(), local.hour, local.weekday())
         return instant
 
+    def _counters(self, key: tuple) -> list[float]:
+        counters = self.buckets.get(key)
+        if counters is None:
+            counters = self.buckets[key] = [0] * len(COUNTER_COLS)
+        return counters
+
     def add(self, facts: Iterable[Fact], sign: int = 1) -> None:
+        index = _COUNTER_INDEX
         for fact in facts:
             s = sign * fact.sign
             hour = self._place(fact.at)
             dims = fact.dims.as_tuple()
-            if fact.kind in TOUCH_CODE:
+            kind = fact.kind
+            if kind in TOUCH_CODE:
                 if s > 0:
-                    self.touches.add((TOUCH_CODE[fact.kind], fact.conversation_id, fact.contact_id, hour, dims))
-                if fact.kind == ACTIVE:
+                    self.touches.add((TOUCH_CODE[kind], fact.conversation_id, fact.contact_id, hour, dims))
+                if kind == ACTIVE:
                     continue
-            counters = self.buckets[(hour, dims)]
-            if fact.kind in BUCKET_FIELDS:
-                counters[BUCKET_FIELDS[fact.kind]] += s
-            elif fact.kind in DURATIONS:
-                counters[f"{fact.kind}_n"] += s
-                counters[f"{fact.kind}_sum"] += s * fact.value
-                self.bins[(hour, dims, METRIC_CODE[fact.kind], bins.bin_of(fact.value))] += s
-            elif fact.kind == "rating":
-                counters["ratings"] += s
+            counters = self._counters((hour, dims))
+            if kind in BUCKET_FIELDS:
+                counters[index[BUCKET_FIELDS[kind]]] += s
+                if kind == CUSTOMER_MESSAGE:
+                    self.contacts[(self.places[hour][0], fact.contact_id, dims)] += s
+            elif kind in DURATIONS:
+                counters[index[f"{kind}_n"]] += s
+                counters[index[f"{kind}_sum"]] += s * fact.value
+                self.bins[(hour, dims, METRIC_CODE[kind], bins.bin_of(fact.value))] += s
+            elif kind == "rating":
+                counters[index["ratings"]] += s
                 if fact.value >= 4:
-                    counters["ratings_good"] += s
+                    counters[index["ratings_good"]] += s
 
-    def write(self) -> None:
-        c = self.company_id
-        bucket_rows = [
-            (c, hour, *dims, *self.places[hour], *(counters[col] for col in COUNTER_COLS))
-            for (hour, dims), counters in self.buckets.items()
-            if any(counters.values())
-        ]
-        bin_rows = [
-            (c, hour, *dims, metric, k, *self.places[hour], n) for (hour, dims, metric, k), n in self.bins.items() if n
-        ]
-        touch_rows = [
-            (c, hour, *dims, *self.places[hour], kind, conv, contact)
-            for (kind, conv, contact, hour, dims) in self.touches
-        ]
-        _upsert(HourlyBucket._meta.db_table, KEY_COLS, COUNTER_COLS, bucket_rows)
-        _upsert(DurationBin._meta.db_table, [*KEY_COLS, "metric", "bin"], ["count"], bin_rows)
-        _insert_new(Touch._meta.db_table, ["kind", "conversation_id", "contact_id"], touch_rows)
+    def rows(self) -> dict[str, list[tuple]]:
+        c, places = self.company_id, self.places
+        return {
+            "bucket": [
+                (c, hour, *dims, *places[hour], *counters)
+                for (hour, dims), counters in self.buckets.items()
+                if any(counters)
+            ],
+            "bin": [
+                (c, hour, *dims, *places[hour], metric, k, n) for (hour, dims, metric, k), n in self.bins.items() if n
+            ],
+            "touch": [
+                (c, hour, *dims, *places[hour], kind, conv, contact)
+                for (kind, conv, contact, hour, dims) in self.touches
+            ],
+            "contact": [(c, day, contact, *dims, n) for (day, contact, dims), n in self.contacts.items() if n],
+        }
+
+    def write(self, *, stats: tuple | None = None, mode: str = "keep") -> None:
+        """Everything accumulated (and the conversation's state, given ``stats``): on
+        PostgreSQL in one statement when it fits one; otherwise one statement per table and chunk."""
+        rows = self.rows()
+        pieces = [] if stats is None else [(_stats_sql(mode, connection.vendor), list(stats))]
+        small = sum(len(r) for r in rows.values()) <= 64
+        for table, part in rows.items():
+            for i in range(0, len(part), 500):
+                chunk = part[i : i + 500]
+                pieces.append((_insert_sql(table, len(chunk)), [value for row in chunk for value in row]))
+        if not pieces:
+            return
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql" and small and len(pieces) > 1:
+                # Data-modifying CTEs all run, to completion, whether or not the outer query reads them.
+                sql = "WITH " + ", ".join(f"w{i} AS ({q})" for i, (q, _) in enumerate(pieces)) + " SELECT 1"
+                cursor.execute(sql, [v for _, params in pieces for v in params])
+            else:
+                for sql, params in pieces:
+                    cursor.execute(sql, params)
 
 
 def apply(company_id: int, facts: list[Fact], tz: zoneinfo.ZoneInfo, *, sign: int = 1) -> None:
@@ -258,39 +310,104 @@ def apply(company_id: int, facts: list[Fact], tz: zoneinfo.ZoneInfo, *, sign: in
     if sign < 0 and facts:
         Touch.objects.filter(conversation_id=facts[0].conversation_id).delete()
     acc.write()
+    if sign < 0 and acc.contacts:
+        ContactDay.objects.filter(company_id=company_id, n__lte=0).filter(
+            contact_id__in={contact for (_day, contact, _dims) in acc.contacts}
+        ).delete()
 
 
-def _upsert(table: str, key: list[str], counters: list[str], rows: list[tuple], chunk: int = 500) -> None:
-    if not rows:
-        return
-    cols = [*key, *PLACE_COLS, *counters]
-    updates = ", ".join(f"{col} = {table}.{col} + EXCLUDED.{col}" for col in counters)
+_TABLES = {
+    # name: (table, columns in the order of Accumulator.rows, the conflict key, the summed columns)
+    "bucket": (HourlyBucket._meta.db_table, [*KEY_COLS, *PLACE_COLS, *COUNTER_COLS], KEY_COLS, COUNTER_COLS),
+    "bin": (
+        DurationBin._meta.db_table,
+        [*KEY_COLS, *PLACE_COLS, "metric", "bin", "count"],
+        [*KEY_COLS, "metric", "bin"],
+        ["count"],
+    ),
+    "touch": (Touch._meta.db_table, [*KEY_COLS, *PLACE_COLS, "kind", "conversation_id", "contact_id"], None, None),
+    "contact": (ContactDay._meta.db_table, [*CONTACT_KEY, "n"], CONTACT_KEY, ["n"]),
+}
+
+
+@lru_cache(maxsize=256)
+def _insert_sql(name: str, n: int) -> str:
+    table, cols, key, summed = _TABLES[name]
     one = "(" + ", ".join(["%s"] * len(cols)) + ")"
-    with connection.cursor() as cursor:
-        for i in range(0, len(rows), chunk):
-            part = rows[i : i + chunk]
-            # Our own table and column names; every value is a parameter.
-            head = f"INSERT INTO {table} ({', '.join(cols)}) VALUES "  # noqa: S608
-            tail = f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
-            sql = head + ", ".join([one] * len(part)) + tail
-            cursor.execute(sql, [value for row in part for value in row])
+    # Our own table and column names; every value is a parameter.
+    head = f"INSERT INTO {table} ({', '.join(cols)}) VALUES {', '.join([one] * n)}"  # noqa: S608
+    if summed is None:
+        return head + " ON CONFLICT DO NOTHING"
+    updates = ", ".join(f"{col} = {table}.{col} + EXCLUDED.{col}" for col in summed)
+    return head + f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
 
 
-def _insert_new(table: str, extra: list[str], rows: list[tuple], chunk: int = 500) -> None:
-    if not rows:
-        return
-    cols = [*KEY_COLS, *PLACE_COLS, *extra]
-    one = "(" + ", ".join(["%s"] * len(cols)) + ")"
-    with connection.cursor() as cursor:
-        for i in range(0, len(rows), chunk):
-            part = rows[i : i + chunk]
-            sql = (
-                f"INSERT INTO {table} ({', '.join(cols)}) VALUES {', '.join([one] * len(part))} ON CONFLICT DO NOTHING"  # noqa: S608
-            )
-            cursor.execute(sql, [value for row in part for value in row])
+_STATS = ConversationStats._meta.db_table
+_FILLED = ("first_customer_at", "waiting_since")
+
+
+@lru_cache(maxsize=8)
+def _stats_sql(mode: str, vendor: str) -> str:
+    """Upsert one conversation's running state: ``keep`` it (create it if missing), ``set`` it
+    (read and folded by the hook), or ``fill`` its customer clocks where they are not set yet."""
+    pg = vendor == "postgresql"
+    cast = "::jsonb" if pg else ""
+    head = (
+        f"INSERT INTO {_STATS} (conversation_id, company_id, state, deleted) "  # noqa: S608
+        f"VALUES (%s, %s, %s{cast}, %s) ON CONFLICT (conversation_id) "
+    )
+    if mode == "keep":
+        return head + "DO NOTHING"
+    if mode == "set":
+        return head + "DO UPDATE SET state = EXCLUDED.state"
+    if pg:
+        state = f"{_STATS}.state"
+        for key in _FILLED:
+            old = f"NULLIF({_STATS}.state -> '{key}', 'null'::jsonb)"
+            state = f"jsonb_set({state}, '{{{key}}}', COALESCE({old}, EXCLUDED.state -> '{key}'))"
+        unset = " OR ".join(f"({_STATS}.state ->> '{key}') IS NULL" for key in _FILLED)
+    else:
+        sets = ", ".join(
+            f"'$.{key}', COALESCE(json_extract({_STATS}.state, '$.{key}'), json_extract(EXCLUDED.state, '$.{key}'))"
+            for key in _FILLED
+        )
+        state = f"json_set({_STATS}.state, {sets})"
+        unset = " OR ".join(f"json_extract({_STATS}.state, '$.{key}') IS NULL" for key in _FILLED)
+    # Nothing to write (the usual case: the customer is already waiting) writes nothing.
+    return head + f"DO UPDATE SET state = {state} WHERE {unset}"
 
 
 # --- Recount ---------------------------------------------------------------------------------
+
+
+# After a change of zone, the recount waits this long: every process's cached zone (_TZ_TTL)
+# has expired by then, so every event from then on lands in the new zone's hours, and the
+# recount re-places every event before.
+ZONE_SETTLE = _TZ_TTL + 5
+
+
+def on_timezone_change(company, previous: str) -> None:
+    """In the company writer's transaction: mark the figures as being recounted, and queue the
+    recount once the change commits."""
+    from .tasks import recount_company
+
+    now = timezone.now()
+    _zone, created = RollupZone.objects.get_or_create(
+        company_id=company.pk, defaults={"timezone": previous, "requested_at": now}
+    )
+    if not created:
+        RollupZone.objects.filter(pk=company.pk).update(requested_at=now)
+    forget_tz(company.pk)
+    transaction.on_commit(lambda: recount_company.apply_async((company.pk,), countdown=ZONE_SETTLE), robust=True)
+
+
+def recounting(company_id: int) -> datetime | None:
+    """When the figures began being recounted (a change of time zone), or None when they are
+    current. Until the recount finishes, the figures are those of the previous zone's hours, plus
+    (for up to ZONE_SETTLE seconds after the change and during the recount) events placed in
+    the new zone's hours: the page says so."""
+    row = RollupZone.objects.filter(pk=company_id).values_list("requested_at", flat=True).first()
+    return row
 
 
 def recount(company_id: int, *, progress: Callable[[str], None] | None = None, batch: int = 2000) -> int:
@@ -301,8 +418,9 @@ def recount(company_id: int, *, progress: Callable[[str], None] | None = None, b
     tz = company_tz(company_id)
     roles = _RoleCache()
     done = 0
+    started = timezone.now()
     with transaction.atomic():
-        for model in (HourlyBucket, DurationBin, Touch, ConversationStats):
+        for model in (HourlyBucket, DurationBin, Touch, ContactDay, ConversationStats):
             model.objects.filter(company_id=company_id).delete()
         conversations = (
             Conversation.objects.filter(company_id=company_id).order_by("pk").values_list("pk", "deleted_at")
@@ -344,4 +462,9 @@ def recount(company_id: int, *, progress: Callable[[str], None] | None = None, b
             done += len(part)
             if progress:
                 progress(f"company {company_id}: {done}/{total} conversations")
+        # Counted in this zone now; a change asked for after this recount began still waits for its own.
+        RollupZone.objects.update_or_create(
+            company_id=company_id, defaults={"timezone": tz.key, "recounted_at": timezone.now()}
+        )
+        RollupZone.objects.filter(pk=company_id, requested_at__lte=started).update(requested_at=None)
     return done

@@ -1,0 +1,27 @@
+"""Background work of the statistics: the recount after a company changes its time zone."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.db import DatabaseError
+
+from . import rollups
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, max_retries=5, acks_late=True)
+def recount_company(self, company_id: int) -> int:
+    """Rebuild one company's rollups from its event log (rollups.recount), logging progress.
+
+    Queued after commit by rollups.on_timezone_change, rollups.ZONE_SETTLE seconds later: by
+    then every process's cached zone is the new one. A deadlock with a live write (both
+    touching the same new hour) retries the recount, never the customer's message.
+    """
+    try:
+        return rollups.recount(company_id, progress=lambda line: log.info("statistics recount: %s", line))
+    except DatabaseError as exc:
+        log.warning("statistics recount of company %s failed (%s); retrying", company_id, exc)
+        raise self.retry(exc=exc, countdown=30) from None
