@@ -105,10 +105,10 @@ def seed_company(name: str, conversations: int, *, teams: int, agents: int):
         cur.execute(
             """INSERT INTO conversations_conversation
                (company_id, channel_id, contact_id, status, assignee_id, team_id, priority, last_activity_at,
-                last_message_preview, created_at, updated_at)
+                last_message_preview, created_at, updated_at, resolutions)
                SELECT %(c)s, (%(channels)s::int[])[1 + g %% 3], %(fc)s + (g %% %(contacts)s),
                       CASE WHEN g %% 50 = 0 THEN 'open' ELSE 'resolved' END, a.id, a.team, g %% 5,
-                      ts, '', ts, ts
+                      ts, '', ts, ts, CASE WHEN g %% 50 = 0 THEN 0 ELSE 1 END
                FROM generate_series(1, %(n)s) g
                JOIN bench_agents a ON a.idx = g %% %(agents)s
                -- A spread per row: an uncorrelated LATERAL (random()) is evaluated once, for every row.

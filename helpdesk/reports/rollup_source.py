@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
+
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
 from django.db.models import Sum
 
 from . import bins
@@ -27,9 +31,22 @@ SUMMED = (
 HEATMAP_TOUCH = {"new_conversations": "new", "customer_messages": "customer_message", "active_conversations": "active"}
 
 
+# The groupings the dashboard reads for its period (queries.assemble): the tiles (no grouping),
+# by hour, by day and the workload. One pass over the period's rows answers all of them.
+DASHBOARD_GROUPS = ("local_hour", "local_day", "agent", "team", "channel")
+_DURATION_GROUPS = ("local_hour", "agent", "team", "channel")  # first response by hour and workload
+
+
 class RollupSource:
+    """Answers each question from one grouped pass per table and period (``prefetch``): on
+    PostgreSQL one ``GROUPING SETS`` statement returns every grouping the dashboard needs;
+    elsewhere (SQLite, the tests) one statement per grouping. Unprefetched questions are asked
+    on their own."""
+
     def __init__(self, scope: ReaderScope, filters: Filters):
         self.scope, self.filters = scope, filters
+        self._sums: dict = {}  # (period, group) -> {key: {column: n}}
+        self._bins: dict = {}  # (period, group) -> {metric code: {key: [(bin, n)]}}
 
     def _rows(self, model, period: Period):
         return model.objects.filter(
@@ -39,7 +56,34 @@ class RollupSource:
             local_day__range=(period.first, period.last),
         )
 
+    def prefetch(self, period: Period, groups: tuple[str, ...] = DASHBOARD_GROUPS, *, durations: bool = True) -> None:
+        """Fetch the sums (and, with ``durations``, the duration bins) of the period for no
+        grouping and every grouping in ``groups``, each table in one statement."""
+        sets = [(), *((g,) for g in groups)]
+        summed = ", ".join(f"SUM({name})" for name in SUMMED)
+        sums = _grouped(self._rows(HourlyBucket, period), sets, summed)
+        if sums is None:  # nothing can match (no scope): the plain queries answer
+            return
+        for key, values in sums.items():
+            self._sums[(period, key[0] if key else None)] = {
+                (k[0] if k else None): dict(zip(SUMMED, (v or 0 for v in row), strict=True))
+                for k, row in values.items()
+            }
+        if not durations:
+            return
+        bin_sets = [("metric", "bin"), *(("metric", "bin", g) for g in groups if g in _DURATION_GROUPS)]
+        histograms = _grouped(self._rows(DurationBin, period), bin_sets, "SUM(count)")
+        for key, values in histograms.items():
+            group = key[2] if len(key) > 2 else None
+            out = self._bins.setdefault((period, group), {})
+            for k, (n,) in values.items():
+                metric, bin_ = k[0], k[1]
+                out.setdefault(metric, {}).setdefault(k[2] if group else None, []).append((bin_, n or 0))
+
     def sums(self, period: Period, group: str | None) -> dict:
+        hit = self._sums.get((period, group))
+        if hit is not None:
+            return hit
         aggregates = {name: Sum(name) for name in SUMMED}
         if group is None:
             row = self._rows(HourlyBucket, period).aggregate(**aggregates)
@@ -49,33 +93,31 @@ class RollupSource:
             for row in self._rows(HourlyBucket, period).values(group).annotate(**aggregates)
         }
 
-    def durations(self, period: Period, metric: str, group: str | None) -> dict:
+    def _histograms(self, period: Period, metric: str, group: str | None) -> dict:
         code = METRIC_CODE[metric]
+        hit = self._bins.get((period, group))
+        if hit is not None:
+            return hit.get(code, {})
         keys = [group] if group else []
         histo: dict = {}
         for row in self._rows(DurationBin, period).filter(metric=code).values(*keys, "bin").annotate(n=Sum("count")):
             histo.setdefault(row[group] if group else None, []).append((row["bin"], row["n"]))
-        totals = (
-            {
-                (row[group] if group else None): row
-                for row in self._rows(HourlyBucket, period)
-                .values(*keys)
-                .annotate(n=Sum(f"{metric}_n"), s=Sum(f"{metric}_sum"))
-            }
-            if group
-            else {None: self._rows(HourlyBucket, period).aggregate(n=Sum(f"{metric}_n"), s=Sum(f"{metric}_sum"))}
-        )
+        return histo
+
+    def durations(self, period: Period, metric: str, group: str | None) -> dict:
+        histo = self._histograms(period, metric, group)
+        sums = self.sums(period, group)
         out = {}
         for key, pairs in histo.items():
-            total = totals.get(key) or {}
-            n = total.get("n") or 0
+            total = sums.get(key) or {}
+            n = total.get(f"{metric}_n") or 0
             if n <= 0:
                 continue
             out[key] = Duration(
                 n,
                 bins.percentile_from_bins(pairs, 0.5),
                 bins.percentile_from_bins(pairs, 0.9),
-                (total.get("s") or 0) / n,
+                (total.get(f"{metric}_sum") or 0) / n,
             )
         return out
 
@@ -123,3 +165,49 @@ def cell_conversation_ids(scope: ReaderScope, filters: Filters, period: Period, 
         .values("conversation_id")
         .distinct()
     )
+
+
+def _grouped(qs, sets: list[tuple[str, ...]], aggregates: str) -> dict | None:
+    """``SELECT <set>, <aggregates> ... GROUP BY <set>`` for every grouping set over the rows of
+    ``qs``: {set: {key tuple: aggregate tuple}}. One statement on PostgreSQL (GROUPING SETS;
+    ``GROUPING()`` tells the sets apart), one per set elsewhere."""
+    compiler = qs.query.get_compiler(connection=connection)
+    try:
+        where, params = compiler.compile(qs.query.where)
+    except EmptyResultSet:
+        return None
+    table = qs.model._meta.db_table
+    columns = sorted({c for s in sets for c in s})
+    out: dict = {s: {} for s in sets}
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and len(sets) > 1:
+            listed = ", ".join(columns)
+            spec = ", ".join("(" + ", ".join(s) + ")" for s in sets)
+            # Our own table and column names; every value is a parameter.
+            cursor.execute(
+                f"SELECT GROUPING({listed}), {listed}, {aggregates} FROM {table} "  # noqa: S608
+                f"WHERE {where} GROUP BY GROUPING SETS ({spec})",
+                params,
+            )
+            by_mask = {sum(1 << (len(columns) - 1 - i) for i, c in enumerate(columns) if c not in s): s for s in sets}
+            width = len(columns)
+            for row in cursor.fetchall():
+                s = by_mask[row[0]]
+                values = dict(zip(columns, row[1 : 1 + width], strict=True))
+                out[s][tuple(_value(c, values[c]) for c in s)] = row[1 + width :]
+        else:
+            for s in sets:
+                listed = ", ".join(s)
+                cursor.execute(
+                    f"SELECT {listed + ', ' if s else ''}{aggregates} FROM {table} WHERE {where}"  # noqa: S608
+                    + (f" GROUP BY {listed}" if s else ""),
+                    params,
+                )
+                for row in cursor.fetchall():
+                    out[s][tuple(_value(c, v) for c, v in zip(s, row, strict=False))] = row[len(s) :]
+    return out
+
+
+def _value(column: str, value):
+    # A raw cursor on SQLite returns dates as text.
+    return date.fromisoformat(value) if column == "local_day" and isinstance(value, str) else value
