@@ -143,6 +143,13 @@ def seed_company(name: str, conversations: int, *, teams: int, agents: int):
     return company, admin, staff
 
 
+COUNTERS = (
+    "new, reopened, resolved, snoozed, customer_messages, replies, first_response_n, first_response_sum, "
+    "reply_time_n, reply_time_sum, resolution_first_n, resolution_first_sum, resolution_last_n, "
+    "resolution_last_sum, ratings, ratings_good"
+)
+
+
 def fill_rollups(cur, c: int) -> None:
     """Set-based: what recount_statistics would fold, for this simple shape of history."""
     tz = TZ
@@ -180,6 +187,14 @@ def fill_rollups(cur, c: int) -> None:
                count(*) FILTER (WHERE k = 10 AND conversation_id %% 3 = 0),
                count(*) FILTER (WHERE k = 10 AND conversation_id %% 6 = 0)
         FROM bench_facts GROUP BY 2, 3, 4, 5, 6, 7, 8, 9, 10""",
+        [c],
+    )
+    summed = ", ".join(f"sum({x})" for x in COUNTERS.split(", "))
+    cur.execute(
+        f"""INSERT INTO reports_dailybucket (company_id, local_day, team, channel, agent, role, priority,
+              {COUNTERS})
+        SELECT company_id, local_day, team, channel, agent, role, priority, {summed}
+        FROM reports_hourlybucket WHERE company_id = %s GROUP BY 1, 2, 3, 4, 5, 6, 7""",
         [c],
     )
     for metric, cond, value in (

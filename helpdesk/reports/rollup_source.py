@@ -10,7 +10,7 @@ from django.db.models import Sum
 
 from . import bins
 from .facts import METRIC_CODE, TOUCH_CODE
-from .models import ContactDay, DurationBin, HourlyBucket, Touch
+from .models import ContactDay, DailyBucket, DurationBin, HourlyBucket, Touch
 from .queries import Duration, Filters, Period, ReaderScope
 
 SUMMED = (
@@ -58,27 +58,38 @@ class RollupSource:
 
     def prefetch(self, period: Period, groups: tuple[str, ...] = DASHBOARD_GROUPS, *, durations: bool = True) -> None:
         """Fetch the sums (and, with ``durations``, the duration bins) of the period for no
-        grouping and every grouping in ``groups``, each table in one statement."""
-        sets = [(), *((g,) for g in groups)]
+        grouping and every grouping in ``groups``: the daily buckets answer all but the hour of
+        day in one statement, the hourly buckets that one; the bins of every metric once, and
+        those of the first response per grouping (by hour and the workload) once."""
         summed = ", ".join(f"SUM({name})" for name in SUMMED)
-        sums = _grouped(self._rows(HourlyBucket, period), sets, summed)
-        if sums is None:  # nothing can match (no scope): the plain queries answer
+        daily = [(), *((g,) for g in groups if g != "local_hour")]
+        hourly = [(g,) for g in groups if g == "local_hour"]
+        fetched = [_grouped(self._rows(DailyBucket, period), daily, summed)]
+        if hourly:
+            fetched.append(_grouped(self._rows(HourlyBucket, period), hourly, summed))
+        if any(f is None for f in fetched):  # nothing can match (no scope): the plain queries answer
             return
-        for key, values in sums.items():
-            self._sums[(period, key[0] if key else None)] = {
-                (k[0] if k else None): dict(zip(SUMMED, (v or 0 for v in row), strict=True))
-                for k, row in values.items()
-            }
+        for sums in fetched:
+            for key, values in sums.items():
+                self._sums[(period, key[0] if key else None)] = {
+                    (k[0] if k else None): dict(zip(SUMMED, (v or 0 for v in row), strict=True))
+                    for k, row in values.items()
+                }
         if not durations:
             return
-        bin_sets = [("metric", "bin"), *(("metric", "bin", g) for g in groups if g in _DURATION_GROUPS)]
-        histograms = _grouped(self._rows(DurationBin, period), bin_sets, "SUM(count)")
-        for key, values in histograms.items():
-            group = key[2] if len(key) > 2 else None
-            out = self._bins.setdefault((period, group), {})
-            for k, (n,) in values.items():
-                metric, bin_ = k[0], k[1]
-                out.setdefault(metric, {}).setdefault(k[2] if group else None, []).append((bin_, n or 0))
+        every = _grouped(self._rows(DurationBin, period), [("metric", "bin")], "SUM(count)")
+        histo: dict = self._bins.setdefault((period, None), {})
+        for (metric, bin_), (n,) in every[("metric", "bin")].items():
+            histo.setdefault(metric, {}).setdefault(None, []).append((bin_, n or 0))
+        grouped = [("bin", g) for g in groups if g in _DURATION_GROUPS]
+        if not grouped:
+            return
+        code = METRIC_CODE["first_response"]
+        first = _grouped(self._rows(DurationBin, period).filter(metric=code), grouped, "SUM(count)")
+        for (_bin, group), values in first.items():
+            histo = self._bins.setdefault((period, group), {}).setdefault(code, {})
+            for (bin_, key), (n,) in values.items():
+                histo.setdefault(key, []).append((bin_, n or 0))
 
     def sums(self, period: Period, group: str | None) -> dict:
         hit = self._sums.get((period, group))
