@@ -212,6 +212,13 @@ def fill_rollups(cur, c: int) -> None:
             [c],
         )
     cur.execute(
+        """INSERT INTO reports_dailybin (company_id, metric, local_day, team, channel, agent, role, priority, bin,
+              count)
+        SELECT company_id, metric, local_day, team, channel, agent, role, priority, bin, sum(count)
+        FROM reports_durationbin WHERE company_id = %s GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9""",
+        [c],
+    )
+    cur.execute(
         """INSERT INTO reports_touch (company_id, at, local_day, local_hour, weekday, team, channel, agent, role,
               priority, kind, conversation_id, contact_id)
         SELECT DISTINCT %s, at, local_day, local_hour, weekday, team, channel, agent, role, priority, kk,

@@ -8,7 +8,15 @@ from datetime import date, datetime
 import pytest
 
 from helpdesk.reports import queries, raw, rollups
-from helpdesk.reports.models import ContactDay, ConversationStats, DailyBucket, DurationBin, HourlyBucket, Touch
+from helpdesk.reports.models import (
+    ContactDay,
+    ConversationStats,
+    DailyBin,
+    DailyBucket,
+    DurationBin,
+    HourlyBucket,
+    Touch,
+)
 from helpdesk.reports.queries import Filters, Period
 
 from .reports_history import build_history
@@ -123,7 +131,7 @@ def test_the_company_is_isolated(history):
 
 def _snapshot(company_id):
     out = {}
-    for model in (HourlyBucket, DailyBucket, DurationBin, Touch, ContactDay):
+    for model in (HourlyBucket, DailyBucket, DurationBin, DailyBin, Touch, ContactDay):
         rows = model.objects.filter(company_id=company_id).values()
         keyed = {}
         for row in rows:

@@ -101,6 +101,33 @@ class DurationBin(_Keyed):
         indexes = [models.Index(fields=["company_id", "metric", "local_day"], name="reports_bin_day")]
 
 
+class DailyBin(models.Model):
+    """The duration bins summed over each local day (no hour), written with them."""
+
+    id = models.BigAutoField(primary_key=True)
+    company_id = models.IntegerField()
+    metric = models.PositiveSmallIntegerField()
+    local_day = models.DateField()
+    team = models.IntegerField(default=0)
+    channel = models.IntegerField(default=0)
+    agent = models.IntegerField(default=0)
+    role = models.IntegerField(default=0)
+    priority = models.SmallIntegerField(default=0)
+    bin = models.PositiveSmallIntegerField()
+    count = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # Leads with the metric and the day: also the index the period's scan uses.
+            models.UniqueConstraint(
+                fields=["company_id", "metric", "local_day", *DIMS, "bin"], name="reports_dailybin_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"day {self.local_day} of {self.company_id}, metric {self.metric} bin {self.bin}"
+
+
 class Touch(_Keyed):
     """A conversation touched in a local hour (by a customer message, by activity, by being new),
     once per distinct credit: distinct contacts, active conversations and the heatmap's lists."""

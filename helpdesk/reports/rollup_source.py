@@ -10,7 +10,7 @@ from django.db.models import Sum
 
 from . import bins
 from .facts import METRIC_CODE, TOUCH_CODE
-from .models import ContactDay, DailyBucket, DurationBin, HourlyBucket, Touch
+from .models import ContactDay, DailyBin, DailyBucket, DurationBin, HourlyBucket, Touch
 from .queries import Duration, Filters, Period, ReaderScope
 
 SUMMED = (
@@ -59,8 +59,9 @@ class RollupSource:
     def prefetch(self, period: Period, groups: tuple[str, ...] = DASHBOARD_GROUPS, *, durations: bool = True) -> None:
         """Fetch the sums (and, with ``durations``, the duration bins) of the period for no
         grouping and every grouping in ``groups``: the daily buckets answer all but the hour of
-        day in one statement, the hourly buckets that one; the bins of every metric once, and
-        those of the first response per grouping (by hour and the workload) once."""
+        day in one statement, the hourly buckets that one; the daily bins give every metric's
+        histogram, and the first response's per agent, team and channel; the hourly bins its
+        histogram per hour of day."""
         summed = ", ".join(f"SUM({name})" for name in SUMMED)
         daily = [(), *((g,) for g in groups if g != "local_hour")]
         hourly = [(g,) for g in groups if g == "local_hour"]
@@ -77,19 +78,21 @@ class RollupSource:
                 }
         if not durations:
             return
-        every = _grouped(self._rows(DurationBin, period), [("metric", "bin")], "SUM(count)")
+        every = _grouped(self._rows(DailyBin, period), [("metric", "bin")], "SUM(count)")
         histo: dict = self._bins.setdefault((period, None), {})
         for (metric, bin_), (n,) in every[("metric", "bin")].items():
             histo.setdefault(metric, {}).setdefault(None, []).append((bin_, n or 0))
-        grouped = [("bin", g) for g in groups if g in _DURATION_GROUPS]
-        if not grouped:
-            return
         code = METRIC_CODE["first_response"]
-        first = _grouped(self._rows(DurationBin, period).filter(metric=code), grouped, "SUM(count)")
-        for (_bin, group), values in first.items():
-            histo = self._bins.setdefault((period, group), {}).setdefault(code, {})
-            for (bin_, key), (n,) in values.items():
-                histo.setdefault(key, []).append((bin_, n or 0))
+        daily = [("bin", g) for g in groups if g in _DURATION_GROUPS and g != "local_hour"]
+        hourly = [("bin", g) for g in groups if g == "local_hour"]
+        for model, sets in ((DailyBin, daily), (DurationBin, hourly)):
+            if not sets:
+                continue
+            first = _grouped(self._rows(model, period).filter(metric=code), sets, "SUM(count)")
+            for (_bin, group), values in first.items():
+                histo = self._bins.setdefault((period, group), {}).setdefault(code, {})
+                for (bin_, key), (n,) in values.items():
+                    histo.setdefault(key, []).append((bin_, n or 0))
 
     def sums(self, period: Period, group: str | None) -> dict:
         hit = self._sums.get((period, group))

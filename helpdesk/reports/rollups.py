@@ -2,8 +2,8 @@
 
 ``on_event`` is the hook ``helpdesk.events.log.record`` calls for every event it writes. It
 folds the event into the conversation's facts (facts.py) and adds them to the hourly buckets,
-the daily buckets (the same sums per local day), the duration bins and the touch rows with a
-few upserts. Deleting a conversation replays its
+the daily buckets (the same sums per local day), the duration bins (hourly and daily) and the
+touch rows with a few upserts. Deleting a conversation replays its
 events and subtracts everything it contributed; restoring adds it back. ``recount`` rebuilds
 a company's rollups from the raw log.
 """
@@ -37,7 +37,16 @@ from .facts import (
     is_customer_message,
     is_human_reply,
 )
-from .models import ContactDay, ConversationStats, DailyBucket, DurationBin, HourlyBucket, RollupZone, Touch
+from .models import (
+    ContactDay,
+    ConversationStats,
+    DailyBin,
+    DailyBucket,
+    DurationBin,
+    HourlyBucket,
+    RollupZone,
+    Touch,
+)
 
 COUNTED = frozenset(
     {
@@ -215,6 +224,7 @@ _COUNTER_INDEX = {col: i for i, col in enumerate(COUNTER_COLS)}
 _DIM_COLS = ["team", "channel", "agent", "role", "priority"]
 CONTACT_KEY = ["company_id", "local_day", "contact_id", *_DIM_COLS]
 DAY_KEY = ["company_id", "local_day", *_DIM_COLS]
+DAY_BIN_KEY = ["company_id", "metric", "local_day", *_DIM_COLS, "bin"]
 
 
 class Accumulator:
@@ -275,6 +285,13 @@ class Accumulator:
                 day[i] += n
         return out
 
+    def day_bins(self) -> dict[tuple, int]:
+        """The bins summed by (local day, dims, metric, bin): the daily bins' rows."""
+        out: dict[tuple, int] = defaultdict(int)
+        for (hour, dims, metric, k), n in self.bins.items():
+            out[(self.places[hour][0], dims, metric, k)] += n
+        return out
+
     def rows(self) -> dict[str, list[tuple]]:
         c, places = self.company_id, self.places
         return {
@@ -287,6 +304,7 @@ class Accumulator:
             "bin": [
                 (c, hour, *dims, *places[hour], metric, k, n) for (hour, dims, metric, k), n in self.bins.items() if n
             ],
+            "daybin": [(c, metric, day, *dims, k, n) for (day, dims, metric, k), n in self.day_bins().items() if n],
             "touch": [
                 (c, hour, *dims, *places[hour], kind, conv, contact)
                 for (kind, conv, contact, hour, dims) in self.touches
@@ -338,6 +356,7 @@ _TABLES = {
         [*KEY_COLS, "metric", "bin"],
         ["count"],
     ),
+    "daybin": (DailyBin._meta.db_table, [*DAY_BIN_KEY, "count"], DAY_BIN_KEY, ["count"]),
     "touch": (Touch._meta.db_table, [*KEY_COLS, *PLACE_COLS, "kind", "conversation_id", "contact_id"], None, None),
     "contact": (ContactDay._meta.db_table, [*CONTACT_KEY, "n"], CONTACT_KEY, ["n"]),
 }
@@ -433,7 +452,7 @@ def recount(company_id: int, *, progress: Callable[[str], None] | None = None, b
     done = 0
     started = timezone.now()
     with transaction.atomic():
-        for model in (HourlyBucket, DailyBucket, DurationBin, Touch, ContactDay, ConversationStats):
+        for model in (HourlyBucket, DailyBucket, DurationBin, DailyBin, Touch, ContactDay, ConversationStats):
             model.objects.filter(company_id=company_id).delete()
         conversations = (
             Conversation.objects.filter(company_id=company_id).order_by("pk").values_list("pk", "deleted_at")
