@@ -78,7 +78,9 @@ class RollupSource:
                 }
         if not durations:
             return
-        every = _grouped(self._rows(DailyBin, period), [("metric", "bin")], "SUM(count)")
+        # Every metric named: the key leads with (company, metric, day), a range per metric.
+        every_metric = self._rows(DailyBin, period).filter(metric__in=sorted(METRIC_CODE.values()))
+        every = _grouped(every_metric, [("metric", "bin")], "SUM(count)")
         histo: dict = self._bins.setdefault((period, None), {})
         for (metric, bin_), (n,) in every[("metric", "bin")].items():
             histo.setdefault(metric, {}).setdefault(None, []).append((bin_, n or 0))
