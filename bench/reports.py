@@ -105,10 +105,10 @@ def seed_company(name: str, conversations: int, *, teams: int, agents: int):
         cur.execute(
             """INSERT INTO conversations_conversation
                (company_id, channel_id, contact_id, status, assignee_id, team_id, priority, last_activity_at,
-                last_message_preview, created_at, updated_at)
+                last_message_preview, created_at, updated_at, resolutions)
                SELECT %(c)s, (%(channels)s::int[])[1 + g %% 3], %(fc)s + (g %% %(contacts)s),
                       CASE WHEN g %% 50 = 0 THEN 'open' ELSE 'resolved' END, a.id, a.team, g %% 5,
-                      ts, '', ts, ts
+                      ts, '', ts, ts, CASE WHEN g %% 50 = 0 THEN 0 ELSE 1 END
                FROM generate_series(1, %(n)s) g
                JOIN bench_agents a ON a.idx = g %% %(agents)s
                -- A spread per row: an uncorrelated LATERAL (random()) is evaluated once, for every row.
@@ -141,6 +141,13 @@ def seed_company(name: str, conversations: int, *, teams: int, agents: int):
         fill_rollups(cur, c)
         say(f"{name}: rollups filled from the seeded rows in {time.perf_counter() - t:.0f} s")
     return company, admin, staff
+
+
+COUNTERS = (
+    "new, reopened, resolved, snoozed, customer_messages, replies, first_response_n, first_response_sum, "
+    "reply_time_n, reply_time_sum, resolution_first_n, resolution_first_sum, resolution_last_n, "
+    "resolution_last_sum, ratings, ratings_good"
+)
 
 
 def fill_rollups(cur, c: int) -> None:
@@ -182,6 +189,14 @@ def fill_rollups(cur, c: int) -> None:
         FROM bench_facts GROUP BY 2, 3, 4, 5, 6, 7, 8, 9, 10""",
         [c],
     )
+    summed = ", ".join(f"sum({x})" for x in COUNTERS.split(", "))
+    cur.execute(
+        f"""INSERT INTO reports_dailybucket (company_id, local_day, team, channel, agent, role, priority,
+              {COUNTERS})
+        SELECT company_id, local_day, team, channel, agent, role, priority, {summed}
+        FROM reports_hourlybucket WHERE company_id = %s GROUP BY 1, 2, 3, 4, 5, 6, 7""",
+        [c],
+    )
     for metric, cond, value in (
         (1, "k = 2", "wait"),
         (2, "direction = 'out'", "wait"),
@@ -196,6 +211,13 @@ def fill_rollups(cur, c: int) -> None:
             FROM bench_facts WHERE {cond} GROUP BY 2, 3, 4, 5, 6, 7, 8, 9, 10, 12""",
             [c],
         )
+    cur.execute(
+        """INSERT INTO reports_dailybin (company_id, metric, local_day, team, channel, agent, role, priority, bin,
+              count)
+        SELECT company_id, metric, local_day, team, channel, agent, role, priority, bin, sum(count)
+        FROM reports_durationbin WHERE company_id = %s GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9""",
+        [c],
+    )
     cur.execute(
         """INSERT INTO reports_touch (company_id, at, local_day, local_hour, weekday, team, channel, agent, role,
               priority, kind, conversation_id, contact_id)

@@ -8,7 +8,15 @@ from datetime import date, datetime
 import pytest
 
 from helpdesk.reports import queries, raw, rollups
-from helpdesk.reports.models import ContactDay, ConversationStats, DurationBin, HourlyBucket, Touch
+from helpdesk.reports.models import (
+    ContactDay,
+    ConversationStats,
+    DailyBin,
+    DailyBucket,
+    DurationBin,
+    HourlyBucket,
+    Touch,
+)
 from helpdesk.reports.queries import Filters, Period
 
 from .reports_history import build_history
@@ -123,7 +131,7 @@ def test_the_company_is_isolated(history):
 
 def _snapshot(company_id):
     out = {}
-    for model in (HourlyBucket, DurationBin, Touch, ContactDay):
+    for model in (HourlyBucket, DailyBucket, DurationBin, DailyBin, Touch, ContactDay):
         rows = model.objects.filter(company_id=company_id).values()
         keyed = {}
         for row in rows:
@@ -222,3 +230,56 @@ def test_a_change_of_time_zone_recounts_the_hours(db, django_capture_on_commit_c
     for part in ("tiles", "durations", "by_hour", "by_day", "workload"):
         assert got[part] == want[part], part
     assert got["by_hour"] != before["by_hour"]
+
+
+def _unread_by_hand(reader, filters):
+    """unread_now's definition, row by row in Python."""
+    from helpdesk.conversations import access
+    from helpdesk.conversations.models import Direction, Message, MessageKind, ReadMarker, Status
+
+    total = 0
+    for conv in access.visible_conversations(reader).select_related("assignee"):
+        if conv.status not in (Status.OPEN, Status.SNOOZED):
+            continue
+        wanted = (
+            (filters.team_id, conv.team_id),
+            (filters.channel_id, conv.channel_id),
+            (filters.agent_id, conv.assignee_id),
+            (filters.role_id, conv.assignee.role_id if conv.assignee else None),
+            (filters.priority, conv.priority),
+        )
+        if any(want is not None and want != have for want, have in wanted):
+            continue
+        read_to = max(
+            ReadMarker.objects.filter(conversation=conv).values_list("last_read_message_id", flat=True), default=0
+        )
+        for m in Message.objects.filter(conversation=conv):
+            if m.direction == Direction.INBOUND and m.kind == MessageKind.MESSAGE and not m.while_blocked:
+                total += m.pk > read_to
+    return total
+
+
+def test_unread_now_counts_what_nobody_has_read(history):
+    from helpdesk.conversations.models import Conversation, Direction, Message, MessageKind, ReadMarker, Status
+
+    h = history
+    # Some open conversations read part-way, by one employee or two.
+    open_ = list(Conversation.objects.filter(company=h.company, status=Status.OPEN).order_by("pk")[:6])
+    for i, conv in enumerate(open_):
+        # Markers on customer messages: the one a marker points at is read.
+        ids = list(
+            Message.objects.filter(conversation=conv, direction=Direction.INBOUND, kind=MessageKind.MESSAGE)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        if ids:
+            ReadMarker.objects.update_or_create(
+                employee=h.bob, conversation=conv, defaults={"last_read_message_id": ids[len(ids) // 2]}
+            )
+            if i % 2:
+                ReadMarker.objects.update_or_create(
+                    employee=h.admin, conversation=conv, defaults={"last_read_message_id": ids[0]}
+                )
+    assert _unread_by_hand(h.admin, Filters()) > 0
+    for reader, filters in readers_and_filters(h):
+        assert queries.unread_now(reader, filters) == _unread_by_hand(reader, filters), (reader, filters)

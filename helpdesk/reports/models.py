@@ -31,8 +31,7 @@ class _Keyed(models.Model):
         return f"{type(self).__name__} {self.company_id} {self.at:%Y-%m-%d %H:%M}"
 
 
-class HourlyBucket(_Keyed):
-    id = models.BigAutoField(primary_key=True)
+class _Counters(models.Model):
     new = models.IntegerField(default=0)
     reopened = models.IntegerField(default=0)
     resolved = models.IntegerField(default=0)
@@ -51,10 +50,40 @@ class HourlyBucket(_Keyed):
     ratings_good = models.IntegerField(default=0)
 
     class Meta:
+        abstract = True
+
+
+class HourlyBucket(_Keyed, _Counters):
+    id = models.BigAutoField(primary_key=True)
+
+    class Meta:
         constraints = [
             models.UniqueConstraint(fields=["company_id", "at", *DIMS], name="reports_bucket_key"),
         ]
         indexes = [models.Index(fields=["company_id", "local_day"], name="reports_bucket_day")]
+
+
+class DailyBucket(_Counters):
+    """The hourly buckets summed over each local day (the same dimensions, no hour), written in
+    the same statement: a year's tiles, days and workload read ~1/10 of the rows."""
+
+    id = models.BigAutoField(primary_key=True)
+    company_id = models.IntegerField()
+    local_day = models.DateField()
+    team = models.IntegerField(default=0)
+    channel = models.IntegerField(default=0)
+    agent = models.IntegerField(default=0)
+    role = models.IntegerField(default=0)
+    priority = models.SmallIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # Leads with the day: also the index the period's scan uses.
+            models.UniqueConstraint(fields=["company_id", "local_day", *DIMS], name="reports_daily_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"day {self.local_day} of {self.company_id}"
 
 
 class DurationBin(_Keyed):
@@ -70,6 +99,33 @@ class DurationBin(_Keyed):
             models.UniqueConstraint(fields=["company_id", "at", *DIMS, "metric", "bin"], name="reports_bin_key"),
         ]
         indexes = [models.Index(fields=["company_id", "metric", "local_day"], name="reports_bin_day")]
+
+
+class DailyBin(models.Model):
+    """The duration bins summed over each local day (no hour), written with them."""
+
+    id = models.BigAutoField(primary_key=True)
+    company_id = models.IntegerField()
+    metric = models.PositiveSmallIntegerField()
+    local_day = models.DateField()
+    team = models.IntegerField(default=0)
+    channel = models.IntegerField(default=0)
+    agent = models.IntegerField(default=0)
+    role = models.IntegerField(default=0)
+    priority = models.SmallIntegerField(default=0)
+    bin = models.PositiveSmallIntegerField()
+    count = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # Leads with the metric and the day: also the index the period's scan uses.
+            models.UniqueConstraint(
+                fields=["company_id", "metric", "local_day", *DIMS, "bin"], name="reports_dailybin_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"day {self.local_day} of {self.company_id}, metric {self.metric} bin {self.bin}"
 
 
 class Touch(_Keyed):

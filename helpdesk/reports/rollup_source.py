@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
+
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
 from django.db.models import Sum
 
 from . import bins
 from .facts import METRIC_CODE, TOUCH_CODE
-from .models import ContactDay, DurationBin, HourlyBucket, Touch
+from .models import ContactDay, DailyBin, DailyBucket, DurationBin, HourlyBucket, Touch
 from .queries import Duration, Filters, Period, ReaderScope
 
 SUMMED = (
@@ -27,9 +31,22 @@ SUMMED = (
 HEATMAP_TOUCH = {"new_conversations": "new", "customer_messages": "customer_message", "active_conversations": "active"}
 
 
+# The groupings the dashboard reads for its period (queries.assemble): the tiles (no grouping),
+# by hour, by day and the workload. One pass over the period's rows answers all of them.
+DASHBOARD_GROUPS = ("local_hour", "local_day", "agent", "team", "channel")
+_DURATION_GROUPS = ("local_hour", "agent", "team", "channel")  # first response by hour and workload
+
+
 class RollupSource:
+    """Answers each question from one grouped pass per table and period (``prefetch``): on
+    PostgreSQL one ``GROUPING SETS`` statement returns every grouping the dashboard needs;
+    elsewhere (SQLite, the tests) one statement per grouping. Unprefetched questions are asked
+    on their own."""
+
     def __init__(self, scope: ReaderScope, filters: Filters):
         self.scope, self.filters = scope, filters
+        self._sums: dict = {}  # (period, group) -> {key: {column: n}}
+        self._bins: dict = {}  # (period, group) -> {metric code: {key: [(bin, n)]}}
 
     def _rows(self, model, period: Period):
         return model.objects.filter(
@@ -39,7 +56,50 @@ class RollupSource:
             local_day__range=(period.first, period.last),
         )
 
+    def prefetch(self, period: Period, groups: tuple[str, ...] = DASHBOARD_GROUPS, *, durations: bool = True) -> None:
+        """Fetch the sums (and, with ``durations``, the duration bins) of the period for no
+        grouping and every grouping in ``groups``: the daily buckets answer all but the hour of
+        day in one statement, the hourly buckets that one; the daily bins give every metric's
+        histogram, and the first response's per agent, team and channel; the hourly bins its
+        histogram per hour of day."""
+        summed = ", ".join(f"SUM({name})" for name in SUMMED)
+        daily = [(), *((g,) for g in groups if g != "local_hour")]
+        hourly = [(g,) for g in groups if g == "local_hour"]
+        fetched = [_grouped(self._rows(DailyBucket, period), daily, summed)]
+        if hourly:
+            fetched.append(_grouped(self._rows(HourlyBucket, period), hourly, summed))
+        if any(f is None for f in fetched):  # nothing can match (no scope): the plain queries answer
+            return
+        for sums in fetched:
+            for key, values in sums.items():
+                self._sums[(period, key[0] if key else None)] = {
+                    (k[0] if k else None): dict(zip(SUMMED, (v or 0 for v in row), strict=True))
+                    for k, row in values.items()
+                }
+        if not durations:
+            return
+        # Every metric named: the key leads with (company, metric, day), a range per metric.
+        every_metric = self._rows(DailyBin, period).filter(metric__in=sorted(METRIC_CODE.values()))
+        every = _grouped(every_metric, [("metric", "bin")], "SUM(count)")
+        histo: dict = self._bins.setdefault((period, None), {})
+        for (metric, bin_), (n,) in every[("metric", "bin")].items():
+            histo.setdefault(metric, {}).setdefault(None, []).append((bin_, n or 0))
+        code = METRIC_CODE["first_response"]
+        daily = [("bin", g) for g in groups if g in _DURATION_GROUPS and g != "local_hour"]
+        hourly = [("bin", g) for g in groups if g == "local_hour"]
+        for model, sets in ((DailyBin, daily), (DurationBin, hourly)):
+            if not sets:
+                continue
+            first = _grouped(self._rows(model, period).filter(metric=code), sets, "SUM(count)")
+            for (_bin, group), values in first.items():
+                histo = self._bins.setdefault((period, group), {}).setdefault(code, {})
+                for (bin_, key), (n,) in values.items():
+                    histo.setdefault(key, []).append((bin_, n or 0))
+
     def sums(self, period: Period, group: str | None) -> dict:
+        hit = self._sums.get((period, group))
+        if hit is not None:
+            return hit
         aggregates = {name: Sum(name) for name in SUMMED}
         if group is None:
             row = self._rows(HourlyBucket, period).aggregate(**aggregates)
@@ -49,33 +109,31 @@ class RollupSource:
             for row in self._rows(HourlyBucket, period).values(group).annotate(**aggregates)
         }
 
-    def durations(self, period: Period, metric: str, group: str | None) -> dict:
+    def _histograms(self, period: Period, metric: str, group: str | None) -> dict:
         code = METRIC_CODE[metric]
+        hit = self._bins.get((period, group))
+        if hit is not None:
+            return hit.get(code, {})
         keys = [group] if group else []
         histo: dict = {}
         for row in self._rows(DurationBin, period).filter(metric=code).values(*keys, "bin").annotate(n=Sum("count")):
             histo.setdefault(row[group] if group else None, []).append((row["bin"], row["n"]))
-        totals = (
-            {
-                (row[group] if group else None): row
-                for row in self._rows(HourlyBucket, period)
-                .values(*keys)
-                .annotate(n=Sum(f"{metric}_n"), s=Sum(f"{metric}_sum"))
-            }
-            if group
-            else {None: self._rows(HourlyBucket, period).aggregate(n=Sum(f"{metric}_n"), s=Sum(f"{metric}_sum"))}
-        )
+        return histo
+
+    def durations(self, period: Period, metric: str, group: str | None) -> dict:
+        histo = self._histograms(period, metric, group)
+        sums = self.sums(period, group)
         out = {}
         for key, pairs in histo.items():
-            total = totals.get(key) or {}
-            n = total.get("n") or 0
+            total = sums.get(key) or {}
+            n = total.get(f"{metric}_n") or 0
             if n <= 0:
                 continue
             out[key] = Duration(
                 n,
                 bins.percentile_from_bins(pairs, 0.5),
                 bins.percentile_from_bins(pairs, 0.9),
-                (total.get("s") or 0) / n,
+                (total.get(f"{metric}_sum") or 0) / n,
             )
         return out
 
@@ -123,3 +181,49 @@ def cell_conversation_ids(scope: ReaderScope, filters: Filters, period: Period, 
         .values("conversation_id")
         .distinct()
     )
+
+
+def _grouped(qs, sets: list[tuple[str, ...]], aggregates: str) -> dict | None:
+    """``SELECT <set>, <aggregates> ... GROUP BY <set>`` for every grouping set over the rows of
+    ``qs``: {set: {key tuple: aggregate tuple}}. One statement on PostgreSQL (GROUPING SETS;
+    ``GROUPING()`` tells the sets apart), one per set elsewhere."""
+    compiler = qs.query.get_compiler(connection=connection)
+    try:
+        where, params = compiler.compile(qs.query.where)
+    except EmptyResultSet:
+        return None
+    table = qs.model._meta.db_table
+    columns = sorted({c for s in sets for c in s})
+    out: dict = {s: {} for s in sets}
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and len(sets) > 1:
+            listed = ", ".join(columns)
+            spec = ", ".join("(" + ", ".join(s) + ")" for s in sets)
+            # Our own table and column names; every value is a parameter.
+            cursor.execute(
+                f"SELECT GROUPING({listed}), {listed}, {aggregates} FROM {table} "  # noqa: S608
+                f"WHERE {where} GROUP BY GROUPING SETS ({spec})",
+                params,
+            )
+            by_mask = {sum(1 << (len(columns) - 1 - i) for i, c in enumerate(columns) if c not in s): s for s in sets}
+            width = len(columns)
+            for row in cursor.fetchall():
+                s = by_mask[row[0]]
+                values = dict(zip(columns, row[1 : 1 + width], strict=True))
+                out[s][tuple(_value(c, values[c]) for c in s)] = row[1 + width :]
+        else:
+            for s in sets:
+                listed = ", ".join(s)
+                cursor.execute(
+                    f"SELECT {listed + ', ' if s else ''}{aggregates} FROM {table} WHERE {where}"  # noqa: S608
+                    + (f" GROUP BY {listed}" if s else ""),
+                    params,
+                )
+                for row in cursor.fetchall():
+                    out[s][tuple(_value(c, v) for c, v in zip(s, row, strict=False))] = row[len(s) :]
+    return out
+
+
+def _value(column: str, value):
+    # A raw cursor on SQLite returns dates as text.
+    return date.fromisoformat(value) if column == "local_day" and isinstance(value, str) else value

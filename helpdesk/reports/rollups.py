@@ -2,7 +2,8 @@
 
 ``on_event`` is the hook ``helpdesk.events.log.record`` calls for every event it writes. It
 folds the event into the conversation's facts (facts.py) and adds them to the hourly buckets,
-the duration bins and the touch rows with a few upserts. Deleting a conversation replays its
+the daily buckets (the same sums per local day), the duration bins (hourly and daily) and the
+touch rows with a few upserts. Deleting a conversation replays its
 events and subtracts everything it contributed; restoring adds it back. ``recount`` rebuilds
 a company's rollups from the raw log.
 """
@@ -36,7 +37,16 @@ from .facts import (
     is_customer_message,
     is_human_reply,
 )
-from .models import ContactDay, ConversationStats, DurationBin, HourlyBucket, RollupZone, Touch
+from .models import (
+    ContactDay,
+    ConversationStats,
+    DailyBin,
+    DailyBucket,
+    DurationBin,
+    HourlyBucket,
+    RollupZone,
+    Touch,
+)
 
 COUNTED = frozenset(
     {
@@ -213,6 +223,8 @@ COUNTER_COLS = [
 _COUNTER_INDEX = {col: i for i, col in enumerate(COUNTER_COLS)}
 _DIM_COLS = ["team", "channel", "agent", "role", "priority"]
 CONTACT_KEY = ["company_id", "local_day", "contact_id", *_DIM_COLS]
+DAY_KEY = ["company_id", "local_day", *_DIM_COLS]
+DAY_BIN_KEY = ["company_id", "metric", "local_day", *_DIM_COLS, "bin"]
 
 
 class Accumulator:
@@ -264,6 +276,22 @@ class Accumulator:
                 if fact.value >= 4:
                     counters[index["ratings_good"]] += s
 
+    def days(self) -> dict[tuple, list[float]]:
+        """The buckets summed by (local day, dims): the daily rollup's rows."""
+        out: dict[tuple, list[float]] = {}
+        for (hour, dims), counters in self.buckets.items():
+            day = out.setdefault((self.places[hour][0], dims), [0] * len(COUNTER_COLS))
+            for i, n in enumerate(counters):
+                day[i] += n
+        return out
+
+    def day_bins(self) -> dict[tuple, int]:
+        """The bins summed by (local day, dims, metric, bin): the daily bins' rows."""
+        out: dict[tuple, int] = defaultdict(int)
+        for (hour, dims, metric, k), n in self.bins.items():
+            out[(self.places[hour][0], dims, metric, k)] += n
+        return out
+
     def rows(self) -> dict[str, list[tuple]]:
         c, places = self.company_id, self.places
         return {
@@ -272,9 +300,11 @@ class Accumulator:
                 for (hour, dims), counters in self.buckets.items()
                 if any(counters)
             ],
+            "day": [(c, day, *dims, *counters) for (day, dims), counters in self.days().items() if any(counters)],
             "bin": [
                 (c, hour, *dims, *places[hour], metric, k, n) for (hour, dims, metric, k), n in self.bins.items() if n
             ],
+            "daybin": [(c, metric, day, *dims, k, n) for (day, dims, metric, k), n in self.day_bins().items() if n],
             "touch": [
                 (c, hour, *dims, *places[hour], kind, conv, contact)
                 for (kind, conv, contact, hour, dims) in self.touches
@@ -319,12 +349,14 @@ def apply(company_id: int, facts: list[Fact], tz: zoneinfo.ZoneInfo, *, sign: in
 _TABLES = {
     # name: (table, columns in the order of Accumulator.rows, the conflict key, the summed columns)
     "bucket": (HourlyBucket._meta.db_table, [*KEY_COLS, *PLACE_COLS, *COUNTER_COLS], KEY_COLS, COUNTER_COLS),
+    "day": (DailyBucket._meta.db_table, [*DAY_KEY, *COUNTER_COLS], DAY_KEY, COUNTER_COLS),
     "bin": (
         DurationBin._meta.db_table,
         [*KEY_COLS, *PLACE_COLS, "metric", "bin", "count"],
         [*KEY_COLS, "metric", "bin"],
         ["count"],
     ),
+    "daybin": (DailyBin._meta.db_table, [*DAY_BIN_KEY, "count"], DAY_BIN_KEY, ["count"]),
     "touch": (Touch._meta.db_table, [*KEY_COLS, *PLACE_COLS, "kind", "conversation_id", "contact_id"], None, None),
     "contact": (ContactDay._meta.db_table, [*CONTACT_KEY, "n"], CONTACT_KEY, ["n"]),
 }
@@ -420,7 +452,7 @@ def recount(company_id: int, *, progress: Callable[[str], None] | None = None, b
     done = 0
     started = timezone.now()
     with transaction.atomic():
-        for model in (HourlyBucket, DurationBin, Touch, ContactDay, ConversationStats):
+        for model in (HourlyBucket, DailyBucket, DurationBin, DailyBin, Touch, ContactDay, ConversationStats):
             model.objects.filter(company_id=company_id).delete()
         conversations = (
             Conversation.objects.filter(company_id=company_id).order_by("pk").values_list("pk", "deleted_at")
