@@ -14,10 +14,9 @@ from helpdesk.events import log as events
 
 from .. import csat
 from ..adapters import adapter_for
-from ..models import RATING_COMMENT_MAX_CHARS, Contact, Conversation, Direction, Message, MessageKind, Rating
-from ..snapshots import message_data, preview_of
+from ..models import RATING_COMMENT_MAX_CHARS, Contact, Conversation, Message, Rating
 from ._common import _check_storable, _locked
-from .delivery import _queue_delivery
+from .delivery import _say_automatically
 
 
 def _count_resolution(conversation: Conversation) -> int:
@@ -61,23 +60,7 @@ def _inline(conversation: Conversation) -> bool:
 
 def _say_to_customer(conversation: Conversation, body: str) -> Message:
     """An automatic message to the customer in their channel; it leaves like any reply."""
-    now = timezone.now()
-    message = Message.objects.create(
-        conversation=conversation,
-        channel_id=conversation.channel_id,
-        direction=Direction.OUTBOUND,
-        kind=MessageKind.MESSAGE,
-        body=body,
-        automatic=True,
-        created_at=now,
-    )
-    message.conversation = conversation
-    _queue_delivery(message, conversation.channel)
-    conversation.last_activity_at = now
-    conversation.last_message_preview = preview_of(body)
-    conversation.save(update_fields=["last_activity_at", "last_message_preview", "updated_at"])
-    events.record(conversation, "message.created", message=message_data(message))
-    return message
+    return _say_automatically(conversation, body)
 
 
 def clean_score(score: Any) -> int:

@@ -41,7 +41,7 @@ from helpdesk.events import log as events
 from .. import access
 from ..adapters import DeliveryError, adapter_for
 from ..models import Channel, Conversation, Delivery, DeliveryStatus, Direction, Message, MessageKind
-from ..snapshots import delivery_data
+from ..snapshots import delivery_data, message_data, preview_of
 from ._common import _locked
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,31 @@ def delivers(channel: Channel) -> bool:
         return adapter_for(channel.kind).delivers
     except LookupError:  # a kind with no adapter registered sends nothing through the worker
         return False
+
+
+def _say_automatically(conversation: Conversation, body: str, **event_payload) -> Message:
+    """An automatic message to the customer (a quick answer, a survey, a refused file's notice):
+    from nobody in particular, it leaves like any reply and moves the conversation's activity,
+    but the customer still waits for a person (``waiting_since`` stays). One event,
+    ``message.created``, with ``event_payload`` beside the message. Inside the caller's transaction.
+    """
+    now = timezone.now()
+    message = Message.objects.create(
+        conversation=conversation,
+        channel_id=conversation.channel_id,
+        direction=Direction.OUTBOUND,
+        kind=MessageKind.MESSAGE,
+        body=body,
+        automatic=True,
+        created_at=now,
+    )
+    message.conversation = conversation
+    _queue_delivery(message, conversation.channel)
+    conversation.last_activity_at = now
+    conversation.last_message_preview = preview_of(body)
+    conversation.save(update_fields=["last_activity_at", "last_message_preview", "updated_at"])
+    events.record(conversation, "message.created", message=message_data(message), **event_payload)
+    return message
 
 
 def _queue_delivery(message: Message, channel: Channel) -> Delivery | None:

@@ -38,11 +38,11 @@ from helpdesk.events import log as events
 from .. import attachments as rules
 from ..adapters import FetchError, adapter_for
 from ..inbound import InboundAttachment
-from ..models import Attachment, AttachmentStatus, Conversation, Direction, Message, MessageKind
-from ..snapshots import message_data, preview_of
+from ..models import Attachment, AttachmentStatus, Conversation, Message
+from ..snapshots import message_data
 from ._common import _UNSTORABLE, _locked
 from .attachments import checked_file
-from .delivery import _queue_delivery
+from .delivery import _say_automatically
 
 log = logging.getLogger(__name__)
 
@@ -220,23 +220,7 @@ def _tell_customer(conversation: Conversation, refusal: str, name: str) -> Messa
     """
     with translation.override(_customer_language(conversation)):
         body = _reason(refusal, name)
-    now = timezone.now()
-    notice = Message.objects.create(
-        conversation=conversation,
-        channel_id=conversation.channel_id,
-        direction=Direction.OUTBOUND,
-        kind=MessageKind.MESSAGE,
-        body=body,
-        automatic=True,
-        created_at=now,
-    )
-    notice.conversation = conversation
-    _queue_delivery(notice, conversation.channel)
-    conversation.last_activity_at = now
-    conversation.last_message_preview = preview_of(body)
-    conversation.save(update_fields=["last_activity_at", "last_message_preview", "updated_at"])
-    events.record(conversation, "message.created", message=message_data(notice))
-    return notice
+    return _say_automatically(conversation, body)
 
 
 def sweep_pending_files(*, now=None, limit: int = 500) -> dict[str, int]:

@@ -21,7 +21,7 @@ from ._common import _UNSTORABLE, WakeReason, _access_snapshot, _check_storable,
 from .attachments import bind_uploads, check_uploads
 from .contacts import clean_contact_attributes
 from .csat import _answer_by_digit, _count_resolution, _offer_survey
-from .delivery import _queue_delivery
+from .delivery import _say_automatically
 from .fetching import describe_inbound_files
 from .handout import hand_out
 
@@ -329,26 +329,10 @@ def _reply_automatically(conversation: Conversation, answer: quick_answers.Candi
     the system resolves it (an event without an actor) and nobody is assigned.
     """
     rule = answer.rule
-    now = timezone.now()
     values = canned.placeholder_values(contact=conversation.contact, agent=None, company=conversation.company)
     body = canned.render(rule.answer, values)
-    reply = Message.objects.create(
-        conversation=conversation,
-        channel_id=conversation.channel_id,
-        direction=Direction.OUTBOUND,
-        kind=MessageKind.MESSAGE,
-        body=body,
-        automatic=True,
-        created_at=now,
-    )
-    reply.conversation = conversation
-    _queue_delivery(reply, conversation.channel)
-    # The customer still waits for a person (waiting_since stays) unless the answer settles it.
-    conversation.last_activity_at = now
-    conversation.last_message_preview = preview_of(body)
-    conversation.save(update_fields=["last_activity_at", "last_message_preview", "updated_at"])
     why = {"id": rule.pk, "title": rule.title, "trigger": answer.trigger, "how": answer.how, "score": answer.score}
-    events.record(conversation, "message.created", message=message_data(reply), quick_answer=why)
+    reply = _say_automatically(conversation, body, quick_answer=why)
     if rule.resolves:
         previous = _access_snapshot(conversation)
         conversation.status, conversation.snoozed_until, conversation.waiting_since = Status.RESOLVED, None, None
