@@ -13,16 +13,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
-from django.db.models import Count, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from helpdesk.accounts.models import Employee, Presence, Scope
+from helpdesk.accounts.models import Employee, Scope
 from helpdesk.accounts.permissions import Perm
 from helpdesk.conversations import access
 from helpdesk.conversations.models import Conversation, Direction, Message, MessageKind, Priority, ReadMarker, Status
 from helpdesk.errors import ActionError
+
+from .live import AgentLive, Live, TeamQueue, live  # noqa: F401  (part of this interface)
 
 MAX_DAYS = 400
 PRESETS = {"today": 1, "7d": 7, "30d": 30, "6m": 180, "1y": 365}
@@ -134,7 +136,9 @@ class Filters:
         # access.get_* answer 404 for another company's id exactly as for a missing one.
         return cls(
             team_id=access.get_team(reader, given("team")).pk if given("team") is not None else None,
-            channel_id=access._get(_channels(reader), given("channel")).pk if given("channel") is not None else None,
+            channel_id=access._get(readable_channels(reader), given("channel")).pk
+            if given("channel") is not None
+            else None,
             agent_id=access.get_employee(reader, given("agent")).pk if given("agent") is not None else None,
             role_id=access.get_role(reader, given("role")).pk if given("role") is not None else None,
             priority=priority,
@@ -164,7 +168,7 @@ class Filters:
         return q
 
 
-def _channels(reader: Employee):
+def readable_channels(reader: Employee):
     from helpdesk.conversations.models import Channel
 
     # Removed channels keep their history: they can still be chosen in statistics.
@@ -275,33 +279,6 @@ class Heatmap:
     mode: str
     cells: tuple[tuple[float | None, ...], ...]  # [weekday 0=Monday][hour 0..23]
     occurrences: tuple[tuple[int, ...], ...]
-
-
-@dataclass(frozen=True)
-class TeamQueue:
-    team_id: int
-    name: str
-    waiting: int
-    longest_wait: float | None  # seconds
-
-
-@dataclass(frozen=True)
-class AgentLive:
-    id: int
-    name: str
-    presence: str
-    open: int
-    snoozed: int
-    capacity: int
-
-
-@dataclass(frozen=True)
-class Live:
-    queues: tuple[TeamQueue, ...]
-    longest_wait: float | None
-    online: int
-    away: int
-    agents: tuple[AgentLive, ...]
 
 
 # --- Where figures come from -----------------------------------------------------------------
@@ -518,50 +495,3 @@ def unread_now(reader: Employee, filters: Filters | None = None) -> int:
     )
     total = conversations.order_by().annotate(n=Subquery(unread)).aggregate(total=Sum("n"))["total"]
     return total or 0
-
-
-def live(reader: Employee) -> Live:
-    """The queue per team, the longest wait, agents online and away with their load."""
-    from helpdesk.accounts import presence
-
-    access.require(reader, Perm.VIEW_REPORTS)
-    now = timezone.now()
-    visible = access.visible_conversations(reader)
-    waiting = visible.filter(status=Status.OPEN, assignee__isnull=True)
-    queues = []
-    for row in waiting.values("team_id", "team__name").annotate(n=Count("pk"), oldest=Min("waiting_since")):
-        longest = (now - row["oldest"]).total_seconds() if row["oldest"] else None
-        queues.append(TeamQueue(row["team_id"] or 0, row["team__name"] or "", row["n"], longest))
-    queues.sort(key=lambda q: (q.name, q.team_id))
-    longest = max((q.longest_wait for q in queues if q.longest_wait is not None), default=None)
-    scope = ReaderScope.of(reader)
-    employees = access.company_employees(reader).filter(is_active=True)
-    if scope.scope == Scope.TEAMS:
-        employees = employees.filter(Q(teams__in=scope.team_ids) | Q(pk=reader.pk)).distinct()
-    elif scope.scope != Scope.ALL:
-        employees = employees.filter(pk=reader.pk)
-    load = {
-        (row["assignee_id"], row["status"]): row["n"]
-        for row in visible.filter(status__in=[Status.OPEN, Status.SNOOZED], assignee__isnull=False)
-        .values("assignee_id", "status")
-        .annotate(n=Count("pk"))
-    }
-    agents = []
-    for e in employees.order_by("display_name", "pk"):
-        agents.append(
-            AgentLive(
-                e.pk,
-                e.display_name,
-                presence.shown_presence(e),
-                load.get((e.pk, Status.OPEN), 0),
-                load.get((e.pk, Status.SNOOZED), 0),
-                e.capacity,
-            )
-        )
-    return Live(
-        tuple(queues),
-        longest,
-        sum(1 for a in agents if a.presence == Presence.ONLINE),
-        sum(1 for a in agents if a.presence == Presence.AWAY),
-        tuple(agents),
-    )

@@ -94,7 +94,7 @@ def _choices(employee) -> dict[str, list]:
     return {
         "teams": [(t.pk, t.name) for t in access.company_teams(employee).order_by("name", "pk")],
         # Removed channels keep their history, as in the statistics' own filter (queries.Filters).
-        "channels": [(c.pk, _channel_label(c)) for c in queries._channels(employee).order_by("name", "pk")],
+        "channels": [(c.pk, _channel_label(c)) for c in queries.readable_channels(employee).order_by("name", "pk")],
         "agents": [
             (e.pk, e.display_name if e.is_active else f"{e.display_name} ({_('deactivated')})")
             for e in access.company_employees(employee).order_by("display_name", "pk")
@@ -115,7 +115,7 @@ def _names(employee) -> dict[str, dict[int, str]]:
     return {
         "agent": {e.pk: e.display_name for e in access.company_employees(employee)},
         "team": {t.pk: t.name for t in access.company_teams(employee)},
-        "channel": {c.pk: _channel_label(c) for c in queries._channels(employee)},
+        "channel": {c.pk: _channel_label(c) for c in queries.readable_channels(employee)},
     }
 
 
