@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from django.db import DatabaseError, InterfaceError
+from django.db import InterfaceError, OperationalError
 from django.utils.translation import gettext as _
 
 from helpdesk import ratelimits
@@ -206,7 +206,7 @@ class VisitorConsumer(LiveJsonConsumer):
         except actions.ActionError as exc:
             await self._error(exc.code, exc.message, client_id)
             return
-        except (DatabaseError, InterfaceError):
+        except (OperationalError, InterfaceError):
             # The database is away (restarting, no pooled connection within the pool's
             # timeout): nothing was stored. Say so and keep the socket; the widget sends the
             # message again with its client_id, which stores it once. Before, the exception

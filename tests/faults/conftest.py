@@ -50,9 +50,11 @@ def world_factory(private_postgres, request):
     yield build
     for world in worlds:
         report = getattr(request.node, "rep_call", None)
-        if report is not None and report.failed:
+        failed = report is not None and report.failed
+        if failed:
             print(world.logs())
-        world.close()
+            print(f"the processes' whole logs: {world.dir}")
+        world.close(keep_logs=failed)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

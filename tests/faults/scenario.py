@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -64,10 +66,12 @@ class World:
         self.workers.append(worker)
         return worker
 
-    def close(self) -> None:
+    def close(self, *, keep_logs: bool = False) -> None:
         for process in [*self.webs, *self.workers]:
             process.stop()
         self.redis.stop()
+        if not keep_logs:
+            shutil.rmtree(self.dir, ignore_errors=True)
         try:
             self.postgres.sql(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
         except psycopg.Error:
@@ -170,7 +174,8 @@ class World:
             when = sorted({round(acked[m].acked_at - self.back_at, 1) for _c, m in missing})
             problems.append(
                 f"{len(missing)} acknowledged (socket, message) pairs never arrived: {by_client}; "
-                f"acknowledged at {when} s from the service's return"
+                f"acknowledged at {when} s from the service's return; "
+                f"kinds {dict(Counter(acked[m].kind for _c, m in missing))}"
             )
         if twice:
             problems.append(f"{len(twice)} messages applied twice: {twice[:5]}")
