@@ -127,12 +127,13 @@ def test_worker_killed_while_snooze_wakes_are_due(world_factory):
             ]
         assert len(conversations) == len(sleepers), "every quiet visitor has written its one message"
         web = w.webs[0]
-        until = datetime.now(UTC) + timedelta(seconds=3)
+        latest = datetime.now(UTC)
         async with httpx.AsyncClient(timeout=10) as http:
             for conversation in conversations:
+                latest = datetime.now(UTC) + timedelta(seconds=2)
                 answer = await http.post(
                     f"{web.url}/api/v1/conversations/{conversation}/snooze",
-                    json={"until": until.isoformat()},
+                    json={"until": latest.isoformat()},
                     headers={
                         "Cookie": f"sessionid={w.cast['agents']['alice']['sessionid']}; csrftoken={CSRF}",
                         "X-CSRFToken": CSRF,
@@ -141,8 +142,10 @@ def test_worker_killed_while_snooze_wakes_are_due(world_factory):
                 )
                 assert answer.status_code == 200, answer.text
                 snoozed.append(conversation)
+        # Every wake falls due, beat starts asking, and the worker dies at its first wake run.
+        await asyncio.sleep(max(0.0, (latest - datetime.now(UTC)).total_seconds()) + 0.2)
         beat.append(asyncio.create_task(asyncio.to_thread(play_beat, time.monotonic() + 20)))
-        await asyncio.sleep(2.5)  # the wakes fall due while the worker is gone
+        await asyncio.sleep(0.3)
         w.down_at = time.monotonic()
         w.workers[-1].kill9()
         await asyncio.sleep(1)
