@@ -63,3 +63,13 @@ def pytest_runtest_makereport(item, call):
     if report.when == "call":
         item.rep_call = report
     return report
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The figures of every fault test that ran, whether it passed or failed."""
+    from .scenario import FIGURES
+
+    if FIGURES:
+        terminalreporter.section("fault figures")
+        for text in FIGURES:
+            terminalreporter.write_line(text.strip("\n"))

@@ -369,6 +369,4 @@ class Agent:
                 self.ledger.errors["reply", answer.status_code] += 1
             self.ledger.retries["reply"] += 1
             await asyncio.sleep(jitter(delay))
-            delay = min(delay * 2, 4.0)
-            if len(self.servers) > 1:
-                self.server = (self.server + 1) % len(self.servers)
+            delay = min(delay * 2, 4.0)  # then to the server the tab's socket is on by then

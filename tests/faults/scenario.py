@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import sys
 import tempfile
 import time
 import uuid
@@ -28,6 +27,8 @@ CATCHUP_OVERLAP = 10
 # Who must hear each visitor's conversation: the admin and the Sales agent; Erin (Support) never.
 AUDIENCE = ("alice", "bob")
 OUTSIDER = "erin"
+# Every test's figures, for the run's summary.
+FIGURES: list[str] = []
 
 
 class World:
@@ -273,5 +274,6 @@ class World:
         lines = [f"\n=== faults: {title} (shared 2-core machine) ==="]
         lines += [f"  {name}: {value}" for name, value in self.figures.items()]
         text = "\n".join(lines)
-        print(text, file=sys.__stderr__, flush=True)
+        FIGURES.append(text)  # shown at the end of the run, passed or failed (conftest)
+        print(text)
         return text
