@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from _database import recreate_database  # bench/, the script's own folder
+from _database import database_exists, recreate_database  # bench/, the script's own folder
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/smartchat_bench_reports"
@@ -323,19 +323,41 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=15, help="dashboard runs per scope and period")
     parser.add_argument("--writes", type=int, default=150, help="conversations written per write-path round")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the database a previous run seeded (migrated to this code first: the reports "
+        "migrations fill new rollups from the kept ones) instead of seeding afresh; --scale is ignored",
+    )
     args = parser.parse_args()
     n = max(100, int(1_000_000 * args.scale))
-    say(f"scale {args.scale}: {n:,} conversations, {n * 10:,} messages for the measured company")
-    recreate_database(args.database_url)
+    if args.reuse:
+        if not database_exists(args.database_url):
+            raise SystemExit("bench: --reuse: no such database; run once without --reuse first")
+        say("reusing the seeded database")
+    else:
+        say(f"scale {args.scale}: {n:,} conversations, {n * 10:,} messages for the measured company")
+        recreate_database(args.database_url)
     setup_django(args.database_url)
     from django.core.management import call_command
 
+    t = time.perf_counter()
     call_command("migrate", verbosity=0, interactive=False)
-    from helpdesk.accounts.models import Employee
+    say(f"migrated in {time.perf_counter() - t:.0f} s")
+    from helpdesk.accounts.models import Company, Employee
     from helpdesk.reports import queries
 
-    company, admin, staff = seed_company("Measured", n, teams=4, agents=20)
-    seed_company("Neighbour", max(100, n // 10), teams=2, agents=4)
+    if args.reuse:
+        company = Company.objects.get(name="Measured")
+        admin = Employee.objects.get(company=company, email=f"admin@{company.pk}.bench")
+        staff = list(Employee.objects.filter(company=company, email__startswith="agent").order_by("pk"))
+        from django.db import connection
+
+        with connection.cursor() as cur:
+            cur.execute("VACUUM ANALYZE")
+    else:
+        company, admin, staff = seed_company("Measured", n, teams=4, agents=20)
+        seed_company("Neighbour", max(100, n // 10), teams=2, agents=4)
     readers = {
         "all (admin)": admin,
         "teams (agent)": Employee.objects.select_related("role").get(pk=staff[0].pk),

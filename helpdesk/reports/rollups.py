@@ -101,22 +101,24 @@ def local_hour(at: datetime, tz: zoneinfo.ZoneInfo) -> tuple[datetime, datetime]
 _NEEDS_STATE = "state"
 
 
-def on_event(event: Event, conversation) -> None:
-    """Fold one just-written event into the rollups (inside the caller's transaction).
+def on_event(event: Event, conversation) -> list[tuple[str, list]] | None:
+    """Fold one event about to be written into the rollups (inside the caller's transaction):
+    the upserts to run with the event's INSERT (events.log.record).
 
-    One statement per event on PostgreSQL (a data-modifying CTE over every table it touches);
-    a reply or a resolution first reads the running state it needs (one more). On SQLite the
-    same inserts run as separate in-process statements (no round trips there).
+    On PostgreSQL they join the event's INSERT as data-modifying CTEs: no statement of its own;
+    a reply or a resolution first reads the running state it needs (one query). On SQLite the
+    same upserts run as separate in-process statements (no round trips there). A deletion or a
+    restore replays the conversation's events and writes at once.
     """
     type_ = event.type
     if type_ == "conversation.deleted":
         _withdraw(event.conversation_id, event.company_id)
-        return
+        return None
     if type_ == "conversation.restored":
         _reinstate(event.conversation_id, event.company_id)
-        return
+        return None
     if type_ not in COUNTED or event.conversation_id is None:
-        return
+        return None
     payload = event.payload
     mode = "keep"  # the state: unchanged (the row is created if missing)
     if type_ == "message.created":
@@ -126,7 +128,7 @@ def on_event(event: Event, conversation) -> None:
         elif is_human_reply(message):
             mode = _NEEDS_STATE
         else:
-            return  # notes, system lines and quick answers count for nothing
+            return None  # notes, system lines and quick answers count for nothing
     elif type_ == "conversation.resolved":
         mode = _NEEDS_STATE
     deleted = conversation.deleted_at is not None
@@ -143,7 +145,7 @@ def on_event(event: Event, conversation) -> None:
     if not deleted:
         acc.add(facts)
     stats = (event.conversation_id, event.company_id, json.dumps(state.to_json()), deleted)
-    acc.write(stats=stats, mode=mode)
+    return acc.statements(stats=stats, mode=mode)
 
 
 def _replay(conversation_id: int) -> tuple[State, list[Fact]]:
@@ -312,18 +314,24 @@ class Accumulator:
             "contact": [(c, day, contact, *dims, n) for (day, contact, dims), n in self.contacts.items() if n],
         }
 
-    def write(self, *, stats: tuple | None = None, mode: str = "keep") -> None:
-        """Everything accumulated (and the conversation's state, given ``stats``): on
-        PostgreSQL in one statement when it fits one; otherwise one statement per table and chunk."""
+    def statements(self, *, stats: tuple | None = None, mode: str = "keep") -> list[tuple[str, list]]:
+        """Everything accumulated (and the conversation's state, given ``stats``) as upserts:
+        one per table and chunk of rows."""
         rows = self.rows()
         pieces = [] if stats is None else [(_stats_sql(mode, connection.vendor), list(stats))]
-        small = sum(len(r) for r in rows.values()) <= 64
         for table, part in rows.items():
             for i in range(0, len(part), 500):
                 chunk = part[i : i + 500]
                 pieces.append((_insert_sql(table, len(chunk)), [value for row in chunk for value in row]))
+        return pieces
+
+    def write(self, *, stats: tuple | None = None, mode: str = "keep") -> None:
+        """Write the statements: on PostgreSQL in one statement when it is small; otherwise one
+        statement per table and chunk."""
+        pieces = self.statements(stats=stats, mode=mode)
         if not pieces:
             return
+        small = sum(len(params) for _, params in pieces) <= 64 * 30
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql" and small and len(pieces) > 1:
                 # Data-modifying CTEs all run, to completion, whether or not the outer query reads them.
