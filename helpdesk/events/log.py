@@ -50,7 +50,9 @@ def record(
         "actor": actor.role_id if actor is not None else None,
         "assignee": conversation.assignee.role_id if conversation.assignee_id else None,
     }
-    event = Event(company_id=conversation.company_id, type=type, conversation=conversation, actor=actor, payload=payload)
+    event = Event(
+        company_id=conversation.company_id, type=type, conversation=conversation, actor=actor, payload=payload
+    )
     statements: list[Statement] = []
     for hook in _hooks:
         statements += hook(event, conversation) or []
