@@ -58,7 +58,7 @@ def seed_company(name: str, conversations: int, *, teams: int, agents: int):
     company = services.create_company(name=name, timezone=TZ)
     team_objs = [services.create_team(company=company, name=f"Team {i}") for i in range(teams)]
     admin = services.create_employee(
-        company=company, email=f"admin@{company.pk}.bench", name="Admin", role="admin", password="x"
+        company=company, user__email=f"admin@{company.pk}.bench", name="Admin", role="admin", password="x"
     )
     perms = [*map(str, AGENT_PERMS), str(Perm.VIEW_REPORTS)]
     Role.objects.filter(company=company, builtin="agent").update(permissions=perms)
@@ -349,8 +349,8 @@ def main() -> int:
 
     if args.reuse:
         company = Company.objects.get(name="Measured")
-        admin = Employee.objects.get(company=company, email=f"admin@{company.pk}.bench")
-        staff = list(Employee.objects.filter(company=company, email__startswith="agent").order_by("pk"))
+        admin = Employee.objects.get(company=company, user__email=f"admin@{company.pk}.bench")
+        staff = list(Employee.objects.filter(company=company, user__email__startswith="agent").order_by("pk"))
         from django.db import connection
 
         with connection.cursor() as cur:

@@ -164,8 +164,9 @@ class ConversationStats(models.Model):
 class ContactDay(models.Model):
     """How many customer messages one contact sent on one local day, per credit: the distinct
     contacts tile counts distinct ``contact_id`` here. One row per contact and day (not per
-    conversation and hour, as in Touch), read by an index-only scan of its key; rows whose
-    count falls to 0 (a deleted conversation) are removed, so every row counts."""
+    conversation and hour, as in Touch), read by an index-only scan of its key (short periods)
+    or of the (company, contact, day) index in contact order (long ones); rows whose count falls
+    to 0 (a deleted conversation) are removed, so every row counts."""
 
     id = models.BigAutoField(primary_key=True)
     company_id = models.IntegerField()
@@ -184,6 +185,10 @@ class ContactDay(models.Model):
             models.UniqueConstraint(
                 fields=["company_id", "local_day", "contact_id", *DIMS], name="reports_contactday_key"
             ),
+        ]
+        indexes = [
+            # For long periods: the distinct contacts in contact order, no hashing (RollupSource.contacts).
+            models.Index(fields=["company_id", "contact_id", "local_day"], name="reports_contactday_contact"),
         ]
 
     def __str__(self) -> str:
