@@ -2,8 +2,9 @@
 
 ``on_event`` is the hook ``helpdesk.events.log.record`` calls for every event it writes. It
 folds the event into the conversation's facts (facts.py) and adds them to the hourly buckets,
-the daily buckets (the same sums per local day), the duration bins (hourly and daily) and the
-touch rows with a few upserts. Deleting a conversation replays its
+the daily buckets (the same sums per local day), the duration bins (hourly and daily), the
+touch rows, the contact days and the company-wide sums (hours, hourly and daily bins without
+dimensions) with a few upserts. Deleting a conversation replays its
 events and subtracts everything it contributed; restoring adds it back. ``recount`` rebuilds
 a company's rollups from the raw log.
 """
@@ -38,6 +39,9 @@ from .facts import (
     is_human_reply,
 )
 from .models import (
+    CompanyDayBin,
+    CompanyHour,
+    CompanyHourBin,
     ContactDay,
     ConversationStats,
     DailyBin,
@@ -312,6 +316,30 @@ class Accumulator:
                 for (kind, conv, contact, hour, dims) in self.touches
             ],
             "contact": [(c, day, contact, *dims, n) for (day, contact, dims), n in self.contacts.items() if n],
+            **self.company_rows(),
+        }
+
+    def company_rows(self) -> dict[str, list[tuple]]:
+        """The same sums over every dimension: the company-wide rollups' rows."""
+        c, places = self.company_id, self.places
+        hours: dict[datetime, list[float]] = {}
+        for (hour, _dims), counters in self.buckets.items():
+            total = hours.setdefault(hour, [0] * len(COUNTER_COLS))
+            for i, n in enumerate(counters):
+                total[i] += n
+        hour_bins: dict[tuple, int] = defaultdict(int)
+        day_bins: dict[tuple, int] = defaultdict(int)
+        for (hour, _dims, metric, k), n in self.bins.items():
+            hour_bins[(metric, hour, k)] += n
+            day_bins[(metric, places[hour][0], k)] += n
+        return {
+            "chour": [(c, hour, *places[hour], *counters) for hour, counters in hours.items() if any(counters)],
+            "cdaybin": [(c, metric, day, k, n) for (metric, day, k), n in day_bins.items() if n],
+            "chourbin": [
+                (c, metric, hour, places[hour][0], places[hour][1], k, n)
+                for (metric, hour, k), n in hour_bins.items()
+                if n
+            ],
         }
 
     def statements(self, *, stats: tuple | None = None, mode: str = "keep") -> list[tuple[str, list]]:
@@ -367,6 +395,24 @@ _TABLES = {
     "daybin": (DailyBin._meta.db_table, [*DAY_BIN_KEY, "count"], DAY_BIN_KEY, ["count"]),
     "touch": (Touch._meta.db_table, [*KEY_COLS, *PLACE_COLS, "kind", "conversation_id", "contact_id"], None, None),
     "contact": (ContactDay._meta.db_table, [*CONTACT_KEY, "n"], CONTACT_KEY, ["n"]),
+    "chour": (
+        CompanyHour._meta.db_table,
+        ["company_id", "at", *PLACE_COLS, *COUNTER_COLS],
+        ["company_id", "local_day", "at"],
+        COUNTER_COLS,
+    ),
+    "cdaybin": (
+        CompanyDayBin._meta.db_table,
+        ["company_id", "metric", "local_day", "bin", "count"],
+        ["company_id", "metric", "local_day", "bin"],
+        ["count"],
+    ),
+    "chourbin": (
+        CompanyHourBin._meta.db_table,
+        ["company_id", "metric", "at", "local_day", "local_hour", "bin", "count"],
+        ["company_id", "metric", "local_day", "at", "bin"],
+        ["count"],
+    ),
 }
 
 
@@ -460,7 +506,18 @@ def recount(company_id: int, *, progress: Callable[[str], None] | None = None, b
     done = 0
     started = timezone.now()
     with transaction.atomic():
-        for model in (HourlyBucket, DailyBucket, DurationBin, DailyBin, Touch, ContactDay, ConversationStats):
+        for model in (
+            HourlyBucket,
+            DailyBucket,
+            DurationBin,
+            DailyBin,
+            Touch,
+            ContactDay,
+            CompanyHour,
+            CompanyDayBin,
+            CompanyHourBin,
+            ConversationStats,
+        ):
             model.objects.filter(company_id=company_id).delete()
         conversations = (
             Conversation.objects.filter(company_id=company_id).order_by("pk").values_list("pk", "deleted_at")
