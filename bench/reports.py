@@ -59,7 +59,7 @@ def seed_company(name: str, conversations: int, *, teams: int, agents: int):
     company = services.create_company(name=name, timezone=TZ)
     team_objs = [services.create_team(company=company, name=f"Team {i}") for i in range(teams)]
     admin = services.create_employee(
-        company=company, user__email=f"admin@{company.pk}.bench", name="Admin", role="admin", password="x"
+        company=company, email=f"admin@{company.pk}.bench", name="Admin", role="admin", password="x"
     )
     perms = [*map(str, AGENT_PERMS), str(Perm.VIEW_REPORTS)]
     Role.objects.filter(company=company, builtin="agent").update(permissions=perms)
