@@ -215,7 +215,16 @@ class Message(models.Model):
                 name="message_external_id_unique_per_channel",
             ),
         ]
-        indexes = [models.Index(fields=["conversation", "id"], name="msg_thread")]
+        indexes = [
+            models.Index(fields=["conversation", "id"], name="msg_thread"),
+            # The inbox's unread counts: a conversation's customer messages that count, from a
+            # read marker on (queries.with_unread). Only those rows, so the range is short.
+            models.Index(
+                fields=["conversation", "id"],
+                condition=Q(direction="in", deleted_at__isnull=True, while_blocked=False),
+                name="msg_unread",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.pk} in #{self.conversation_id}"
