@@ -11,7 +11,7 @@ from django.db.models.functions import Coalesce
 
 from helpdesk.accounts.models import Employee
 
-from .access import visible_conversations
+from .access import team_ids, visible_conversations
 from .models import Conversation, Direction, Mention, Message, ReadMarker, Status
 
 VIEWS = ("mine", "unassigned", "all", "mentions")
@@ -66,10 +66,8 @@ def in_view(qs: QuerySet[Conversation], employee: Employee, view: str) -> QueryS
 
 def mentions_of(employee: Employee) -> QuerySet[Mention]:
     """Mentions of the employee or of a team of theirs, in notes by others that are not deleted."""
-    # The team ids as values (one small query), not a subquery: then both halves of the OR are
-    # index ranges (mention_by_employee, mention_by_team), not a scan of every mention.
-    team_ids = list(employee.teams.values_list("pk", flat=True))
-    return Mention.objects.filter(Q(employee=employee) | Q(team_id__in=team_ids)).exclude(
+    # The team ids as values: both halves of the OR are then index ranges, not a scan of every mention.
+    return Mention.objects.filter(Q(employee=employee) | Q(team_id__in=team_ids(employee))).exclude(
         Q(message__author_employee=employee) | Q(message__deleted_at__isnull=False)
     )
 
