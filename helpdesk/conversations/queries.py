@@ -72,9 +72,10 @@ def mentions_of(employee: Employee) -> QuerySet[Mention]:
     )
 
 
-def _read_marker(employee: Employee, conversation: str = "pk") -> Coalesce:
+def _read_marker(employee: Employee, conversation: str | OuterRef = "pk") -> Coalesce:
     """How far the employee has read the conversation whose id is the outer query's ``conversation``."""
-    marker = ReadMarker.objects.filter(employee=employee, conversation=OuterRef(conversation))
+    outer = conversation if isinstance(conversation, OuterRef) else OuterRef(conversation)
+    marker = ReadMarker.objects.filter(employee=employee, conversation=outer)
     return Coalesce(Subquery(marker.values("last_read_message_id")[:1]), Value(0))
 
 
@@ -111,7 +112,8 @@ def with_unread(qs: QuerySet[Conversation], employee: Employee) -> QuerySet[Conv
             direction=Direction.INBOUND,
             deleted_at__isnull=True,
             while_blocked=False,
-            id__gt=_read_marker(employee, "conversation_id"),
+            # The marker of the listed conversation, read once per row: a bound of the index range.
+            id__gt=_read_marker(employee, OuterRef(OuterRef("pk"))),
         )
         .order_by()
         .values("conversation")
