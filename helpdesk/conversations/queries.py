@@ -12,7 +12,7 @@ from django.db.models.functions import Coalesce
 from helpdesk.accounts.models import Employee
 
 from .access import team_ids, visible_conversations
-from .models import Conversation, Direction, Mention, Message, ReadMarker, Status
+from .models import Conversation, Direction, Mention, Message, MessageKind, ReadMarker, Status
 
 VIEWS = ("mine", "unassigned", "all", "mentions")
 
@@ -67,7 +67,9 @@ def in_view(qs: QuerySet[Conversation], employee: Employee, view: str) -> QueryS
 def mentions_of(employee: Employee) -> QuerySet[Mention]:
     """Mentions of the employee or of a team of theirs, in notes by others that are not deleted."""
     # The team ids as values: both halves of the OR are then index ranges, not a scan of every mention.
-    return Mention.objects.filter(Q(employee=employee) | Q(team_id__in=team_ids(employee))).exclude(
+    # Mentions are only ever in notes: saying so lets the notes' own index answer (msg_notes).
+    mentions = Mention.objects.filter(Q(employee=employee) | Q(team_id__in=team_ids(employee)))
+    return mentions.filter(message__kind=MessageKind.NOTE).exclude(
         Q(message__author_employee=employee) | Q(message__deleted_at__isnull=False)
     )
 
