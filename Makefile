@@ -1,5 +1,5 @@
 # Shortcuts; the scripts are the real thing (they work without make too).
-.PHONY: run test lint lock bench bench-search bench-reports messages
+.PHONY: run test lint lock bench bench-search bench-reports bench-inbox messages
 
 run:
 	./scripts/start
@@ -26,6 +26,9 @@ bench-search:
 
 bench-reports:
 	.venv/bin/python bench/reports.py --scale $${SCALE:-1}
+
+bench-inbox:
+	.venv/bin/python bench/inbox.py --scale $${SCALE:-1}
 
 bench-telegram:
 	.venv/bin/python bench/telegram_channel.py

@@ -22,6 +22,7 @@ from helpdesk.conversations.snapshots import conversation_summary, message_data
 from helpdesk.errors import ActionError
 
 from .filters import ConversationFilter
+from .pagination import InboxPages
 from .schema import errors
 from .serializers import (
     ConversationDetailOut,
@@ -41,10 +42,15 @@ def validated(serializer_class, data) -> dict:
 
 @extend_schema(tags=["conversations"], responses={200: ConversationRowOut(many=True), **errors(400)})
 class ConversationListApi(ListAPIView):
-    """The inbox: a view (mine / unassigned / all) and a status, newest activity first."""
+    """The inbox: a view (mine / unassigned / all / mentions) and a status, newest activity first.
+
+    Pages by ``limit``/``offset``, or by ``cursor`` (each page's ``next_cursor``): keyset pages, as
+    fast at the end of a long tab as at its start.
+    """
 
     serializer_class = ConversationRowOut
     filterset_class = ConversationFilter
+    pagination_class = InboxPages
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no employee

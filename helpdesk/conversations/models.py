@@ -224,6 +224,16 @@ class Message(models.Model):
                 condition=Q(direction="in", kind="message", while_blocked=False),
                 name="msg_customer_thread",
             ),
+            # The inbox's unread counts: a conversation's customer messages that count, from a
+            # read marker on (queries.with_unread). Only those rows, so the range is short.
+            models.Index(
+                fields=["conversation", "id"],
+                condition=Q(direction="in", deleted_at__isnull=True, while_blocked=False),
+                name="msg_unread",
+            ),
+            # Mentions are in notes: whether a note is deleted or the reader's own, from a small
+            # index of notes alone (queries.mentions_of), not from the million-row table.
+            models.Index(fields=["id", "author_employee", "deleted_at"], condition=Q(kind="note"), name="msg_notes"),
         ]
 
     def __str__(self) -> str:

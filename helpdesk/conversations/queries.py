@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Case, Count, F, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
 from helpdesk.accounts.models import Employee
 
-from .access import visible_conversations
-from .models import Conversation, Direction, Mention, Message, ReadMarker, Status
+from .access import team_ids, visible_conversations
+from .models import Conversation, Direction, Mention, Message, MessageKind, ReadMarker, Status
 
 VIEWS = ("mine", "unassigned", "all", "mentions")
 
@@ -58,20 +58,26 @@ def in_view(qs: QuerySet[Conversation], employee: Employee, view: str) -> QueryS
     if view == "unassigned":
         return qs.filter(assignee__isnull=True)
     if view == "mentions":
-        return with_mentions(qs, employee).filter(last_mention_message_id__isnull=False)
+        # From the employee's mentions (a few, by index) to their conversations, not the other
+        # way round: every visible conversation would run the mention subquery.
+        return with_mentions(qs.filter(pk__in=mentions_of(employee).values("conversation_id")), employee)
     return qs
 
 
 def mentions_of(employee: Employee) -> QuerySet[Mention]:
     """Mentions of the employee or of a team of theirs, in notes by others that are not deleted."""
-    return Mention.objects.filter(Q(employee=employee) | Q(team__in=employee.teams.all())).exclude(
+    # The team ids as values: both halves of the OR are then index ranges, not a scan of every mention.
+    # Mentions are only ever in notes: saying so lets the notes' own index answer (msg_notes).
+    mentions = Mention.objects.filter(Q(employee=employee) | Q(team_id__in=team_ids(employee)))
+    return mentions.filter(message__kind=MessageKind.NOTE).exclude(
         Q(message__author_employee=employee) | Q(message__deleted_at__isnull=False)
     )
 
 
-def _read_marker(employee: Employee, conversation: str = "pk") -> Coalesce:
+def _read_marker(employee: Employee, conversation: str | OuterRef = "pk") -> Coalesce:
     """How far the employee has read the conversation whose id is the outer query's ``conversation``."""
-    marker = ReadMarker.objects.filter(employee=employee, conversation=OuterRef(conversation))
+    outer = conversation if isinstance(conversation, OuterRef) else OuterRef(conversation)
+    marker = ReadMarker.objects.filter(employee=employee, conversation=outer)
     return Coalesce(Subquery(marker.values("last_read_message_id")[:1]), Value(0))
 
 
@@ -80,10 +86,11 @@ def with_mentions(qs: QuerySet[Conversation], employee: Employee) -> QuerySet[Co
     and ``mention_unread`` (a mention after their read marker).
     """
     mentions = mentions_of(employee).filter(conversation=OuterRef("pk"))
+    # A mention after the marker exists exactly when the newest one is after it: a comparison on
+    # the row, not an EXISTS (which PostgreSQL may run as a hash of all the reader's mentions).
     return qs.annotate(
-        last_mention_message_id=Subquery(mentions.order_by("-message_id").values("message_id")[:1]),
-        mention_unread=Exists(mentions.filter(message_id__gt=_read_marker(employee, "conversation_id"))),
-    )
+        last_mention_message_id=Subquery(mentions.order_by("-message_id").values("message_id")[:1])
+    ).annotate(mention_unread=Case(When(last_mention_message_id__gt=_read_marker(employee), then=True), default=False))
 
 
 def inbox_rows(qs: QuerySet[Conversation], employee: Employee) -> QuerySet[Conversation]:
@@ -96,17 +103,26 @@ def inbox_rows(qs: QuerySet[Conversation], employee: Employee) -> QuerySet[Conve
 def with_unread(qs: QuerySet[Conversation], employee: Employee) -> QuerySet[Conversation]:
     """Annotate ``unread``: the customer's messages after this employee's read marker.
 
-    Deleted ones don't count, nor those a blocked contact wrote (they notify nobody).
+    Deleted ones don't count, nor those a blocked contact wrote (they notify nobody). A
+    subquery per row, not a join: PostgreSQL runs it only for the rows a page returns (after
+    the sort and the LIMIT), each a range of the ``msg_unread`` index from the read marker on,
+    so a list costs the same at a million messages. A count of the list never runs it.
     """
-    return qs.annotate(
-        unread=Count(
-            "messages",
-            filter=Q(messages__direction=Direction.INBOUND)
-            & Q(messages__deleted_at__isnull=True)
-            & Q(messages__while_blocked=False)
-            & Q(messages__id__gt=_read_marker(employee)),
+    unread = (
+        Message.objects.filter(
+            conversation=OuterRef("pk"),
+            direction=Direction.INBOUND,
+            deleted_at__isnull=True,
+            while_blocked=False,
+            # The marker of the listed conversation, read once per row: a bound of the index range.
+            id__gt=_read_marker(employee, OuterRef(OuterRef("pk"))),
         )
+        .order_by()
+        .values("conversation")
+        .annotate(n=Count("pk"))
+        .values("n")
     )
+    return qs.annotate(unread=Coalesce(Subquery(unread), Value(0)))
 
 
 def counts(employee: Employee, *, status: str = Status.OPEN) -> dict[str, int]:
@@ -115,14 +131,14 @@ def counts(employee: Employee, *, status: str = Status.OPEN) -> dict[str, int]:
     Mentions counts only the conversations with a mention the employee has not read yet.
     """
     qs = visible_conversations(employee).filter(status=status)
-    unread_mention = mentions_of(employee).filter(
-        conversation=OuterRef("pk"), message_id__gt=_read_marker(employee, "conversation_id")
-    )
+    # The conversations with a mention after the reader's marker: found from the mentions (one
+    # hashed set), not by a subquery for each of the tab's conversations.
+    unread_mention = mentions_of(employee).filter(message_id__gt=_read_marker(employee, "conversation_id"))
     return qs.aggregate(
         mine=Count("pk", filter=Q(assignee=employee)),
         unassigned=Count("pk", filter=Q(assignee__isnull=True)),
         all=Count("pk"),
-        mentions=Count("pk", filter=Exists(unread_mention)),
+        mentions=Count("pk", filter=Q(pk__in=unread_mention.values("conversation_id"))),
     )
 
 

@@ -61,6 +61,7 @@ def events_after(employee: Employee, after: int, *, viewer: Viewer | None = None
     lower id can become visible after a higher one was delivered. We re-read a window of
     ``EVENT_CATCHUP_OVERLAP`` ids before ``after``; the client drops ids it already has.
 
+    ``viewer``, if given, must be the employee's as read just now (its teams decide the scope).
     Raises :class:`FutureResume` for an ``after`` past the company's newest event.
     Queries: the events (1); if any, the visible conversations among them (1); if any of
     those, their deleted messages (1). Never one per event.
@@ -81,9 +82,10 @@ def events_after(employee: Employee, after: int, *, viewer: Viewer | None = None
     if not rows:
         return [], False
 
-    # The one gate, asked once for every conversation in the window.
+    # The one gate, asked once for every conversation in the window (with the teams the
+    # viewer was just built from, when there is one: not read twice).
     previews = dict(
-        access.visible_conversations(employee)
+        access.visible_conversations(employee, teams=viewer.team_ids if viewer else None)
         .filter(pk__in={row.conversation_id for row in rows})
         .values_list("pk", "last_message_preview")
     )
