@@ -23,7 +23,7 @@ from .contacts import clean_contact_attributes
 from .csat import _answer_by_digit, _count_resolution, _offer_survey
 from .delivery import _say_automatically
 from .fetching import describe_inbound_files
-from .handout import hand_out
+from .handout import route_queued
 
 log = logging.getLogger(__name__)
 NAME_MAX_CHARS = Contact._meta.get_field("name").max_length
@@ -236,7 +236,7 @@ def receive_message(
 
     # 5) Routing: a conversation nobody has yet goes to an agent with room, or waits in the queue.
     if conversation.status == Status.OPEN and conversation.assignee_id is None:
-        hand_out(conversation.company_id, current=conversation)
+        route_queued(conversation)
     return message
 
 
