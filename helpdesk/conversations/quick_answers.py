@@ -195,7 +195,8 @@ def forget(company_id: int | None = None) -> None:
 
     drop()
     # A message read between the change and its commit cached the old rules: drop them again.
-    transaction.on_commit(drop)
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(drop)
 
 
 def answer_for(conversation: Conversation, inbound: Message, *, fresh: bool) -> Candidate | None:
