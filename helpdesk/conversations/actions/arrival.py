@@ -1,4 +1,5 @@
-"""A customer's message on the short road: what a long-lived connection knows, in one statement.
+"""Messages on the short road: a customer's (what a long-lived connection knows) or an agent's
+plain reply, each written in one statement.
 
 ``receive_message`` takes this road when its caller passes a ``SenderHint`` (the widget's socket
 does: it remembers the conversation its visitor's last message went to, or that it found no
@@ -14,8 +15,12 @@ contact for the visitor when it connected) and the message is plain text by its 
 Idempotency is the unique ``external_id``: the insert does nothing on a conflict, and the caller
 rolls the transaction back (``Duplicate``) and returns the message stored before. A hint that
 turns out stale (the visitor's identity exists after all) rolls back too (``StaleHint``).
-Both roads write the same rows and record the same events; ``tests/test_actions.py`` holds the
-two to the same outcome and counts their queries.
+- **An agent's plain reply** (``reply``): one statement updates the conversation, inserts the
+  reply and moves the agent's read marker, unless the conversation is snoozed and not theirs
+  (the reply wakes it: the long road).
+
+Both roads write the same rows and record the same events; ``tests/test_message_queries.py``
+holds the two to the same outcome and counts their queries.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from ..models import (
     Direction,
     Message,
     MessageKind,
+    ReadMarker,
     Status,
 )
 from ..snapshots import preview_of
@@ -267,3 +273,68 @@ def first_of_new(
     opened = copy.copy(conversation)
     opened.waiting_since, opened.last_message_preview = None, ""
     return opened, conversation, message
+
+
+def _split(row: list[Any], *models: type[Model]) -> list[list[Any]]:
+    parts = []
+    for model in models:
+        width = len(_columns(model))
+        parts.append(row[:width])
+        row = row[width:]
+    return parts
+
+
+def reply(*, conversation_id: int, by: Employee, body: str, now: datetime) -> tuple[Conversation, Message] | None:
+    """An agent's plain reply in one statement: the conversation updated (the customer has their
+    answer), the reply inserted, the agent's read marker moved to it; or None, nothing written,
+    when the conversation is snoozed and not the agent's (the reply wakes it: the long road).
+    """
+    conversations, markers = Conversation._meta.db_table, ReadMarker._meta.db_table
+    message = Message(
+        channel_id=None,
+        direction=Direction.OUTBOUND,
+        kind=MessageKind.MESSAGE,
+        author_employee=by,
+        body=body,
+        created_at=now,
+    )
+    insert, insert_params = _insert(message, refs={"conversation_id": "v.id", "channel_id": "v.channel_id"}, source="v")
+    returning = ", ".join(_q(f.column) for f in _columns(Conversation))
+    # Table and column names are ours; every value is a parameter.
+    sql = f"""
+        WITH v AS (
+            UPDATE {_q(conversations)} AS c
+            SET last_activity_at = %s, waiting_since = NULL, last_message_preview = %s, updated_at = %s
+            WHERE c.id = %s AND NOT (c.status = %s AND c.assignee_id IS DISTINCT FROM %s)
+            RETURNING {returning}
+        ), m AS ({insert}), r AS (
+            INSERT INTO {_q(markers)} AS r (employee_id, conversation_id, last_read_message_id)
+            SELECT %s, v.id, m.id FROM v, m
+            ON CONFLICT (employee_id, conversation_id) DO UPDATE
+            SET last_read_message_id = EXCLUDED.last_read_message_id
+            WHERE r.last_read_message_id < EXCLUDED.last_read_message_id
+        )
+        SELECT (SELECT id FROM m), {_select_list(Conversation, "v")}, {_select_list(Contact, "ct")},
+               {_select_list(Channel, "ch")}, {_select_list(Employee, "e")}
+        FROM v
+        JOIN {_q(Contact._meta.db_table)} ct ON ct.id = v.contact_id
+        JOIN {_q(Channel._meta.db_table)} ch ON ch.id = v.channel_id
+        LEFT JOIN {_q(Employee._meta.db_table)} e ON e.id = v.assignee_id
+    """  # noqa: S608
+    params = [now, preview_of(body), now, conversation_id, Status.SNOOZED, by.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params + insert_params + [by.pk])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    message_id, parts = row[0], _split(list(row[1:]), Conversation, Contact, Channel, Employee)
+    conversation = _from_row(Conversation, parts[0])
+    conversation.contact = _from_row(Contact, parts[1])
+    conversation.channel = _from_row(Channel, parts[2])
+    conversation.assignee = _from_row(Employee, parts[3]) if conversation.assignee_id else None
+    message = _saved(message, message_id)
+    message.conversation = conversation
+    message.channel_id = conversation.channel_id
+    message.author_employee = by
+    message.known_attachments = []
+    return conversation, message
