@@ -98,8 +98,9 @@ TEMPLATES = [
 DB_POOL_MAX_SIZE = env.integer("DB_POOL_MAX_SIZE", 20, minimum=0)
 # Threads each process gives its sockets' database work (helpdesk.realtime.sockets.socket_db);
 # each holds a pooled connection while it works, so keep it under DB_POOL_MAX_SIZE with room
-# left for HTTP requests. 0: Channels' one thread per process, as before.
-SOCKET_DB_THREADS = env.integer("SOCKET_DB_THREADS", 8, minimum=0)
+# left for HTTP requests. 0: Channels' one thread per process, as before, and the default on
+# SQLite (one writer at a time there anyway).
+SOCKET_DB_THREADS = env.integer("SOCKET_DB_THREADS", 8 if DATABASE_URL else 0, minimum=0)
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(
