@@ -196,14 +196,9 @@ def into_open(
         row = cursor.fetchone()
     if row is None:
         return None
-    message_id, row = row[0], list(row[1:])
+    message_id, parts = row[0], _split(list(row[1:]), Conversation, Contact, Channel, Employee)
     if message_id is None:
         raise Duplicate
-    parts = []
-    for model in (Conversation, Contact, Channel, Employee):
-        width = len(_columns(model))
-        parts.append(row[:width])
-        row = row[width:]
     conversation = _from_row(Conversation, parts[0])
     conversation.contact = _from_row(Contact, parts[1])
     conversation.channel = _from_row(Channel, parts[2])
