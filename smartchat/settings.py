@@ -96,6 +96,11 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------------
 DB_POOL_MAX_SIZE = env.integer("DB_POOL_MAX_SIZE", 20, minimum=0)
+# Threads each process gives its sockets' database work (helpdesk.realtime.sockets.socket_db);
+# each holds a pooled connection while it works, so keep it under DB_POOL_MAX_SIZE with room
+# left for HTTP requests. 0: Channels' one thread per process, as before, and the default on
+# SQLite (one writer at a time there anyway).
+SOCKET_DB_THREADS = env.integer("SOCKET_DB_THREADS", 8 if DATABASE_URL else 0, minimum=0)
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(
@@ -415,6 +420,9 @@ REALTIME_PING_SECONDS = env.integer("REALTIME_PING_SECONDS", 10 if REALTIME_CATC
 # Quick answers: how alike (0..1) a customer's words and a trigger phrase must be to count
 # as a match despite typos; exact and contained phrases always match.
 QUICK_ANSWER_SIMILARITY = env.fraction("QUICK_ANSWER_SIMILARITY", 0.85)
+# Seconds a process keeps a company's live quick answers (a change in the same process is
+# seen at once; another process sees it within this). 0: read them for every message.
+QUICK_ANSWERS_CACHE_SECONDS = env.integer("QUICK_ANSWERS_CACHE_SECONDS", 10, minimum=0)
 
 # --- Rate limits ----------------------------------------------------------------------------
 # What a script meets and a person never does (helpdesk/ratelimits.py names each limit). A rate

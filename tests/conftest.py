@@ -63,6 +63,14 @@ def _keep_djangos_logging(**kwargs) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_quick_answers():
+    # A rule cached by a test whose transaction was rolled back must not answer in the next.
+    from helpdesk.conversations import quick_answers
+
+    quick_answers.forget()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_channel_layer():
     # Each test gets its own channel layer instance. A live server that stops late leaves its
     # sockets' receive() bound to its own event loop inside the shared instance, and channels

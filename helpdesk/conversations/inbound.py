@@ -92,6 +92,20 @@ class InboundMessage:
         return self.text.strip()
 
 
+@dataclass(frozen=True)
+class SenderHint:
+    """What a long-lived connection (the widget's socket) knows of its sender, to spare reads.
+
+    - ``conversation_id``: the conversation the sender's last message went to;
+    - ``new_sender``: no contact was known for the sender when the connection opened.
+
+    Only a hint: a stale one costs a statement or a retry, never a different outcome.
+    """
+
+    conversation_id: int | None = None
+    new_sender: bool = False
+
+
 def _size(size: int) -> str:
     if size < 1024:
         return f"{size} B"

@@ -22,6 +22,8 @@ This module decides and configures; ``actions.receive_message`` writes the reply
 
 from __future__ import annotations
 
+import threading
+import time
 import unicodedata
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
@@ -157,6 +159,46 @@ def live_rules(company_id: int) -> list[QuickAnswer]:
     )
 
 
+# The live rules per company, kept in the process: every customer message asks for them, and
+# admins change them rarely. A change made here is seen at once: the entry is dropped when a
+# rule is saved or deleted in this process (``forget``, from ``apps``'s signal handlers) and
+# again when its transaction commits; another process sees it within
+# QUICK_ANSWERS_CACHE_SECONDS. Entries are read-only: never change a rule taken from here.
+_cache: dict[int, tuple[float, list[QuickAnswer]]] = {}
+_cache_lock = threading.Lock()
+
+
+def cached_live_rules(company_id: int) -> list[QuickAnswer]:
+    """``live_rules``, at most QUICK_ANSWERS_CACHE_SECONDS old (0: always read)."""
+    ttl = settings.QUICK_ANSWERS_CACHE_SECONDS
+    if ttl <= 0:
+        return live_rules(company_id)
+    now = time.monotonic()
+    entry = _cache.get(company_id)
+    if entry is not None and entry[0] > now:
+        return entry[1]
+    rules = live_rules(company_id)
+    with _cache_lock:
+        _cache[company_id] = (now + ttl, rules)
+    return rules
+
+
+def forget(company_id: int | None = None) -> None:
+    """Drop the company's cached rules (every company's with None), now and after commit."""
+
+    def drop() -> None:
+        with _cache_lock:
+            if company_id is None:
+                _cache.clear()
+            else:
+                _cache.pop(company_id, None)
+
+    drop()
+    # A message read between the change and its commit cached the old rules: drop them again.
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(drop)
+
+
 def answer_for(conversation: Conversation, inbound: Message, *, fresh: bool) -> Candidate | None:
     """The quick answer to send after this customer message, or None.
 
@@ -165,8 +207,8 @@ def answer_for(conversation: Conversation, inbound: Message, *, fresh: bool) -> 
     Once an agent has answered, "thanks" and the like go to them, not to a bot. Never the
     same answer twice in a row: a customer who asks again wants a person.
     """
-    rules = live_rules(conversation.company_id)
-    if not rules:  # most companies, most of the time: one query and done
+    rules = cached_live_rules(conversation.company_id)
+    if not rules:  # most companies, most of the time: nothing to read
         return None
     last_reply = (
         conversation.messages.filter(kind=MessageKind.MESSAGE, direction=Direction.OUTBOUND, deleted_at__isnull=True)

@@ -18,8 +18,17 @@ Rules:
 Race-freedom: every routing decision of a company runs under one transaction-scoped lock
 (:func:`lock`), and counts are read inside it, so two transactions never both see room that
 only one of them may fill. Lock order, to stay clear of deadlocks: the company row (admin
-actions), then this lock, then rows; queued conversations are taken with SKIP LOCKED, so a
-lock holder never waits for a conversation another transaction holds.
+actions), then the queue gate, then this lock, then rows; queued conversations are taken with
+SKIP LOCKED, so a lock holder never waits for a conversation another transaction holds.
+
+The queue gate (:func:`gate`) spares a customer's message the routing lock when nobody has
+room, which is most of the time in a busy queue. The message takes the gate *shared* (messages
+never wait for one another) and looks for room with one query (:func:`has_room`); only if
+there is some does it take the routing lock and hand out. Every other hand-out (an agent
+freed, back online, given more capacity; the periodic sweep) takes the gate *exclusive* first,
+so it waits for the messages in flight to commit and then sees their conversations in the
+queue; and a message that reads the roster after such a hand-out committed sees the room it
+left. So a conversation never waits in the queue while someone has room for it.
 """
 
 from __future__ import annotations
@@ -28,30 +37,68 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from helpdesk.accounts.models import AssignmentMethod, Employee, Presence, Team
+from helpdesk.accounts.permissions import Perm
 from helpdesk.accounts.presence import fresh_since, online_agents
 
 from .models import Conversation, Status
 
 # pg_advisory_xact_lock(class, id): the class keeps our ids apart from other advisory locks.
 ROUTING_LOCK_CLASS = 0x5C0A55
+QUEUE_GATE_CLASS = 0x5C0A56
 AUTOMATIC_METHODS = (AssignmentMethod.BALANCED, AssignmentMethod.ROUND_ROBIN)
 # Highest priority first, then whoever has waited longest for an answer.
 QUEUE_ORDER = ("-priority", F("waiting_since").asc(nulls_last=True), "created_at", "pk")
 
 
-def lock(company_id: int) -> None:
+def lock(company_id: int, *, gate_held: bool = False) -> None:
     """Serialise routing within one company until the current transaction ends (PostgreSQL).
 
-    SQLite needs nothing: its transactions take the database's one write lock up front.
+    The queue gate is taken exclusive first (lock order), unless the caller holds it already
+    (``gate_held``: a customer's message, shared). SQLite needs nothing: its transactions take
+    the database's one write lock up front.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("routing.lock() must run inside a transaction")
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
+            if not gate_held:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [QUEUE_GATE_CLASS, company_id])
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ROUTING_LOCK_CLASS, company_id])
+
+
+def gate(company_id: int, *, shared: bool) -> None:
+    """The queue gate (see the module's notes): shared for a queued message, exclusive before a
+    hand-out. Transaction-scoped like :func:`lock`, and taken before it."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("routing.gate() must run inside a transaction")
+    if connection.vendor == "postgresql":
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {function}(%s, %s)", [QUEUE_GATE_CLASS, company_id])
+
+
+def has_room(company_id: int) -> bool:
+    """Might anyone take a conversation now? One query, no lock: False means nobody online and
+    able to reply is under their capacity (team limits and methods only narrow that further);
+    True means ``hand_out`` must look closer."""
+    open_assigned = (
+        Conversation.objects.filter(assignee=OuterRef("pk"), status=Status.OPEN, deleted_at__isnull=True)
+        .order_by()
+        .values("assignee")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    agents = (
+        Employee.objects.select_related("role")
+        .filter(company_id=company_id, is_active=True, presence=Presence.ONLINE, last_seen_at__gte=fresh_since())
+        .annotate(open=Coalesce(Subquery(open_assigned), 0))
+        .filter(capacity__gt=F("open"))
+    )
+    return any(agent.role.allows(Perm.REPLY) for agent in agents)
 
 
 def queue(company_id: int) -> QuerySet[Conversation]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils.translation import gettext as _
 
@@ -18,7 +17,7 @@ from helpdesk.conversations.access import Viewer
 from . import notices
 from .catchup import FutureResume, audience_sees, catch_up
 from .fanout import presence_group
-from .sockets import LiveJsonConsumer, TypingThrottle, is_id
+from .sockets import LiveJsonConsumer, TypingThrottle, is_id, socket_db
 
 # Close codes: the 4000 range is ours; the browser shows the reason in the console.
 UNAUTHENTICATED = 4401
@@ -27,7 +26,7 @@ FORBIDDEN = 4403
 ACCESS_CHANGED = 4409
 
 
-@database_sync_to_async
+@socket_db
 def _viewer_for(user) -> Viewer | None:
     if not user.is_authenticated:
         return None
@@ -71,7 +70,7 @@ class InboxConsumer(LiveJsonConsumer):
         for group in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
-        colleagues = await database_sync_to_async(_arrived)(self.viewer.employee_id, self.viewer.company_id)
+        colleagues = await socket_db(_arrived)(self.viewer.employee_id, self.viewer.company_id)
         await self.send_json(
             {
                 "type": "hello",
@@ -100,12 +99,12 @@ class InboxConsumer(LiveJsonConsumer):
         if kind == "resume":
             await self._catch_up(after)
         elif kind == "ping":
-            await database_sync_to_async(_pinged)(self.viewer.employee_id)
+            await socket_db(_pinged)(self.viewer.employee_id)
             if settings.REALTIME_CATCHUP_ON_PING:
                 # Without a shared channel layer (the embedded default), what other processes
                 # write (the Celery worker: events, automatic away) never reaches this socket's
                 # groups: the pong carries colleagues' presence and we poll for events.
-                colleagues = await database_sync_to_async(presence.presence_map)(self.viewer.company_id)
+                colleagues = await socket_db(presence.presence_map)(self.viewer.company_id)
                 await self.send_json({"type": "pong", "presence": colleagues})
                 if after is not None:
                     await self._catch_up(after)
@@ -123,14 +122,14 @@ class InboxConsumer(LiveJsonConsumer):
             return
         if not self.typing_throttle.allows((conversation_id, mode), typing):
             return
-        sends = await database_sync_to_async(notices.agent_typing)(
+        sends = await socket_db(notices.agent_typing)(
             employee_id=self.viewer.employee_id, conversation_id=conversation_id, mode=mode, typing=typing
         )
         await notices.send_all_async(sends)
 
     async def _catch_up(self, after: int) -> None:
         try:
-            answer = await database_sync_to_async(catch_up)(self.viewer, after)
+            answer = await socket_db(catch_up)(self.viewer, after)
         except FutureResume:
             await self._error("bad_resume", _("after must be the id of an event this inbox has received."))
             return

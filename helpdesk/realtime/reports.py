@@ -14,7 +14,6 @@ import asyncio
 import time
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils.translation import gettext as _
 
@@ -27,10 +26,10 @@ from . import notices
 from .catchup import audience_sees
 from .consumers import ACCESS_CHANGED, FORBIDDEN, UNAUTHENTICATED
 from .fanout import presence_group
-from .sockets import LiveJsonConsumer
+from .sockets import LiveJsonConsumer, socket_db
 
 
-@database_sync_to_async
+@socket_db
 def _reader(user) -> tuple[Viewer | None, bool]:
     """The employee's viewer, and whether they may read reports."""
     if not user.is_authenticated:

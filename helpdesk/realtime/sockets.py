@@ -5,11 +5,17 @@ Channel integrations build their sockets from these and never import the inbox c
 
 from __future__ import annotations
 
+import functools
+import threading
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ParamSpec, TypeVar
 
 from channels.consumer import get_handler_name
+from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 from django.utils.translation import gettext as _
 
 from helpdesk import safejson
@@ -18,6 +24,40 @@ from helpdesk import safejson
 TYPING_MIN_SECONDS = 1.0
 # Ids in frames are database ids: bigint at most (a larger one can only be a probe).
 MAX_ID = 2**63 - 1
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(max_workers=settings.SOCKET_DB_THREADS, thread_name_prefix="socket-db")
+    return _pool
+
+
+def socket_db(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """Channels' ``database_sync_to_async`` on a bounded pool of SOCKET_DB_THREADS threads.
+
+    Channels runs every socket's database work of a process on one thread (thread-sensitive),
+    so one process could never do two at once. Here each call runs wholly on one of the pool's
+    threads (a transaction never spans two), with the connection closed, i.e. given back to
+    the PostgreSQL pool (``DB_POOL_MAX_SIZE``), before and after. SOCKET_DB_THREADS=0: the one
+    thread, as Channels does it.
+    """
+
+    @functools.wraps(func)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        if settings.SOCKET_DB_THREADS <= 0:
+            return await DatabaseSyncToAsync(func)(*args, **kwargs)
+        return await DatabaseSyncToAsync(func, thread_sensitive=False, executor=_executor())(*args, **kwargs)
+
+    return run
 
 
 def is_id(value: Any) -> bool:
@@ -31,7 +71,7 @@ class LiveJsonConsumer(AsyncJsonWebsocketConsumer):
     Channels >= 4.2 runs close_old_connections through sync_to_async before every handler,
     i.e. in the one thread that all database work of the process shares, so every event
     pushed to every socket waited behind the ORM work of everyone else. Our handlers reach
-    the database only through database_sync_to_async, which closes stale connections itself.
+    the database only through ``socket_db``, which closes stale connections itself.
     """
 
     async def dispatch(self, message: dict[str, Any]) -> None:

@@ -34,17 +34,17 @@ import logging
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from django.db import InterfaceError, OperationalError
 from django.utils.translation import gettext as _
 
 from helpdesk import ratelimits
 from helpdesk.accounts.presence import team_online
 from helpdesk.conversations import actions
+from helpdesk.conversations.inbound import SenderHint
 from helpdesk.conversations.models import Channel
 from helpdesk.events.audit import socket_client_ip
 from helpdesk.realtime import notices
-from helpdesk.realtime.sockets import LiveJsonConsumer, TypingThrottle, is_id
+from helpdesk.realtime.sockets import LiveJsonConsumer, TypingThrottle, is_id, socket_db
 
 from . import inbound
 from .visitors import WidgetError, check_origin, read_token, visitor_group, visitor_history, widget_channel
@@ -68,16 +68,24 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
     return None
 
 
-@database_sync_to_async
+@socket_db
 def _admit(public_key: str, origin: str | None) -> Channel:
     channel = widget_channel(public_key)
     check_origin(channel, origin)
     return channel
 
 
+@socket_db
+def _hello(channel: Channel, visitor_id: str) -> tuple[bool, SenderHint]:
+    return team_online(channel.company_id, channel.team_id), inbound.sender_hint(channel, visitor_id)
+
+
 class VisitorConsumer(LiveJsonConsumer):
     async def connect(self) -> None:
         self.group = self.visitor_id = self.auth_deadline = None
+        # What the socket knows of its visitor, so their messages skip the lookups: read at
+        # auth, then the conversation of each message it stores (SenderHint).
+        self.hint: SenderHint | None = None
         self.closing = False
         self.typing_throttle = TypingThrottle()
         try:
@@ -114,7 +122,7 @@ class VisitorConsumer(LiveJsonConsumer):
         self.visitor_id = visitor_id
         self.group = visitor_group(self.channel.pk, self.visitor_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
-        online = await database_sync_to_async(team_online)(self.channel.company_id, self.channel.team_id)
+        online, self.hint = await _hello(self.channel, visitor_id)
         await self.send_json({"type": "hello", "online": online})
 
     async def _close_unless_authenticated(self) -> None:
@@ -158,7 +166,7 @@ class VisitorConsumer(LiveJsonConsumer):
             if not is_id(after):
                 await self._error("bad_resume", _("after must be a message id."))
                 return
-            history = await database_sync_to_async(visitor_history)(self.channel, self.visitor_id, after=after)
+            history = await socket_db(visitor_history)(self.channel, self.visitor_id, after=after)
             await self.send_json({"type": "history", "messages": history})
         elif kind == "typing":
             typing = content.get("typing")
@@ -166,14 +174,14 @@ class VisitorConsumer(LiveJsonConsumer):
                 await self._error("bad_typing", _("typing must be true or false."))
                 return
             if self.typing_throttle.allows("visitor", typing):
-                sends = await database_sync_to_async(notices.visitor_typing)(
+                sends = await socket_db(notices.visitor_typing)(
                     channel_id=self.channel.pk, visitor_id=self.visitor_id, typing=typing
                 )
                 await notices.send_all_async(sends)
         elif kind == "rate":
             await self._receive_rating(content)
         elif kind == "ping":
-            online = await database_sync_to_async(team_online)(self.channel.company_id, self.channel.team_id)
+            online = await socket_db(team_online)(self.channel.company_id, self.channel.team_id)
             await self.send_json({"type": "pong", "online": online})
         else:
             await self._error("unknown_type", _("Unknown message type."))
@@ -192,13 +200,14 @@ class VisitorConsumer(LiveJsonConsumer):
             await self._error("bad_attachments", _("attachments must be a list of upload ids."), client_id)
             return
         try:
-            message = await database_sync_to_async(inbound.receive)(
+            message = await socket_db(inbound.receive)(
                 self.channel,
                 self.visitor_id,
                 socket_client_ip(self.scope),
                 body=body,
                 client_id=client_id,
                 attachments=attachments,
+                hint=self.hint,
             )
         except ratelimits.RateLimited as exc:
             await self._refuse_rate_limited(exc, client_id)
@@ -222,6 +231,7 @@ class VisitorConsumer(LiveJsonConsumer):
                 }
             )
             return
+        self.hint = SenderHint(conversation_id=message.conversation_id)
         await self.send_json({"type": "ack", "client_id": client_id, "message_id": message.pk})
 
     async def _receive_rating(self, content: dict[str, Any]) -> None:
@@ -236,7 +246,7 @@ class VisitorConsumer(LiveJsonConsumer):
             await self._error("bad_rating", _("resolution must be a number."))
             return
         try:
-            survey = await database_sync_to_async(inbound.rate)(
+            survey = await socket_db(inbound.rate)(
                 self.channel, self.visitor_id, rating=rating, comment=comment, resolution=resolution
             )
         except actions.ActionError as exc:

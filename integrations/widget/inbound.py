@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import IO, Any
 
+from django.db.models import OuterRef, Subquery
 from django.utils.translation import gettext as _
 
 from helpdesk.conversations import actions, csat
-from helpdesk.conversations.inbound import InboundMessage
+from helpdesk.conversations.inbound import InboundMessage, SenderHint
 from helpdesk.conversations.models import Attachment, Channel, ContactIdentity, Conversation, Message, Rating
 
 from . import limits
@@ -23,6 +24,7 @@ def receive(
     body: str,
     client_id: str,
     attachments: Sequence[int] = (),
+    hint: SenderHint | None = None,
 ) -> Message:
     """Store a visitor's message within the widget's rate limits (``RateLimited`` stores nothing).
 
@@ -30,7 +32,8 @@ def receive(
     profile. ``client_id`` is the widget's id for the message, so a resent frame stores it
     once. ``attachments`` are ids of the visitor's own uploads (``upload``), bound to the
     message in its transaction: one that is not theirs, or already sent, refuses the whole
-    message (``bad_attachment``) and nothing is stored.
+    message (``bad_attachment``) and nothing is stored. ``hint``: what the socket knows of its
+    visitor (``sender_hint``, then the conversation of the last message it stored).
     """
     message = InboundMessage(
         external_contact_id=visitor_id,
@@ -40,8 +43,31 @@ def receive(
     )
     with limits.message_limits(channel, visitor_id, address) as before_new_conversation:
         return actions.receive_inbound(
-            channel=channel, message=message, before_new_conversation=before_new_conversation, uploads=attachments
+            channel=channel,
+            message=message,
+            before_new_conversation=before_new_conversation,
+            uploads=attachments,
+            hint=hint,
         )
+
+
+def sender_hint(channel: Channel, visitor_id: str) -> SenderHint:
+    """What a socket keeps of its visitor (one query): their latest conversation, or that they
+    have never written (no contact yet), so their messages skip the lookups (``SenderHint``)."""
+    latest = (
+        Conversation.objects.filter(channel=channel, contact_id=OuterRef("contact_id"), deleted_at__isnull=True)
+        .order_by("-pk")
+        .values("pk")[:1]
+    )
+    row = (
+        ContactIdentity.objects.filter(channel=channel, external_id=visitor_id)
+        .annotate(latest=Subquery(latest))
+        .values_list("pk", "latest")
+        .first()
+    )
+    if row is None:
+        return SenderHint(new_sender=True)
+    return SenderHint(conversation_id=row[1])
 
 
 def upload(channel: Channel, visitor_id: str, *, stream: IO[bytes], name: str, size: int | None) -> Attachment:

@@ -18,15 +18,16 @@ HAND_OUT_BATCH = 50
 
 
 @transaction.atomic(savepoint=False)
-def hand_out(company_id: int, *, current: Conversation | None = None) -> list[int]:
+def hand_out(company_id: int, *, current: Conversation | None = None, gate_held: bool = False) -> list[int]:
     """Give queued conversations to agents with room, in queue order; returns the ids assigned.
 
     Joins the caller's transaction when there is one (the action that queued a conversation
     or freed an agent), so the change and its consequence commit together. ``current`` is a
     conversation the caller holds: if it is handed out, that object is updated in place.
     The rules are in ``routing``; the lock makes the counts it reads the truth until commit.
+    ``gate_held``: the caller holds the queue gate shared (``route_queued``).
     """
-    routing.lock(company_id)
+    routing.lock(company_id, gate_held=gate_held)
     roster = routing.Roster.load(company_id)
     assigned: list[int] = []
     full: set[int | None] = set()  # teams (None: no team) nobody eligible can take more of
@@ -57,6 +58,16 @@ def hand_out(company_id: int, *, current: Conversation | None = None) -> list[in
             if not roster.has_room():
                 break
     return assigned
+
+
+def route_queued(conversation: Conversation) -> None:
+    """A customer's message left ``conversation`` open with nobody: hand out only if someone may
+    have room. Nobody has (the usual case in a busy queue): two queries, the queue gate taken
+    shared and one look at the agents' loads, and no routing lock (``routing``'s notes say why
+    a hand-out that room appears for later will still see this conversation)."""
+    routing.gate(conversation.company_id, shared=True)
+    if routing.has_room(conversation.company_id):
+        hand_out(conversation.company_id, current=conversation, gate_held=True)
 
 
 def release_assigned(employee: Employee, *, by: Employee) -> list[int]:

@@ -5,25 +5,27 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from helpdesk.errors import ActionError
 from helpdesk.events import log as events
 
 from .. import canned, csat, quick_answers
-from ..inbound import ContactProfile, InboundAttachment, InboundMessage
+from ..inbound import ContactProfile, InboundAttachment, InboundMessage, SenderHint
 from ..models import Channel, Contact, ContactIdentity, Conversation, Direction, Message, MessageKind, Status
 from ..snapshots import message_data, preview_of
+from . import arrival
 from ._common import _UNSTORABLE, WakeReason, _access_snapshot, _check_storable, _clean_body
 from .attachments import bind_uploads, check_uploads
 from .contacts import clean_contact_attributes
 from .csat import _answer_by_digit, _count_resolution, _offer_survey
 from .delivery import _say_automatically
 from .fetching import describe_inbound_files
-from .handout import hand_out
+from .handout import route_queued
 
 log = logging.getLogger(__name__)
 NAME_MAX_CHARS = Contact._meta.get_field("name").max_length
@@ -35,6 +37,7 @@ def receive_inbound(
     message: InboundMessage,
     before_new_conversation: Callable[[], None] | None = None,
     uploads: Sequence[int] = (),
+    hint: SenderHint | None = None,
 ) -> Message:
     """Store a normalised message from any channel: the one call each channel's ``inbound`` makes.
 
@@ -44,7 +47,8 @@ def receive_inbound(
     customer's text alone; each file it came with becomes a pending ``Attachment`` that the
     worker fetches (``actions.fetching``): a message of files only is fine.
     ``before_new_conversation`` is ``receive_message``'s: a channel's limit on new conversations,
-    and ``uploads`` the files the sender uploaded before sending (the widget's).
+    and ``uploads`` the files the sender uploaded before sending (the widget's). ``hint`` is
+    what a long-lived connection knows of its sender (``SenderHint``), for a private chat.
     """
     author = _profile_defaults(message.profile)
     if message.thread_id is None:
@@ -57,6 +61,7 @@ def receive_inbound(
             contact_defaults=author,
             before_new_conversation=before_new_conversation,
             uploads=uploads,
+            hint=hint,
         )
     return receive_message(
         channel=channel,
@@ -96,7 +101,6 @@ def _profile_defaults(profile: ContactProfile) -> dict[str, Any]:
     return {"name": text(profile.name, NAME_MAX_CHARS), "attributes": attributes}
 
 
-@transaction.atomic(durable=True)
 def receive_message(
     *,
     channel: Channel,
@@ -109,13 +113,21 @@ def receive_message(
     author_contact_id: str | None = None,
     author_defaults: dict[str, Any] | None = None,
     uploads: Sequence[int] = (),
+    hint: SenderHint | None = None,
 ) -> Message:
     """Store a customer's message, opening or reopening their conversation as needed.
 
     Idempotent: a message whose channel id (``external_id``) was already stored is returned
-    as it is, with no new events. ``before_new_conversation`` runs just before a conversation
-    is created (never for one that is reopened); an ``ActionError`` it raises, such as a rate
-    limit of the channel's, rolls everything back: nothing is stored.
+    as it is, with no new events. The unique ``external_id`` decides: the insert does nothing
+    on a conflict, the transaction is rolled back, and the stored message is read.
+
+    ``hint``: what a long-lived connection knows of its sender (``SenderHint``); a plain text
+    message by its one author then takes the short road (``arrival``) on PostgreSQL. A hint
+    never changes the outcome, only the work: a stale one falls back to the long road.
+
+    ``before_new_conversation`` runs just before a conversation is created (never for one
+    that is reopened); an ``ActionError`` it raises, such as a rate limit of the channel's,
+    rolls everything back: nothing is stored.
 
     ``external_contact_id`` is whose conversation it is. In a group chat that is the group,
     and ``author_contact_id`` (with ``author_defaults``) the member who wrote: the message is
@@ -133,18 +145,83 @@ def receive_message(
         _check_storable(author_contact_id, field="author_contact_id")
     if external_id:
         _check_storable(external_id, field="external_id")
-        existing = Message.objects.filter(channel=channel, external_id=external_id).first()
-        if existing:
-            return existing
+    if author_contact_id == external_contact_id:
+        author_contact_id = None
+    plain = not (files or uploads) and author_contact_id is None and connection.vendor == "postgresql"
+    store = partial(
+        _receive,
+        channel=channel,
+        external_contact_id=external_contact_id,
+        body=body,
+        files=files,
+        external_id=external_id,
+        contact_defaults=contact_defaults,
+        before_new_conversation=before_new_conversation,
+        author_contact_id=author_contact_id,
+        author_defaults=author_defaults,
+        uploads=uploads,
+    )
+    try:
+        try:
+            return store(hint=hint if plain else None)
+        except arrival.StaleHint:
+            return store(hint=None)
+    except arrival.Duplicate:
+        return Message.objects.get(channel=channel, external_id=external_id)
 
-    contact = _contact_for(channel, external_contact_id, contact_defaults or {})
-    author = None
-    if author_contact_id is not None and author_contact_id != external_contact_id:
-        author = _contact_for(channel, author_contact_id, author_defaults or {})
+
+@transaction.atomic(durable=True)
+def _receive(
+    *,
+    channel: Channel,
+    external_contact_id: str,
+    body: str,
+    files: Sequence[InboundAttachment],
+    external_id: str | None,
+    contact_defaults: dict[str, Any] | None,
+    before_new_conversation: Callable[[], None] | None,
+    author_contact_id: str | None,
+    author_defaults: dict[str, Any] | None,
+    uploads: Sequence[int],
+    hint: SenderHint | None,
+) -> Message:
+    """``receive_message``'s one transaction (its arguments checked); raises ``arrival.Duplicate``
+    or ``arrival.StaleHint`` to be rolled back."""
+    if hint is not None and hint.conversation_id:
+        arrived = arrival.into_open(
+            channel=channel,
+            external_contact_id=external_contact_id,
+            conversation_id=hint.conversation_id,
+            body=body,
+            external_id=external_id,
+            now=timezone.now(),
+        )
+        if arrived is not None:
+            conversation, message = arrived
+            events.record(conversation, "message.created", message=message_data(message))
+            return _answer_and_route(conversation, message, fresh=False)
+    elif hint is not None and hint.new_sender:
+        new_contact = Contact(**_allowed_contact_fields(contact_defaults or {}))
+        opened, conversation, message = arrival.first_of_new(
+            channel=channel,
+            external_contact_id=external_contact_id,
+            contact=new_contact,
+            body=body,
+            external_id=external_id,
+            now=timezone.now(),
+        )
+        if before_new_conversation is not None:
+            before_new_conversation()
+        events.record(opened, "conversation.created")
+        events.record(conversation, "message.created", message=message_data(message))
+        return _answer_and_route(conversation, message, fresh=True)
+
     # One customer's messages arrive one at a time, so two first messages can't open two chats.
     # (The locked row is the one read: a block set a moment ago counts.)
-    contact = Contact.objects.select_for_update().get(pk=contact.pk)
-    author = contact if author is None else Contact.objects.select_for_update().get(pk=author.pk)
+    contact = _contact_for(channel, external_contact_id, contact_defaults or {}, lock=True)
+    author = contact
+    if author_contact_id is not None:
+        author = _contact_for(channel, author_contact_id, author_defaults or {}, lock=True)
     conversation = (
         Conversation.objects.select_for_update(of=("self",))
         .select_related("contact", "channel", "assignee", "team")
@@ -194,9 +271,7 @@ def receive_message(
             team_id=channel.team_id,
             last_activity_at=now,
         )
-        conversation = Conversation.objects.select_related("contact", "channel", "assignee", "team").get(
-            pk=conversation.pk
-        )
+        conversation.assignee = None
         events.record(conversation, "conversation.created")
     elif conversation.status != Status.OPEN:
         previous = _access_snapshot(conversation)
@@ -207,9 +282,7 @@ def receive_message(
         else:
             events.record(conversation, "conversation.reopened", previous=previous)
 
-    message, created = _store_inbound(conversation, author, body=body, files=files, external_id=external_id, now=now)
-    if not created:
-        return message
+    message = _store_inbound(conversation, author, body=body, files=files, external_id=external_id, now=now)
     if uploads:
         bind_uploads(message, uploads, by_contact=author)
 
@@ -228,7 +301,10 @@ def receive_message(
     )
     message.conversation = conversation
     events.record(conversation, "message.created", message=message_data(message))
+    return _answer_and_route(conversation, message, fresh=fresh)
 
+
+def _answer_and_route(conversation: Conversation, message: Message, *, fresh: bool) -> Message:
     # 4) A quick answer may reply at once, and may settle the conversation.
     answer = quick_answers.answer_for(conversation, message, fresh=fresh)
     if answer is not None:
@@ -236,7 +312,7 @@ def receive_message(
 
     # 5) Routing: a conversation nobody has yet goes to an agent with room, or waits in the queue.
     if conversation.status == Status.OPEN and conversation.assignee_id is None:
-        hand_out(conversation.company_id, current=conversation)
+        route_queued(conversation)
     return message
 
 
@@ -249,34 +325,30 @@ def _store_inbound(
     external_id: str | None,
     now: datetime,
     while_blocked: bool = False,
-) -> tuple[Message, bool]:
-    """Create the customer's message; (the stored one, False) if a concurrent delivery won the race."""
-    try:
-        with transaction.atomic():
-            message = Message.objects.create(
-                conversation=conversation,
-                channel_id=conversation.channel_id,
-                direction=Direction.INBOUND,
-                kind=MessageKind.MESSAGE,
-                author_contact=contact,
-                body=body,
-                external_id=external_id or None,
-                created_at=now,
-                while_blocked=while_blocked,
-            )
-            describe_inbound_files(message, files)
-            return message, True
-    except IntegrityError:
-        return Message.objects.get(channel_id=conversation.channel_id, external_id=external_id), False
+) -> Message:
+    """Create the customer's message; ``arrival.Duplicate`` if one with its ``external_id`` exists
+    (stored before, or by a concurrent delivery that won the race): the caller rolls back."""
+    message = Message(
+        conversation=conversation,
+        channel_id=conversation.channel_id,
+        direction=Direction.INBOUND,
+        kind=MessageKind.MESSAGE,
+        author_contact=contact,
+        body=body,
+        external_id=external_id or None,
+        created_at=now,
+        while_blocked=while_blocked,
+    )
+    arrival.insert_new(message)
+    describe_inbound_files(message, files)
+    return message
 
 
 def _keep_survey_answer(
     conversation: Conversation, survey, author: Contact, *, body: str, external_id: str | None, now: datetime
 ) -> Message:
     """Store the customer's digit without reopening anything, then rate or refuse (``_answer_by_digit``)."""
-    message, created = _store_inbound(conversation, author, body=body, external_id=external_id, now=now)
-    if not created:
-        return message
+    message = _store_inbound(conversation, author, body=body, external_id=external_id, now=now)
     conversation.last_activity_at = now
     conversation.last_message_preview = preview_of(body)
     conversation.save(update_fields=["last_activity_at", "last_message_preview", "updated_at"])
@@ -314,10 +386,10 @@ def _keep_while_blocked(
             status=Status.RESOLVED,
             last_activity_at=now,
         )
-    message, created = _store_inbound(
+    message = _store_inbound(
         conversation, author, body=body, files=files, external_id=external_id, now=now, while_blocked=True
     )
-    if created and uploads:
+    if uploads:
         bind_uploads(message, uploads, by_contact=author)
     return message
 
@@ -350,15 +422,22 @@ def _reply_automatically(conversation: Conversation, answer: quick_answers.Candi
     return reply
 
 
-def _contact_for(channel: Channel, external_contact_id: str, defaults: dict[str, Any]) -> Contact:
-    identity = (
-        ContactIdentity.objects.select_related("contact")
-        .filter(channel=channel, external_id=external_contact_id)
-        .first()
-    )
+def _allowed_contact_fields(defaults: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in defaults.items() if key in ("name", "email", "phone", "attributes")}
+
+
+def _contact_for(
+    channel: Channel, external_contact_id: str, defaults: dict[str, Any], *, lock: bool = False
+) -> Contact:
+    """The contact with this id on the channel, made if new; ``lock``: a found one is read under
+    its row lock, in the same query (a new one is no other transaction's to see)."""
+    identities = ContactIdentity.objects.select_related("contact")
+    if lock:
+        identities = identities.select_for_update(of=("contact",))
+    identity = identities.filter(channel=channel, external_id=external_contact_id).first()
     if identity:
         return identity.contact
-    allowed = {key: value for key, value in defaults.items() if key in ("name", "email", "phone", "attributes")}
+    allowed = _allowed_contact_fields(defaults)
     try:
         with transaction.atomic():
             contact = Contact.objects.create(company_id=channel.company_id, **allowed)

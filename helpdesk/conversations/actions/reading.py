@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from functools import partial
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from helpdesk.accounts.models import Employee
 
@@ -38,7 +38,18 @@ def _tell_other_tabs(*, employee_id: int, conversation_id: int, last_id: int) ->
 
 
 def _mark_read(conversation: Conversation, *, employee: Employee, message_id: int) -> bool:
-    """Move the marker forward to ``message_id``; True if it moved."""
+    """Move the marker forward to ``message_id``; True if it moved. One upsert on PostgreSQL."""
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(ReadMarker._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (employee_id, conversation_id, last_read_message_id) VALUES (%s, %s, %s) "  # noqa: S608
+                "ON CONFLICT (employee_id, conversation_id) DO UPDATE "
+                "SET last_read_message_id = EXCLUDED.last_read_message_id "
+                f"WHERE {table}.last_read_message_id < EXCLUDED.last_read_message_id RETURNING id",
+                [employee.pk, conversation.pk, message_id],
+            )
+            return cursor.fetchone() is not None
     marker, created = ReadMarker.objects.get_or_create(
         employee=employee, conversation=conversation, defaults={"last_read_message_id": message_id}
     )

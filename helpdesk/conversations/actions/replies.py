@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -17,6 +17,7 @@ from helpdesk.events import log as events
 from .. import access
 from ..models import Conversation, Direction, Mention, Message, MessageKind, Status
 from ..snapshots import message_data, preview_of
+from . import arrival
 from ._common import WakeReason, _access_snapshot, _clean_body, _locked
 from .attachments import bind_uploads
 from .delivery import _queue_delivery
@@ -33,6 +34,15 @@ def post_reply(conversation: Conversation, *, by: Employee, body: str, attachmen
     may be empty.
     """
     access.require(by, Perm.REPLY)
+    if not attachment_ids and connection.vendor == "postgresql":
+        # A plain reply: one statement (arrival.reply), unless it wakes a snoozed conversation.
+        written = arrival.reply(conversation_id=conversation.pk, by=by, body=_clean_body(body), now=timezone.now())
+        if written is not None:
+            locked, message = written
+            conversation.__dict__.update(locked.__dict__)
+            _queue_delivery(message, conversation.channel)
+            events.record(conversation, "message.created", actor=by, message=message_data(message))
+            return message
     return _add_agent_message(conversation, by=by, body=body, kind=MessageKind.MESSAGE, attachment_ids=attachment_ids)
 
 
