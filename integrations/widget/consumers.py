@@ -70,6 +70,8 @@ def _admit(public_key: str, origin: str | None) -> Channel:
 
 
 class VisitorConsumer(LiveJsonConsumer):
+    socket_kind = "widget"
+
     async def connect(self) -> None:
         self.group = self.visitor_id = self.auth_deadline = None
         self.closing = False
