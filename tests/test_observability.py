@@ -15,6 +15,7 @@ import logging
 import logging.config
 import os
 import re
+import struct
 import subprocess
 import sys
 import time
@@ -176,6 +177,17 @@ def test_metrics_answers_without_the_database_figures_when_the_database_fails(cl
     assert "smartchat_queue_conversations" not in text
 
 
+@pytest.mark.django_db
+def test_an_unreadable_metrics_directory_is_a_503_not_a_500(client, metrics_on, tmp_path, monkeypatch):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    # A file in prometheus_client's layout (bytes used, then length, key, padding, value) whose key is not JSON.
+    entry = struct.pack("i", 8) + b"notjson!" + b"    " + struct.pack("d", 1.0)
+    data = struct.pack("i", 8 + len(entry)) + b"\0" * 4 + entry
+    (tmp_path / "counter_somewhere-1.db").write_bytes(data.ljust(4096, b"\0"))
+    response = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 503
+
+
 # --- what /metrics counts ------------------------------------------------------------------------
 
 
@@ -320,6 +332,7 @@ def test_a_sane_request_id_is_kept_and_returned_and_lands_in_the_json_log_line(c
     assert lines[0]["request_id"] == given
     assert lines[0]["level"] == "WARNING"
     assert {"time", "message", "pid"} <= set(lines[0])
+    assert "request" not in lines[0]  # the request's repr would carry its query string
 
 
 @pytest.mark.django_db

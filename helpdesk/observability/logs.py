@@ -38,8 +38,9 @@ def logging_config(*, log_format: str, level: str) -> dict:
                 "()": "pythonjsonlogger.json.JsonFormatter",
                 "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(process)d",
                 "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"},
-                # Celery puts a task's arguments and result in "data": not for the log collector.
-                "reserved_attrs": [*RESERVED_ATTRS, "data"],
+                # Celery puts a task's arguments and result in "data", Django the request object
+                # (its repr holds the query string) in "request": neither goes to the collector.
+                "reserved_attrs": [*RESERVED_ATTRS, "data", "request"],
             },
             "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         },

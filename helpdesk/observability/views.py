@@ -54,14 +54,18 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return HttpResponse(
             "Forbidden: a bearer token or an allowed address is required\n", status=403, content_type="text/plain"
         )
-    if shared.directory():
-        shared.forget_dead_processes()
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-    else:
-        registry = REGISTRY
-    body = generate_latest(registry) + generate_latest(_database)
-    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
+    try:
+        if shared.directory():
+            shared.forget_dead_processes()
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+        else:
+            registry = REGISTRY
+        counted = generate_latest(registry)
+    except Exception:  # an unreadable file in the shared directory, say: a 503, never a 500
+        log.exception("could not collect the metrics")
+        return HttpResponse("Metrics unavailable, see the log\n", status=503, content_type="text/plain")
+    return HttpResponse(counted + generate_latest(_database), content_type=CONTENT_TYPE_LATEST)
 
 
 @never_cache
