@@ -47,11 +47,23 @@ TASK_RETRIES = Counter(
 )
 
 
+_children: dict[tuple, Any] = {}
+
+
+def _child(metric, *labels: str):
+    """``metric.labels(*labels)``, remembered: labels() validates and locks on every call."""
+    key = (metric, labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
 def socket_opened(kind: str) -> None:
     """A websocket of this kind was accepted."""
     try:
-        SOCKETS_OPEN.labels(kind).inc()
-        SOCKETS_OPENED.labels(kind).inc()
+        _child(SOCKETS_OPEN, kind).inc()
+        _child(SOCKETS_OPENED, kind).inc()
     except Exception:  # metrics never break the product
         log.exception("could not count an open socket")
 
@@ -59,7 +71,7 @@ def socket_opened(kind: str) -> None:
 def socket_closed(kind: str) -> None:
     """A websocket counted by ``socket_opened`` closed."""
     try:
-        SOCKETS_OPEN.labels(kind).dec()
+        _child(SOCKETS_OPEN, kind).dec()
     except Exception:
         log.exception("could not count a closed socket")
 
@@ -68,7 +80,7 @@ def event_published(event: dict[str, Any]) -> None:
     """One committed event (``events.log.serialise``'s shape) was fanned out here, just now."""
     try:
         now = timezone.now()
-        EVENTS_PUBLISHED.labels(event["type"]).inc()
+        _child(EVENTS_PUBLISHED, event["type"]).inc()
         EVENT_LAG.observe(max(0.0, (now - _when(event["created_at"])).total_seconds()))
         EVENT_LAST_PUBLISHED.set(now.timestamp())
     except Exception:
@@ -87,7 +99,7 @@ def event_committed(event: dict[str, Any]) -> None:
         if message.get("kind") != "message" or message.get("direction") not in ("in", "out"):
             return  # notes and system lines are not messages to or from a customer
         kind = event["payload"]["conversation"].get("channel_kind") or "unknown"
-        MESSAGES.labels(message["direction"], kind).inc()
+        _child(MESSAGES, message["direction"], kind).inc()
     except Exception:
         log.exception("could not count a committed event")
 
