@@ -79,7 +79,7 @@ MIDDLEWARE = [
     "helpdesk.events.audit.AuditContextMiddleware",
     "helpdesk.web.auth_views.TwoFactorEnrolmentMiddleware",
     # ...its "after" half innermost (it names the route the request resolved to).
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "helpdesk.observability.middleware.RequestMetricsMiddleware",
     # Last, as django-axes asks: it turns a lock-out into our sign-in page with the reason.
     "axes.middleware.AxesMiddleware",
 ]
@@ -540,7 +540,9 @@ DJANGO_GUID = {
     "GUID_HEADER_NAME": "X-Request-ID",
     "VALIDATE_GUID": True,
     "RETURN_HEADER": True,
-    "EXPOSE_HEADER": True,
+    # Not exposed to scripts of other origins: the widget's answers expose Retry-After, and
+    # django-guid would replace that list rather than add to it.
+    "EXPOSE_HEADER": False,
     "INTEGRATIONS": [CeleryIntegration()],
 }
 # Prometheus /metrics: off (404) unless METRICS_TOKEN (scrapers send "Authorization: Bearer

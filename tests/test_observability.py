@@ -188,6 +188,13 @@ def test_an_unreadable_metrics_directory_is_a_503_not_a_500(client, metrics_on, 
     assert response.status_code == 503
 
 
+@pytest.mark.django_db
+def test_a_content_length_that_is_no_number_is_answered_by_the_view_not_a_500(client):
+    # django-prometheus's own middleware parses it with int() before any view runs.
+    response = client.generic("POST", "/readyz", "", CONTENT_LENGTH="abc")
+    assert response.status_code == 405
+
+
 # --- what /metrics counts ------------------------------------------------------------------------
 
 
