@@ -16,11 +16,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     SMARTCHAT_DATA_DIR=/tmp/smartchat \
-    ATTACHMENTS_DIR=/var/lib/smartchat/attachments
+    ATTACHMENTS_DIR=/var/lib/smartchat/attachments \
+    LOG_FORMAT=json
 
 WORKDIR /app
 RUN useradd --create-home --uid 10001 smartchat \
-    && mkdir -p /var/lib/smartchat/attachments && chown -R smartchat /var/lib/smartchat
+    && mkdir -p /var/lib/smartchat/attachments /var/lib/smartchat/metrics && chown -R smartchat /var/lib/smartchat
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 COPY . .

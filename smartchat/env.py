@@ -55,6 +55,17 @@ def integer(name: str, default: int, *, minimum: int | None = None) -> int:
     return _read(name, default, parse)
 
 
+def choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """One of a few words (lower-cased), e.g. LOG_FORMAT=json|text."""
+
+    def parse(raw: str) -> str:
+        if raw.lower() not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return raw.lower()
+
+    return _read(name, default, parse)
+
+
 def string_list(name: str, default: list[str]) -> list[str]:
     return _read(name, default, lambda raw: [part.strip() for part in raw.split(",") if part.strip()])
 

@@ -15,6 +15,7 @@ import dj_database_url
 from csp.constants import NONCE, NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
+from helpdesk.observability import logs, multiprocess
 from smartchat import env, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -42,6 +43,10 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "axes",
+    "django_prometheus",
+    # Before helpdesk.observability: its Celery receivers run first, so ours see the request id.
+    "django_guid",
+    "helpdesk.observability",
     "helpdesk.accounts",
     "helpdesk.conversations",
     "helpdesk.events",
@@ -55,6 +60,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id (X-Request-ID) is current for everything after it, logs included.
+    "django_guid.middleware.guid_middleware",
+    # Request counts and latency by route (django-prometheus): its "before" half outermost...
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Early, so every answer gets the Content-Security-Policy, refusals included.
     "smartchat.security.SameHostSocketsCSPMiddleware",
@@ -69,6 +78,8 @@ MIDDLEWARE = [
     "helpdesk.accounts.middleware.CompanyTimezoneMiddleware",
     "helpdesk.events.audit.AuditContextMiddleware",
     "helpdesk.web.auth_views.TwoFactorEnrolmentMiddleware",
+    # ...its "after" half innermost (it names the route the request resolved to).
+    "helpdesk.observability.middleware.RequestMetricsMiddleware",
     # Last, as django-axes asks: it turns a lock-out into our sign-in page with the reason.
     "axes.middleware.AxesMiddleware",
 ]
@@ -524,20 +535,36 @@ if env.boolean("HTTPS", False):
 
 EMAIL_BACKEND = env.string("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.string("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "django.channels.server": {"level": "WARNING"},
-        # Lock-outs are warnings; every attempt is in the audit log already.
-        "axes": {"level": "WARNING"},
-        # httpx logs every request's URL at INFO, and a Telegram URL carries the bot token.
-        "httpx": {"level": "WARNING"},
-        "httpcore": {"level": "WARNING"},
-        "telegram": {"level": "WARNING"},
-        "urllib3": {"level": "WARNING"},
-        "vk_api": {"level": "WARNING"},
-    },
+# --- Observability (docs/operations.md) ------------------------------------------------------
+# Logs: "json" (one JSON object a line, for a log collector; the Docker image's default) or
+# "text" (for people, the default elsewhere). Every line carries the request id.
+LOG_FORMAT = env.choice("LOG_FORMAT", "text", ("json", "text"))
+LOGGING = logs.logging_config(log_format=LOG_FORMAT, level=env.string("LOG_LEVEL", "INFO"))
+# The request id: an incoming X-Request-ID is kept when it is a UUID, otherwise one is made; it
+# is sent back in the response's X-Request-ID and travels into the Celery tasks queued meanwhile.
+from django_guid.integrations import CeleryIntegration  # noqa: E402
+
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    "VALIDATE_GUID": True,
+    "RETURN_HEADER": True,
+    # Not exposed to scripts of other origins: the widget's answers expose Retry-After, and
+    # django-guid would replace that list rather than add to it.
+    "EXPOSE_HEADER": False,
+    "INTEGRATIONS": [CeleryIntegration()],
 }
+# Prometheus /metrics: off (404) unless METRICS_TOKEN (scrapers send "Authorization: Bearer
+# <token>") or METRICS_ALLOWED_IPS (addresses and networks, the client's after TRUSTED_PROXIES)
+# is set; with either, anyone else gets 403.
+METRICS_TOKEN = env.string("METRICS_TOKEN", "")
+METRICS_ALLOWED_IPS = env.networks("METRICS_ALLOWED_IPS")
+# A directory every process of the machine shares (web, worker, poller): each writes its counts
+# there and /metrics adds them up (helpdesk/observability/multiprocess.py). Unset: each process
+# shows only its own, and the worker's (task failures, its messages and events) are not seen.
+PROMETHEUS_MULTIPROC_DIR = env.string("PROMETHEUS_MULTIPROC_DIR", "")
+try:
+    multiprocess.prepare(PROMETHEUS_MULTIPROC_DIR)
+except OSError as exc:
+    raise env.ConfigError(
+        f"PROMETHEUS_MULTIPROC_DIR={PROMETHEUS_MULTIPROC_DIR!r} is not a usable directory: {exc}"
+    ) from exc

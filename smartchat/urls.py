@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from helpdesk.api import docs as api_docs
+from helpdesk.observability import views as observability
 from helpdesk.web import file_views
 from smartchat.health import healthz
 
@@ -18,6 +19,9 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("readyz", observability.readyz, name="readyz"),
+    # Prometheus; refused without METRICS_TOKEN or METRICS_ALLOWED_IPS (docs/operations.md).
+    path("metrics", observability.metrics, name="metrics"),
 ]
 
 # Under /api/ these answer the API's JSON error shape; elsewhere, Django's own pages.

@@ -194,6 +194,8 @@ def test_the_test_environment_installs_exactly_the_runtime_lock_and_more():
 def test_the_settings_accept_the_compose_environment(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(compose_env("web"), SMARTCHAT_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="smartchat.settings")
+    # The metrics volume's path is the container's: here a directory of the test's own.
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "metrics")
     probe = (
         "import django, json; django.setup(); from django.conf import settings as s; "
         "print(json.dumps([s.DATABASES['default']['HOST'], s.CHANNEL_LAYERS['default']['CONFIG']['hosts'], s.DEBUG]))"

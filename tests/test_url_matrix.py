@@ -81,6 +81,10 @@ MATRIX: dict[str, Entry] = {
     "web:set-password-done": Entry("get", everyone(200)),
     "set_language": Entry("post", everyone(302), data=lambda w: {"language": "ru"}),
     "healthz": Entry("get", everyone(200)),
+    "readyz": Entry("get", everyone(200)),
+    # Off (404) unless METRICS_TOKEN or METRICS_ALLOWED_IPS is set; a session grants nothing
+    # (tests/test_observability.py covers the token and the allow-list).
+    "metrics": Entry("get", everyone(404)),
     # The demo website shows only seed_demo's demo company (tests/test_demo_page.py): Acme is real.
     "web:demo-default": Entry("get", everyone(404)),
     "web:demo": Entry("get", everyone(404), kwargs=lambda w: {"public_key": w.widget.public_key}),

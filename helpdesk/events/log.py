@@ -104,8 +104,10 @@ def serialise(event: Event) -> dict[str, Any]:
 def _publish_safely(event: dict[str, Any]) -> None:
     # A fan-out failure (Redis away for a moment) must not turn a committed change into an
     # error for the caller: sockets recover the event through catch-up on reconnect.
+    from helpdesk.observability import metrics
     from helpdesk.realtime import fanout
 
+    metrics.event_committed(event)  # once per event, here where it was written (messages in/out)
     try:
         fanout.publish(event)
     except Exception:

@@ -49,6 +49,8 @@ def _pinged(employee_id: int) -> None:
 
 
 class InboxConsumer(LiveJsonConsumer):
+    socket_kind = "inbox"
+
     async def connect(self) -> None:
         self.viewer = await _viewer_for(self.scope["user"])
         self.joined: list[str] = []

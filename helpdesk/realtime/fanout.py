@@ -10,6 +10,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from helpdesk.conversations.access import event_groups
+from helpdesk.observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ def publish(event: dict[str, Any]) -> None:
         sends += outbound.socket_sends(event)
         if sends:
             async_to_sync(_send_all)(sends)
+        metrics.event_published(event)  # count and lag from its row being written; moves with the fan-out
     except Exception:
         log.exception("could not push event %s to the sockets", event["id"])
     try:

@@ -41,6 +41,8 @@ def _reader(user) -> tuple[Viewer | None, bool]:
 
 
 class ReportsConsumer(LiveJsonConsumer):
+    socket_kind = "reports"
+
     async def connect(self) -> None:
         self.joined: list[str] = []
         self.viewer, allowed = await _reader(self.scope["user"])

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from helpdesk import safejson
+from helpdesk.observability import metrics
 
 # Clients send a typing notice every few seconds while typing; faster ones are dropped.
 TYPING_MIN_SECONDS = 1.0
@@ -73,6 +74,24 @@ class LiveJsonConsumer(AsyncJsonWebsocketConsumer):
     pushed to every socket waited behind the ORM work of everyone else. Our handlers reach
     the database only through ``socket_db``, which closes stale connections itself.
     """
+
+    # The label of this socket in smartchat_sockets_open (docs/operations.md).
+    socket_kind = "other"
+    _counted = False
+
+    async def accept(self, subprotocol: str | None = None, headers: list | None = None) -> None:
+        await super().accept(subprotocol, headers)
+        if not self._counted:
+            self._counted = True
+            metrics.socket_opened(self.socket_kind)
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        try:
+            await super().websocket_disconnect(message)
+        finally:
+            if self._counted:
+                self._counted = False
+                metrics.socket_closed(self.socket_kind)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         handler = getattr(self, get_handler_name(message), None)

@@ -81,6 +81,8 @@ def _hello(channel: Channel, visitor_id: str) -> tuple[bool, SenderHint]:
 
 
 class VisitorConsumer(LiveJsonConsumer):
+    socket_kind = "widget"
+
     async def connect(self) -> None:
         self.group = self.visitor_id = self.auth_deadline = None
         # What the socket knows of its visitor, so their messages skip the lookups: read at
