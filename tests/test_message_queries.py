@@ -4,9 +4,9 @@ A visitor message is counted as the widget socket does it, frame to ack: ``inbou
 is the socket's one unit of database work (rate limits are Redis, not SQL), called with the
 ``SenderHint`` the socket holds (``sender_hint`` at auth, then the conversation of its last
 message). Counts include the event rows and the statistics rollups (``reports.rollups``: data-
-modifying CTEs of the event's own INSERT, ``events.log.record``), and the transaction's begin and end: in a test the durable
-transaction is a SAVEPOINT ... RELEASE inside the test's own, one query each, as BEGIN and
-COMMIT are on a server. PostgreSQL only: the short road (``actions/arrival.py``) is
+modifying CTEs of the event's own INSERT, ``events.log.record``), and the transaction's begin
+and end: in a test the durable transaction is a SAVEPOINT ... RELEASE inside the test's own,
+one query each, as BEGIN and COMMIT are on a server. PostgreSQL only: the short road (``actions/arrival.py``) is
 PostgreSQL's; SQLite takes the long one.
 """
 
