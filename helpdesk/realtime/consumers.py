@@ -68,8 +68,8 @@ class InboxConsumer(LiveJsonConsumer):
         ]
         self.typing_throttle = TypingThrottle()
         self.recent_notices: deque[str] = deque(maxlen=200)
-        for group in self.joined:
-            await self.channel_layer.group_add(group, self.channel_name)
+        await self.join_layer(self.joined)  # typing, presence, notices
+        await self.join_relay(self.viewer.groups())  # events
         await self.accept()
         colleagues = await database_sync_to_async(_arrived)(self.viewer.employee_id, self.viewer.company_id)
         await self.send_json(
@@ -82,8 +82,8 @@ class InboxConsumer(LiveJsonConsumer):
         )
 
     async def disconnect(self, code: int) -> None:
-        for group in self.joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
+        await self.leave_relay()
+        await self.leave_layer()
 
     async def receive_json(self, content: Any, **kwargs) -> None:
         if not isinstance(content, dict):
@@ -101,6 +101,7 @@ class InboxConsumer(LiveJsonConsumer):
             await self._catch_up(after)
         elif kind == "ping":
             await database_sync_to_async(_pinged)(self.viewer.employee_id)
+            await self.join_layer()  # a restarted Redis forgot the groups: typing is heard again
             if settings.REALTIME_CATCHUP_ON_PING:
                 # Without a shared channel layer (the embedded default), what other processes
                 # write (the Celery worker: events, automatic away) never reaches this socket's
