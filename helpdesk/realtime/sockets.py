@@ -104,13 +104,15 @@ class LiveJsonConsumer(AsyncJsonWebsocketConsumer):
         """Join the channel-layer groups (again, with no argument); False if the layer is away."""
         if groups is not None:
             self.layer_groups = tuple(groups)
-        try:
-            for group in self.layer_groups:
-                await self.channel_layer.group_add(group, self.channel_name)
-        except Exception as exc:
-            log.warning("could not join channel-layer groups (%s): typing and presence wait for it", exc)
-            return False
-        return True
+        for attempt in (1, 2):  # the first may meet a connection a restarted Redis closed
+            try:
+                for group in self.layer_groups:
+                    await self.channel_layer.group_add(group, self.channel_name)
+                return True
+            except Exception as exc:
+                if attempt == 2:
+                    log.warning("could not join channel-layer groups (%s): typing and presence wait for it", exc)
+        return False
 
     async def leave_layer(self) -> None:
         try:
