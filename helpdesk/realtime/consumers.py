@@ -171,7 +171,7 @@ class InboxConsumer(LiveJsonConsumer):
             return
         self.recent.append(event["id"])
         visible = self.viewer.sees(event["payload"]["conversation"])
-        await self.send_json({"type": "event", "event": {**event, "visible": visible}})
+        await self.send_shared(message, visible, lambda: {"type": "event", "event": {**event, "visible": visible}})
 
     async def inbox_typing(self, message: dict[str, Any]) -> None:
         notice = message["notice"]

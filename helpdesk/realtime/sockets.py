@@ -10,7 +10,7 @@ import functools
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from channels.consumer import get_handler_name
@@ -145,8 +145,11 @@ class LiveJsonConsumer(AsyncJsonWebsocketConsumer):
             message = pending.popleft()
             try:
                 await self._dispatch_one(message)
+            except OSError:  # the client went away (uvicorn's ClientDisconnected): nothing more to send
+                pending.clear()
+                return
             except Exception:
-                if self.relay is None:  # closed meanwhile: nothing more to send
+                if self.relay is None:  # closed meanwhile
                     pending.clear()
                     return
                 log.exception("could not pass %s on to a socket", message.get("type"))
@@ -177,6 +180,18 @@ class LiveJsonConsumer(AsyncJsonWebsocketConsumer):
 
     async def _error(self, code: str, message: str) -> None:
         await self.send_json({"type": "error", "code": code, "message": message})
+
+    async def send_shared(self, message: dict[str, Any], key: Any, frame: Callable[[], dict[str, Any]]) -> None:
+        """Send a frame that many local sockets send alike, encoded once per ``key`` for all of them.
+
+        The relay hands one message to every local socket of its groups: 300 agents' sockets
+        then share one JSON encoding instead of making 300.
+        """
+        encoded = message.setdefault("_encoded", {})
+        text = encoded.get(key)
+        if text is None:
+            text = encoded[key] = await self.encode_json(frame())
+        await self.send(text_data=text)
 
 
 class TypingThrottle:
