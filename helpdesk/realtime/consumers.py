@@ -69,7 +69,8 @@ class InboxConsumer(LiveJsonConsumer):
         self.typing_throttle = TypingThrottle()
         self.recent_notices: deque[str] = deque(maxlen=200)
         await self.join_layer(self.joined)  # typing, presence, notices
-        await self.join_relay(self.viewer.groups())  # events
+        # Events; and, on the personal group, access changes of this process, in order with them.
+        await self.join_relay([*self.viewer.groups(), notices.personal_group(self.viewer.employee_id)])
         await self.accept()
         colleagues = await database_sync_to_async(_arrived)(self.viewer.employee_id, self.viewer.company_id)
         await self.send_json(

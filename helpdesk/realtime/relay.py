@@ -99,7 +99,7 @@ class Relay:
 
     def deliver(self, routed: list[tuple[int, list[Send]]]) -> None:
         """Each event's messages to the local sockets of their groups, once per socket, in order."""
-        for _event_id, sends in routed:
+        for event_id, sends in routed:
             targets: dict[int, tuple[dict[str, Any], set[Receiver]]] = {}
             for group, message in sends:
                 receivers = self.groups.get(group)
@@ -108,7 +108,8 @@ class Relay:
             for message, receivers in targets.values():
                 for receiver in receivers:
                     receiver.relay_message(message)
-            self.delivered += 1
+            if event_id:
+                self.delivered += 1
 
     # --- Running -------------------------------------------------------------------------
 
@@ -207,6 +208,13 @@ async def leave(receiver: Receiver, relay: Relay | None) -> None:
     relay.remove(receiver)
     if not relay.members and not relay.stopped:
         await relay.stop()
+
+
+def deliver_here(sends: list[Send]) -> None:
+    """Messages for local sockets of these groups, queued in order with the events (any thread)."""
+    for relay in list(_relays.values()):
+        with contextlib.suppress(RuntimeError):  # its loop just closed
+            relay.loop.call_soon_threadsafe(relay.deliver, [(0, sends)])
 
 
 def nudge() -> None:

@@ -60,7 +60,7 @@ class ReportsConsumer(LiveJsonConsumer):
             notices.personal_group(self.viewer.employee_id),
         ]
         await self.join_layer(self.joined)  # presence, notices
-        await self.join_relay(self.viewer.groups())  # events
+        await self.join_relay([*self.viewer.groups(), notices.personal_group(self.viewer.employee_id)])
         await self.accept()
         await self.send_json({"type": "hello"})
 
@@ -102,7 +102,9 @@ class ReportsConsumer(LiveJsonConsumer):
         await self._changed()
 
     async def inbox_access_changed(self, message: dict[str, Any]) -> None:
-        await self.close(code=ACCESS_CHANGED)
+        if not getattr(self, "closing", False):  # heard twice: from the relay and the layer
+            self.closing = True
+            await self.close(code=ACCESS_CHANGED)
 
     async def inbox_typing(self, message: dict[str, Any]) -> None:
         return None
