@@ -9,6 +9,9 @@ import pytest
 
 from helpdesk.reports import queries, raw, rollups
 from helpdesk.reports.models import (
+    CompanyDayBin,
+    CompanyHour,
+    CompanyHourBin,
     ContactDay,
     ConversationStats,
     DailyBin,
@@ -131,7 +134,17 @@ def test_the_company_is_isolated(history):
 
 def _snapshot(company_id):
     out = {}
-    for model in (HourlyBucket, DailyBucket, DurationBin, DailyBin, Touch, ContactDay):
+    for model in (
+        HourlyBucket,
+        DailyBucket,
+        DurationBin,
+        DailyBin,
+        Touch,
+        ContactDay,
+        CompanyHour,
+        CompanyDayBin,
+        CompanyHourBin,
+    ):
         rows = model.objects.filter(company_id=company_id).values()
         keyed = {}
         for row in rows:
@@ -192,6 +205,25 @@ def test_recount_rebuilds_identical_rollups(history):
     lines = []
     assert rollups.recount(h.company.pk, progress=lines.append) > 0
     assert lines and "conversations" in lines[-1]
+    assert _snapshot(h.company.pk) == before
+
+
+def test_the_migration_fills_the_company_wide_rollups_as_they_are_kept(history):
+    """reports.0008 (and bench/reports.py) fill them from the dimensioned rollups: the same rows
+    as the hook writes."""
+    import importlib
+
+    from django.db import connection
+
+    h = history
+    fill = importlib.import_module("helpdesk.reports.migrations.0008_fill_company_wide")
+    before = _snapshot(h.company.pk)
+    assert before["CompanyHour"] and before["CompanyDayBin"] and before["CompanyHourBin"]
+    for model in (CompanyHour, CompanyDayBin, CompanyHourBin):
+        model.objects.filter(company_id=h.company.pk).delete()
+    with connection.cursor() as cursor:
+        for sql in fill.FILL:
+            cursor.execute(sql, [h.company.pk, h.company.pk])
     assert _snapshot(h.company.pk) == before
 
 

@@ -8,7 +8,10 @@ elsewhere they are Django's own pages.
 
 from __future__ import annotations
 
+import logging
+
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.views import defaults
@@ -20,6 +23,10 @@ from helpdesk import ratelimits
 from helpdesk.errors import ActionError
 
 API_PREFIX = "/api/"
+# Seconds a client waits before sending again what the database could not take.
+UNAVAILABLE_RETRY_AFTER = 2
+
+log = logging.getLogger(__name__)
 
 
 def error_body(code: str, message: str) -> dict:
@@ -39,6 +46,15 @@ def exception_handler(exc, context):
         return Response(
             error_body("too_large", _("The request body is too large.")),
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database is away (restarting, no pooled connection in time): nothing was done.
+        # A 503 the client may retry says so; a 500 would read as a bug in the request.
+        log.warning("an API request failed: the database is unavailable", exc_info=True)
+        return Response(
+            error_body("unavailable", _("The service is briefly unavailable; try again.")),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)},
         )
     if isinstance(exc, SuspiciousOperation):  # e.g. too many form fields; Django would answer an HTML 400
         return Response(error_body("bad_request", _("The request is malformed.")), status=status.HTTP_400_BAD_REQUEST)

@@ -215,7 +215,16 @@ class Message(models.Model):
                 name="message_external_id_unique_per_channel",
             ),
         ]
-        indexes = [models.Index(fields=["conversation", "id"], name="msg_thread")]
+        indexes = [
+            models.Index(fields=["conversation", "id"], name="msg_thread"),
+            # A conversation's customer messages past a point, without the table: "unread now"
+            # (reports.queries.unread_now) counts them for every open conversation.
+            models.Index(
+                fields=["conversation", "id"],
+                condition=Q(direction="in", kind="message", while_blocked=False),
+                name="msg_customer_thread",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.pk} in #{self.conversation_id}"

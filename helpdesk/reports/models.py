@@ -164,8 +164,9 @@ class ConversationStats(models.Model):
 class ContactDay(models.Model):
     """How many customer messages one contact sent on one local day, per credit: the distinct
     contacts tile counts distinct ``contact_id`` here. One row per contact and day (not per
-    conversation and hour, as in Touch), read by an index-only scan of its key; rows whose
-    count falls to 0 (a deleted conversation) are removed, so every row counts."""
+    conversation and hour, as in Touch), read by an index-only scan of its key (short periods)
+    or of the (company, contact, day) index in contact order (long ones); rows whose count falls
+    to 0 (a deleted conversation) are removed, so every row counts."""
 
     id = models.BigAutoField(primary_key=True)
     company_id = models.IntegerField()
@@ -184,6 +185,10 @@ class ContactDay(models.Model):
             models.UniqueConstraint(
                 fields=["company_id", "local_day", "contact_id", *DIMS], name="reports_contactday_key"
             ),
+        ]
+        indexes = [
+            # For long periods: the distinct contacts in contact order, no hashing (RollupSource.contacts).
+            models.Index(fields=["company_id", "contact_id", "local_day"], name="reports_contactday_contact"),
         ]
 
     def __str__(self) -> str:
@@ -204,3 +209,72 @@ class RollupZone(models.Model):
 
     def __str__(self) -> str:
         return f"rollups of {self.company_id} in {self.timezone}"
+
+
+# --- Company-wide: the same sums without dimensions, for the unfiltered "all" view ---------------
+# An admin's dashboard without filters sums every row of a period; at a year of 1M conversations
+# that is ~1M hourly histogram rows. These hold what those reads need per company only (the
+# dimensions summed away), written in the same statement as the rows they sum.
+
+
+class CompanyHour(_Counters):
+    """The hourly buckets of a company summed over every dimension: by hour of day, and the
+    heatmap's counts, for a reader who sees everything and filters nothing."""
+
+    id = models.BigAutoField(primary_key=True)
+    company_id = models.IntegerField()
+    at = models.DateTimeField()
+    local_day = models.DateField()
+    local_hour = models.PositiveSmallIntegerField()
+    weekday = models.PositiveSmallIntegerField()
+
+    class Meta:
+        # The day (determined by the hour) leads after the company: the key is the period's index too.
+        constraints = [
+            models.UniqueConstraint(fields=["company_id", "local_day", "at"], name="reports_companyhour_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.company_id} {self.at:%Y-%m-%d %H:%M}"
+
+
+class CompanyDayBin(models.Model):
+    """The daily bins of a company summed over every dimension: every metric's histogram."""
+
+    id = models.BigAutoField(primary_key=True)
+    company_id = models.IntegerField()
+    metric = models.PositiveSmallIntegerField()
+    local_day = models.DateField()
+    bin = models.PositiveSmallIntegerField()
+    count = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company_id", "metric", "local_day", "bin"], name="reports_cdaybin_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"day {self.local_day} of {self.company_id}, metric {self.metric} bin {self.bin}"
+
+
+class CompanyHourBin(models.Model):
+    """The hourly bins of a company summed over every dimension: histograms by hour of day."""
+
+    id = models.BigAutoField(primary_key=True)
+    company_id = models.IntegerField()
+    metric = models.PositiveSmallIntegerField()
+    at = models.DateTimeField()
+    local_day = models.DateField()
+    local_hour = models.PositiveSmallIntegerField()
+    bin = models.PositiveSmallIntegerField()
+    count = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company_id", "metric", "local_day", "at", "bin"], name="reports_chourbin_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.company_id} {self.at:%Y-%m-%d %H:%M}, metric {self.metric} bin {self.bin}"

@@ -8,9 +8,21 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Sum
 
+from helpdesk.accounts.models import Scope
+
 from . import bins
 from .facts import METRIC_CODE, TOUCH_CODE
-from .models import ContactDay, DailyBin, DailyBucket, DurationBin, HourlyBucket, Touch
+from .models import (
+    CompanyDayBin,
+    CompanyHour,
+    CompanyHourBin,
+    ContactDay,
+    DailyBin,
+    DailyBucket,
+    DurationBin,
+    HourlyBucket,
+    Touch,
+)
 from .queries import Duration, Filters, Period, ReaderScope
 
 SUMMED = (
@@ -47,6 +59,12 @@ class RollupSource:
         self.scope, self.filters = scope, filters
         self._sums: dict = {}  # (period, group) -> {key: {column: n}}
         self._bins: dict = {}  # (period, group) -> {metric code: {key: [(bin, n)]}}
+        # A reader who sees everything and filters nothing reads the company-wide rollups where
+        # no grouping by a dimension is asked (by hour, the histograms): the dimensions summed away.
+        self.company_wide = scope.scope == Scope.ALL and filters == Filters()
+
+    def _company_rows(self, model, period: Period):
+        return model.objects.filter(company_id=self.scope.company_id, local_day__range=(period.first, period.last))
 
     def _rows(self, model, period: Period):
         return model.objects.filter(
@@ -67,7 +85,8 @@ class RollupSource:
         hourly = [(g,) for g in groups if g == "local_hour"]
         fetched = [_grouped(self._rows(DailyBucket, period), daily, summed)]
         if hourly:
-            fetched.append(_grouped(self._rows(HourlyBucket, period), hourly, summed))
+            hours = self._company_rows(CompanyHour, period) if self.company_wide else self._rows(HourlyBucket, period)
+            fetched.append(_grouped(hours, hourly, summed))
         if any(f is None for f in fetched):  # nothing can match (no scope): the plain queries answer
             return
         for sums in fetched:
@@ -79,7 +98,8 @@ class RollupSource:
         if not durations:
             return
         # Every metric named: the key leads with (company, metric, day), a range per metric.
-        every_metric = self._rows(DailyBin, period).filter(metric__in=sorted(METRIC_CODE.values()))
+        day_bins = self._company_rows(CompanyDayBin, period) if self.company_wide else self._rows(DailyBin, period)
+        every_metric = day_bins.filter(metric__in=sorted(METRIC_CODE.values()))
         every = _grouped(every_metric, [("metric", "bin")], "SUM(count)")
         histo: dict = self._bins.setdefault((period, None), {})
         for (metric, bin_), (n,) in every[("metric", "bin")].items():
@@ -87,10 +107,11 @@ class RollupSource:
         code = METRIC_CODE["first_response"]
         daily = [("bin", g) for g in groups if g in _DURATION_GROUPS and g != "local_hour"]
         hourly = [("bin", g) for g in groups if g == "local_hour"]
-        for model, sets in ((DailyBin, daily), (DurationBin, hourly)):
+        hour_bins = self._company_rows(CompanyHourBin, period) if self.company_wide else self._rows(DurationBin, period)
+        for rows, sets in ((self._rows(DailyBin, period), daily), (hour_bins, hourly)):
             if not sets:
                 continue
-            first = _grouped(self._rows(model, period).filter(metric=code), sets, "SUM(count)")
+            first = _grouped(rows.filter(metric=code), sets, "SUM(count)")
             for (_bin, group), values in first.items():
                 histo = self._bins.setdefault((period, group), {}).setdefault(code, {})
                 for (bin_, key), (n,) in values.items():
@@ -138,21 +159,29 @@ class RollupSource:
         return out
 
     def contacts(self, period: Period) -> int:
-        # SELECT count(*) FROM (SELECT DISTINCT contact_id ...): an index-only scan of the key.
-        return self._rows(ContactDay, period).values("contact_id").distinct().count()
+        rows = self._rows(ContactDay, period).values("contact_id")
+        if connection.features.can_distinct_on_fields:
+            # SELECT count(*) FROM (SELECT DISTINCT ON (contact_id) ... ORDER BY contact_id): a
+            # DISTINCT ON is always a Unique over sorted rows, never a hash of every contact. For a
+            # long period that is an index-only scan of (company, contact, day) in contact order
+            # (a year of 1M contact days: ~10x faster than hashing 500k contacts); for a short one
+            # the key's range on the day, sorted.
+            return rows.order_by("contact_id").distinct("contact_id").count()
+        return rows.distinct().count()
 
     def heatmap_counts(self, period: Period, metric: str) -> dict:
         kind = TOUCH_CODE[HEATMAP_TOUCH[metric]]
         qs = self._rows(Touch, period).filter(kind=kind)
+        hours = self._company_rows(CompanyHour, period) if self.company_wide else self._rows(HourlyBucket, period)
         if metric == "customer_messages":
-            qs = self._rows(HourlyBucket, period)
+            qs = hours
             return {
                 (r["weekday"], r["local_hour"]): r["n"]
                 for r in qs.values("weekday", "local_hour").annotate(n=Sum("customer_messages"))
                 if r["n"]
             }
         if metric == "new_conversations":
-            qs = self._rows(HourlyBucket, period)
+            qs = hours
             return {
                 (r["weekday"], r["local_hour"]): r["n"]
                 for r in qs.values("weekday", "local_hour").annotate(n=Sum("new"))

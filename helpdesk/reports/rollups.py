@@ -2,8 +2,9 @@
 
 ``on_event`` is the hook ``helpdesk.events.log.record`` calls for every event it writes. It
 folds the event into the conversation's facts (facts.py) and adds them to the hourly buckets,
-the daily buckets (the same sums per local day), the duration bins (hourly and daily) and the
-touch rows with a few upserts. Deleting a conversation replays its
+the daily buckets (the same sums per local day), the duration bins (hourly and daily), the
+touch rows, the contact days and the company-wide sums (hours, hourly and daily bins without
+dimensions) with a few upserts. Deleting a conversation replays its
 events and subtracts everything it contributed; restoring adds it back. ``recount`` rebuilds
 a company's rollups from the raw log.
 """
@@ -38,6 +39,9 @@ from .facts import (
     is_human_reply,
 )
 from .models import (
+    CompanyDayBin,
+    CompanyHour,
+    CompanyHourBin,
     ContactDay,
     ConversationStats,
     DailyBin,
@@ -101,22 +105,24 @@ def local_hour(at: datetime, tz: zoneinfo.ZoneInfo) -> tuple[datetime, datetime]
 _NEEDS_STATE = "state"
 
 
-def on_event(event: Event, conversation) -> None:
-    """Fold one just-written event into the rollups (inside the caller's transaction).
+def on_event(event: Event, conversation) -> list[tuple[str, list]] | None:
+    """Fold one event about to be written into the rollups (inside the caller's transaction):
+    the upserts to run with the event's INSERT (events.log.record).
 
-    One statement per event on PostgreSQL (a data-modifying CTE over every table it touches);
-    a reply or a resolution first reads the running state it needs (one more). On SQLite the
-    same inserts run as separate in-process statements (no round trips there).
+    On PostgreSQL they join the event's INSERT as data-modifying CTEs: no statement of its own;
+    a reply or a resolution first reads the running state it needs (one query). On SQLite the
+    same upserts run as separate in-process statements (no round trips there). A deletion or a
+    restore replays the conversation's events and writes at once.
     """
     type_ = event.type
     if type_ == "conversation.deleted":
         _withdraw(event.conversation_id, event.company_id)
-        return
+        return None
     if type_ == "conversation.restored":
         _reinstate(event.conversation_id, event.company_id)
-        return
+        return None
     if type_ not in COUNTED or event.conversation_id is None:
-        return
+        return None
     payload = event.payload
     mode = "keep"  # the state: unchanged (the row is created if missing)
     if type_ == "message.created":
@@ -126,7 +132,7 @@ def on_event(event: Event, conversation) -> None:
         elif is_human_reply(message):
             mode = _NEEDS_STATE
         else:
-            return  # notes, system lines and quick answers count for nothing
+            return None  # notes, system lines and quick answers count for nothing
     elif type_ == "conversation.resolved":
         mode = _NEEDS_STATE
     deleted = conversation.deleted_at is not None
@@ -143,7 +149,7 @@ def on_event(event: Event, conversation) -> None:
     if not deleted:
         acc.add(facts)
     stats = (event.conversation_id, event.company_id, json.dumps(state.to_json()), deleted)
-    acc.write(stats=stats, mode=mode)
+    return acc.statements(stats=stats, mode=mode)
 
 
 def _replay(conversation_id: int) -> tuple[State, list[Fact]]:
@@ -310,20 +316,50 @@ class Accumulator:
                 for (kind, conv, contact, hour, dims) in self.touches
             ],
             "contact": [(c, day, contact, *dims, n) for (day, contact, dims), n in self.contacts.items() if n],
+            **self.company_rows(),
         }
 
-    def write(self, *, stats: tuple | None = None, mode: str = "keep") -> None:
-        """Everything accumulated (and the conversation's state, given ``stats``): on
-        PostgreSQL in one statement when it fits one; otherwise one statement per table and chunk."""
+    def company_rows(self) -> dict[str, list[tuple]]:
+        """The same sums over every dimension: the company-wide rollups' rows."""
+        c, places = self.company_id, self.places
+        hours: dict[datetime, list[float]] = {}
+        for (hour, _dims), counters in self.buckets.items():
+            total = hours.setdefault(hour, [0] * len(COUNTER_COLS))
+            for i, n in enumerate(counters):
+                total[i] += n
+        hour_bins: dict[tuple, int] = defaultdict(int)
+        day_bins: dict[tuple, int] = defaultdict(int)
+        for (hour, _dims, metric, k), n in self.bins.items():
+            hour_bins[(metric, hour, k)] += n
+            day_bins[(metric, places[hour][0], k)] += n
+        return {
+            "chour": [(c, hour, *places[hour], *counters) for hour, counters in hours.items() if any(counters)],
+            "cdaybin": [(c, metric, day, k, n) for (metric, day, k), n in day_bins.items() if n],
+            "chourbin": [
+                (c, metric, hour, places[hour][0], places[hour][1], k, n)
+                for (metric, hour, k), n in hour_bins.items()
+                if n
+            ],
+        }
+
+    def statements(self, *, stats: tuple | None = None, mode: str = "keep") -> list[tuple[str, list]]:
+        """Everything accumulated (and the conversation's state, given ``stats``) as upserts:
+        one per table and chunk of rows."""
         rows = self.rows()
         pieces = [] if stats is None else [(_stats_sql(mode, connection.vendor), list(stats))]
-        small = sum(len(r) for r in rows.values()) <= 64
         for table, part in rows.items():
             for i in range(0, len(part), 500):
                 chunk = part[i : i + 500]
                 pieces.append((_insert_sql(table, len(chunk)), [value for row in chunk for value in row]))
+        return pieces
+
+    def write(self, *, stats: tuple | None = None, mode: str = "keep") -> None:
+        """Write the statements: on PostgreSQL in one statement when it is small; otherwise one
+        statement per table and chunk."""
+        pieces = self.statements(stats=stats, mode=mode)
         if not pieces:
             return
+        small = sum(len(params) for _, params in pieces) <= 64 * 30
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql" and small and len(pieces) > 1:
                 # Data-modifying CTEs all run, to completion, whether or not the outer query reads them.
@@ -359,6 +395,24 @@ _TABLES = {
     "daybin": (DailyBin._meta.db_table, [*DAY_BIN_KEY, "count"], DAY_BIN_KEY, ["count"]),
     "touch": (Touch._meta.db_table, [*KEY_COLS, *PLACE_COLS, "kind", "conversation_id", "contact_id"], None, None),
     "contact": (ContactDay._meta.db_table, [*CONTACT_KEY, "n"], CONTACT_KEY, ["n"]),
+    "chour": (
+        CompanyHour._meta.db_table,
+        ["company_id", "at", *PLACE_COLS, *COUNTER_COLS],
+        ["company_id", "local_day", "at"],
+        COUNTER_COLS,
+    ),
+    "cdaybin": (
+        CompanyDayBin._meta.db_table,
+        ["company_id", "metric", "local_day", "bin", "count"],
+        ["company_id", "metric", "local_day", "bin"],
+        ["count"],
+    ),
+    "chourbin": (
+        CompanyHourBin._meta.db_table,
+        ["company_id", "metric", "at", "local_day", "local_hour", "bin", "count"],
+        ["company_id", "metric", "local_day", "at", "bin"],
+        ["count"],
+    ),
 }
 
 
@@ -452,7 +506,18 @@ def recount(company_id: int, *, progress: Callable[[str], None] | None = None, b
     done = 0
     started = timezone.now()
     with transaction.atomic():
-        for model in (HourlyBucket, DailyBucket, DurationBin, DailyBin, Touch, ContactDay, ConversationStats):
+        for model in (
+            HourlyBucket,
+            DailyBucket,
+            DurationBin,
+            DailyBin,
+            Touch,
+            ContactDay,
+            CompanyHour,
+            CompanyDayBin,
+            CompanyHourBin,
+            ConversationStats,
+        ):
             model.objects.filter(company_id=company_id).delete()
         conversations = (
             Conversation.objects.filter(company_id=company_id).order_by("pk").values_list("pk", "deleted_at")

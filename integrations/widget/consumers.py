@@ -30,10 +30,12 @@ or an ``error`` (``bad_rating``, ``bad_comment``, ``comment_too_long``, ``alread
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
+from django.db import InterfaceError, OperationalError
 from django.utils.translation import gettext as _
 
 from helpdesk import ratelimits
@@ -47,12 +49,16 @@ from helpdesk.realtime.sockets import LiveJsonConsumer, TypingThrottle, is_id
 from . import inbound
 from .visitors import WidgetError, check_origin, read_token, visitor_group, visitor_history, widget_channel
 
+log = logging.getLogger(__name__)
+
 # Seconds an opened socket has to send its auth frame (the widget sends it at once).
 AUTH_SECONDS = 10
 BAD_REQUEST = 4400  # the socket broke the protocol (no auth first, a token in the URL)
 AUTH_TIMEOUT = 4408
 # More ids than any message may carry can only be a probe: refused before the database.
 MAX_ATTACHMENT_IDS = 100
+# Seconds the widget waits before sending again a message the database could not take.
+UNAVAILABLE_RETRY_AFTER = 2
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
@@ -201,6 +207,22 @@ class VisitorConsumer(LiveJsonConsumer):
             return
         except actions.ActionError as exc:
             await self._error(exc.code, exc.message, client_id)
+            return
+        except (OperationalError, InterfaceError):
+            # The database is away (restarting, no pooled connection within the pool's
+            # timeout): nothing was stored. Say so and keep the socket; the widget sends the
+            # message again with its client_id, which stores it once. Before, the exception
+            # closed the socket with no word and a traceback per message.
+            log.warning("a widget message could not be stored: the database is unavailable", exc_info=True)
+            await self.send_json(
+                {
+                    "type": "error",
+                    "code": "unavailable",
+                    "message": _("The message could not be saved yet; it will be sent again."),
+                    "retry_after": UNAVAILABLE_RETRY_AFTER,
+                    "client_id": client_id,
+                }
+            )
             return
         await self.send_json({"type": "ack", "client_id": client_id, "message_id": message.pk})
 

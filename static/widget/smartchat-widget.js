@@ -686,6 +686,16 @@
     if (RATE_ERRORS[data.code] || data.code === "bad_comment") {
       if (ratingRefused(data)) return;
     }
+    if (data.code === "unavailable" && data.client_id && state.pending[data.client_id]) {
+      // Nothing was stored (the server's database is away): it stays pending and goes again,
+      // with its same client_id, so it is stored once.
+      var again = data.client_id;
+      setTimeout(function () {
+        transmit(again);
+      }, Math.max(1, data.retry_after || 2) * 1000);
+      showError(t.offline);
+      return;
+    }
     if (data.code === "rate_limited") data.message = t.slowDown; // the bubble offers the retry
     if (data.code === "bad_attachment") data.message = t.badAttachment;
     if (data.code === "too_many_files") data.message = t.tooMany.replace("%(limit)s", fileLimits.maxCount);
