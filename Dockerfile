@@ -36,5 +36,7 @@ ENV WHITENOISE_USE_FINDERS=false
 USER smartchat
 EXPOSE 8000
 # --no-proxy-headers: the application believes X-Forwarded-* only from TRUSTED_PROXIES.
+# uvicorn runs WEB_CONCURRENCY processes (its --workers default), each with its own relay.
+ENV WEB_CONCURRENCY=2
 CMD ["uvicorn", "smartchat.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
      "--no-proxy-headers", "--lifespan", "off"]

@@ -37,6 +37,7 @@ from urllib.parse import urlencode, urlsplit
 import aiohttp
 import psutil
 from _database import recreate_database  # bench/, the script's own folder
+from _fanout import idle_inbox_sockets, raw_limits
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
@@ -53,6 +54,7 @@ WIDGET_ORIGIN = "https://bench.example"
 VISITOR_PING_SECONDS = 25.0  # PING_MS in static/widget/smartchat-widget.js
 HTTP_POOL_SIZE = 16  # keep-alive connections per agent (a few browser tabs' worth)
 SETUP_CONCURRENCY = 25  # visitor sessions opened at once while connecting
+AGENT_SETUP_CONCURRENCY = 8  # agents signing in at once while connecting
 IDLE_REUSE_SECONDS = 3.0  # uvicorn closes idle keep-alive connections after 5 s
 PROGRESS_SECONDS = 5.0
 TOKEN_RE = re.compile(r"bench-\d+-\d+")
@@ -501,6 +503,12 @@ class Bench:
         self.online: list[Agent] = []
         self.open_mask = 0  # agents whose socket is open now
         self.memory: dict[str, int | None] = {}
+        self.raw: dict[str, Any] = {}
+        self.idle_socket_kib: float | None = None
+        # The quiet fan-out probe after the drain: one note at a time, received by every agent.
+        self.probe_target: tuple[Agent, int] | None = None
+        self.probe_seen: dict[str, list[float]] = {}
+        self.probe: dict[str, Any] = {}
         self.cpu = CpuSampler(
             {
                 "client": lambda: [psutil.Process()],
@@ -591,6 +599,10 @@ class Bench:
         if event.get("type") != "message.created":
             return
         message = event["payload"]["message"]
+        probe = self.probe_seen.get(message.get("body") or "")
+        if probe is not None:
+            probe.append(now)
+            return
         if message.get("direction") != "in":
             return  # replies come back to every agent too; the visitor side measures them
         match = TOKEN_RE.search(message.get("body", ""))
@@ -628,6 +640,8 @@ class Bench:
         if response.status != 201:
             record.reply_failed = True
             self.errors[f"reply POST HTTP {response.status}"] += 1
+        elif self.probe_target is None:
+            self.probe_target = (agent, conversation_id)
 
     async def agent_pinger(self, agent: Agent) -> None:
         while not self.stopping and agent.ws is not None:
@@ -797,15 +811,25 @@ class Bench:
 
     async def run(self) -> dict[str, Any]:
         args = self.args
+        # The machine's raw limits first, while nothing else of ours runs (bench/_fanout.py).
+        say(f"raw limits: a bare uvicorn app's fan-out to {args.agents} sockets, {args.idle_sockets} idle sockets")
+        self.raw = await raw_limits(args.agents, max(args.idle_sockets, 1))
         self.memory["idle"] = self.server_rss()
         self.agents = [
             Agent(i, email, self.servers[i % len(self.servers)], HttpClient(self.servers[i % len(self.servers)].url))
             for i, email in enumerate(self.seed.emails)
         ]
         say(f"logging in and connecting {len(self.agents)} agents")
+        # A few at a time: each login checks a password hash while holding a pooled connection.
+        agent_gate = asyncio.Semaphore(AGENT_SETUP_CONCURRENCY)
+
+        async def connect_gated(agent: Agent) -> None:
+            async with agent_gate:
+                await self.connect_agent(agent)
+
         for agent, outcome in zip(
             self.agents,
-            await asyncio.gather(*(self.connect_agent(a) for a in self.agents), return_exceptions=True),
+            await asyncio.gather(*(connect_gated(a) for a in self.agents), return_exceptions=True),
             strict=True,
         ):
             if isinstance(outcome, BaseException):
@@ -815,6 +839,13 @@ class Bench:
         if not self.online:
             raise SystemExit(f"bench: no agent could connect: {dict(self.errors)}")
         self.open_mask = sum(1 << a.index for a in self.online)
+        self.idle_socket_kib = None
+        if args.idle_sockets:
+            first = self.online[0]
+            say(f"opening {args.idle_sockets} idle inbox sockets (agent {first.index}'s tabs) to weigh them")
+            self.idle_socket_kib = await idle_inbox_sockets(
+                first.server.ws_url, first.server.url, first.headers["Cookie"], args.idle_sockets, first.server.rss
+            )
 
         say(f"connecting {args.visitors} visitors ({SETUP_CONCURRENCY} at a time)")
         self.visitors = [Visitor(i, self.servers[i % len(self.servers)]) for i in range(args.visitors)]
@@ -869,6 +900,9 @@ class Bench:
         for server in self.servers:
             if server.log_path is not None:
                 server.log_mark = server.log_path.stat().st_size
+        if args.probes:
+            say(f"fan-out probe: {args.probes} notes, one at a time, each to every open agent socket")
+            self.probe = await self.fanout_probe(args.probes)
         open_visitors = sum(1 for v in self.visitors if v.ws is not None and v.ws.state is State.OPEN)
         open_agents = sum(1 for a in self.agents if a.ws is not None and a.ws.state is State.OPEN)
         server_tcp = [server.established() for server in self.servers]
@@ -877,6 +911,46 @@ class Bench:
         say("closing sockets")
         await self.close_all()
         return self.results(cpu, drained, warmup, connected, open_visitors, open_agents, server_tcp)
+
+    async def fanout_probe(self, rounds: int) -> dict[str, Any]:
+        """One event at a time to every open agent socket, nothing else running: its fan-out alone.
+
+        An agent posts a note (``POST .../notes``); every agent of the team sees it. Timed from
+        the POST to the last agent socket receiving it, and from the first to the last.
+        """
+        if self.probe_target is None:
+            return {}
+        agent, conversation_id = self.probe_target
+        expected = bin(self.open_mask).count("1")
+        to_last: list[float] = []
+        spread: list[float] = []
+        for number in range(rounds):
+            body = f"fanout-probe-{number}-{secrets.token_hex(3)}"
+            seen = self.probe_seen[body] = []
+            started = clock()
+            response = await agent.http.request(
+                "POST",
+                f"/api/v1/conversations/{conversation_id}/notes",
+                headers=agent.headers,
+                body=json.dumps({"body": body}).encode(),
+            )
+            if response.status != 201:
+                self.errors[f"probe note HTTP {response.status}"] += 1
+                break
+            deadline = clock() + self.args.timeout
+            while len(seen) < expected and clock() < deadline:
+                await asyncio.sleep(0.002)
+            if len(seen) >= expected:
+                to_last.append(max(seen) - started)
+                spread.append(max(seen) - min(seen))
+            await asyncio.sleep(0.2)
+        return {
+            "sockets": expected,
+            "rounds": rounds,
+            "complete": len(to_last),
+            "post_to_all_ms": percentiles(to_last),
+            "first_to_all_ms": percentiles(spread),
+        }
 
     async def close_all(self) -> None:
         for task in self.chores:
@@ -919,6 +993,7 @@ class Bench:
             "visitor_send_to_ack": latencies((r.t_send, r.t_ack) for r in sent),
             "visitor_send_to_first_agent": latencies((r.t_send, r.t_agent_first) for r in sent),
             "visitor_send_to_all_agents": latencies((r.t_send, r.t_agent_all) for r in sent),
+            "first_agent_to_all_agents": latencies((r.t_agent_first, r.t_agent_all) for r in sent),
             "agent_reply_post_to_201": latencies((r.t_reply_post, r.t_reply_done) for r in sent),
             "agent_reply_to_visitor": latencies((r.t_reply_post, r.t_reply_recv) for r in sent),
             "visitor_send_to_reply_received": latencies((r.t_send, r.t_reply_recv) for r in sent),
@@ -975,6 +1050,9 @@ class Bench:
             },
             "server_memory_bytes": memory,
             "server_memory_per_socket_kib": per_socket,
+            "idle_inbox_socket_kib": self.idle_socket_kib,
+            "fanout_probe": self.probe,
+            "raw": self.raw,
             "cpu_percent": cpu,
             "client": {
                 "loop_lag_ms": percentiles(self.loop_lag),
@@ -1075,6 +1153,7 @@ def print_report(meta: dict[str, Any], r: dict[str, Any]) -> None:
         ("visitor send -> ack", "visitor_send_to_ack"),
         ("visitor send -> first agent receives", "visitor_send_to_first_agent"),
         ("visitor send -> all open agents receive", "visitor_send_to_all_agents"),
+        ("first agent -> all open agents receive", "first_agent_to_all_agents"),
         ("agent reply POST -> 201", "agent_reply_post_to_201"),
         ("agent reply POST -> visitor receives", "agent_reply_to_visitor"),
         ("visitor send -> reply received", "visitor_send_to_reply_received"),
@@ -1112,6 +1191,24 @@ def print_report(meta: dict[str, Any], r: dict[str, Any]) -> None:
         f"  memory    server RSS idle {mib(m.get('idle'))}, connected {mib(m.get('connected'))}, "
         f"end {mib(m.get('end'))}" + ("" if per is None else f" (~{per:g} KiB per socket)")
     )
+    raw = r["raw"]
+    probe = r["fanout_probe"]
+    if probe:
+        print(
+            f"  fan-out   one event to {probe['sockets']} agents' sockets, alone "
+            f"({probe['complete']}/{probe['rounds']} notes): note POST -> last socket "
+            f"p50 {probe['post_to_all_ms']['p50']} / p99 "
+            f"{probe['post_to_all_ms']['p99']} ms, first -> last socket p50 {probe['first_to_all_ms']['p50']} / p99 "
+            f"{probe['first_to_all_ms']['p99']} ms (goal < 150 ms at 300)"
+        )
+    print(
+        f"            raw limit, a bare uvicorn app sending one frame to {raw['fanout_sockets']} sockets: "
+        f"p50 {raw['fanout_ms']['p50']} / p99 {raw['fanout_ms']['p99']} ms"
+    )
+    print(
+        f"  idle      {r['idle_inbox_socket_kib']} KiB per idle inbox socket (goal < 40 KiB); raw limit, "
+        f"a bare uvicorn socket: {raw['idle_socket_kib']} KiB"
+    )
     c = r["cpu_percent"]
     print(
         f"  cpu       servers {c['servers']:g}%, postgres {c['postgres']:g}%, redis {c['redis']:g}%, "
@@ -1147,6 +1244,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--target", metavar="URL", help="an already running server instead (http://host:port)")
     parser.add_argument("--visitors", type=int, default=200, help="widget visitor sockets")
     parser.add_argument("--agents", type=int, default=5, help="inbox agent sockets (each sees every message)")
+    parser.add_argument(
+        "--probes", type=int, default=30, help="after the drain, single notes timed to every agent socket (0: skip)"
+    )
+    parser.add_argument(
+        "--idle-sockets", type=int, default=100, help="extra idle inbox sockets opened to weigh one (0: skip)"
+    )
     parser.add_argument("--rate", type=float, default=50.0, help="visitor messages per second, all visitors together")
     parser.add_argument("--duration", type=float, default=20.0, help="measured seconds (after the warm-up)")
     parser.add_argument(

@@ -428,6 +428,15 @@ EVENT_CATCHUP_MAX_AGE = env.integer("EVENT_CATCHUP_MAX_AGE", 900, minimum=60)
 # The in-memory layer is per process: inbox sockets then poll for events on each ping.
 REALTIME_CATCHUP_ON_PING = env.boolean("REALTIME_CATCHUP_ON_PING", not REDIS_URL)
 REALTIME_PING_SECONDS = env.integer("REALTIME_PING_SECONDS", 10 if REALTIME_CATCHUP_ON_PING else 25, minimum=5)
+# Each web process's relay reads the event log for its own sockets (docs/architecture.md,
+# "Realtime"): at once on its own commits and on PostgreSQL's NOTIFY, and at least this often
+# (the backstop while LISTEN is down; the only wake-up on SQLite for the worker's events).
+REALTIME_RELAY_POLL_SECONDS = (
+    env.integer(
+        "REALTIME_RELAY_POLL_MS", 2000 if DATABASES["default"]["ENGINE"].endswith("postgresql") else 1000, minimum=50
+    )
+    / 1000
+)
 # Quick answers: how alike (0..1) a customer's words and a trigger phrase must be to count
 # as a match despite typos; exact and contained phrases always match.
 QUICK_ANSWER_SIMILARITY = env.fraction("QUICK_ANSWER_SIMILARITY", 0.85)

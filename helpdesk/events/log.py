@@ -1,4 +1,4 @@
-"""Appending to the event log, and fanning each event out once the transaction commits."""
+"""Appending to the event log, and handing each event on once the transaction commits."""
 
 from __future__ import annotations
 
@@ -102,8 +102,8 @@ def serialise(event: Event) -> dict[str, Any]:
 
 
 def _publish_safely(event: dict[str, Any]) -> None:
-    # A fan-out failure (Redis away for a moment) must not turn a committed change into an
-    # error for the caller: sockets recover the event through catch-up on reconnect.
+    # Waking the relays and queueing outbound delivery must not turn a committed change into
+    # an error for the caller: the relays read the log anyway, the sweeper queues deliveries.
     from helpdesk.observability import metrics
     from helpdesk.realtime import fanout
 

@@ -69,8 +69,9 @@ class InboxConsumer(LiveJsonConsumer):
         ]
         self.typing_throttle = TypingThrottle()
         self.recent_notices: deque[str] = deque(maxlen=200)
-        for group in self.joined:
-            await self.channel_layer.group_add(group, self.channel_name)
+        await self.join_layer(self.joined)  # typing, presence, notices
+        # Events; and, on the personal group, access changes of this process, in order with them.
+        await self.join_relay([*self.viewer.groups(), notices.personal_group(self.viewer.employee_id)])
         await self.accept()
         colleagues = await socket_db(_arrived)(self.viewer.employee_id, self.viewer.company_id)
         await self.send_json(
@@ -83,8 +84,8 @@ class InboxConsumer(LiveJsonConsumer):
         )
 
     async def disconnect(self, code: int) -> None:
-        for group in self.joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
+        await self.leave_relay()
+        await self.leave_layer()
 
     async def receive_json(self, content: Any, **kwargs) -> None:
         if not isinstance(content, dict):
@@ -102,6 +103,7 @@ class InboxConsumer(LiveJsonConsumer):
             await self._catch_up(after)
         elif kind == "ping":
             await socket_db(_pinged)(self.viewer.employee_id)
+            await self.join_layer()  # a restarted Redis forgot the groups: typing is heard again
             if settings.REALTIME_CATCHUP_ON_PING:
                 # Without a shared channel layer (the embedded default), what other processes
                 # write (the Celery worker: events, automatic away) never reaches this socket's
@@ -171,7 +173,7 @@ class InboxConsumer(LiveJsonConsumer):
             return
         self.recent.append(event["id"])
         visible = self.viewer.sees(event["payload"]["conversation"])
-        await self.send_json({"type": "event", "event": {**event, "visible": visible}})
+        await self.send_shared(message, visible, lambda: {"type": "event", "event": {**event, "visible": visible}})
 
     async def inbox_typing(self, message: dict[str, Any]) -> None:
         notice = message["notice"]

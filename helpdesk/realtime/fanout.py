@@ -10,33 +10,40 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from helpdesk.conversations.access import event_groups
-from helpdesk.observability import metrics
 
 log = logging.getLogger(__name__)
 
 
 def publish(event: dict[str, Any]) -> None:
-    """Send one committed event to every inbox group that may see it, then hand it to delivery.
+    """One event committed in this process: wake this process's relays, and queue delivery.
 
-    The two halves fail apart: the channel layer away (sockets catch up on reconnect) does not
-    keep a reply's send from being queued, and the broker away (the sweeper queues the
-    delivery later) does not keep the sockets from hearing of it. Each failure is logged.
+    Sockets hear of the event from the relay of the process holding them (``relay.py``),
+    which reads the event log: nothing here waits on the channel layer, and Redis away loses
+    nothing. Queuing what the event sends to an outside channel stays here, on commit, as
+    before (the sweeper queues whatever a crash or the broker away lost).
     """
     from integrations import outbound
 
-    try:
-        message = {"type": "inbox.event", "event": event}
-        sends = [(group, message) for group in sorted(event_groups(event))]
-        sends += outbound.socket_sends(event)
-        if sends:
-            async_to_sync(_send_all)(sends)
-        metrics.event_published(event)  # count and lag from its row being written; moves with the fan-out
-    except Exception:
-        log.exception("could not push event %s to the sockets", event["id"])
+    from . import relay
+
+    relay.nudge()
     try:
         outbound.enqueue(event)
     except Exception:
         log.exception("could not queue what event %s sends; the sweeper will", event["id"])
+
+
+def local_sends(event: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """What one event means for sockets, as (group, message): the inboxes, then customers' sockets.
+
+    The relay hands each message to the local sockets registered for its group (a socket in
+    two of the groups gets it once).
+    """
+    from integrations import outbound
+
+    message = {"type": "inbox.event", "event": event}
+    sends = [(group, message) for group in sorted(event_groups(event))]
+    return sends + outbound.socket_sends(event)
 
 
 async def _send_all(sends: list[tuple[str, dict[str, Any]]]) -> None:

@@ -107,8 +107,17 @@ def access_changed(employee_ids: list[int]) -> None:
 
     A socket joined its groups, and filters events, by the access its employee had when it
     opened; left open it would go on hearing about conversations they may no longer see.
+
+    This process's own sockets get it through their relay's queue, ahead of the events of
+    the same transaction (this runs on commit before their ``publish`` wakes the relay), so
+    none of those events reaches a socket still holding the old access. Sockets of other
+    processes get it through the channel layer.
     """
-    send_all([(personal_group(pk), {"type": "inbox.access_changed"}) for pk in sorted(set(employee_ids))])
+    from . import relay
+
+    sends = [(personal_group(pk), {"type": "inbox.access_changed"}) for pk in sorted(set(employee_ids))]
+    relay.deliver_here(sends)
+    send_all(sends)
 
 
 def send_all(sends: list[Send]) -> None:

@@ -60,19 +60,20 @@ class ReportsConsumer(LiveJsonConsumer):
             presence_group(self.viewer.company_id),
             notices.personal_group(self.viewer.employee_id),
         ]
-        for group in self.joined:
-            await self.channel_layer.group_add(group, self.channel_name)
+        await self.join_layer(self.joined)  # presence, notices
+        await self.join_relay([*self.viewer.groups(), notices.personal_group(self.viewer.employee_id)])
         await self.accept()
         await self.send_json({"type": "hello"})
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "pending", None):
             self.pending.cancel()
-        for group in self.joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
+        await self.leave_relay()
+        await self.leave_layer()
 
     async def receive_json(self, content: Any, **kwargs) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":
+            await self.join_layer()  # a restarted Redis forgot the groups
             await self.send_json({"type": "pong"})
         else:
             await self._error("unknown_type", _("Unknown message type."))
@@ -102,7 +103,9 @@ class ReportsConsumer(LiveJsonConsumer):
         await self._changed()
 
     async def inbox_access_changed(self, message: dict[str, Any]) -> None:
-        await self.close(code=ACCESS_CHANGED)
+        if not getattr(self, "closing", False):  # heard twice: from the relay and the layer
+            self.closing = True
+            await self.close(code=ACCESS_CHANGED)
 
     async def inbox_typing(self, message: dict[str, Any]) -> None:
         return None

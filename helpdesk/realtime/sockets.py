@@ -5,21 +5,31 @@ Channel integrations build their sockets from these and never import the inbox c
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
 from channels.consumer import get_handler_name
 from channels.db import DatabaseSyncToAsync
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.utils.translation import gettext as _
 
 from helpdesk import safejson
 from helpdesk.observability import metrics
+
+from . import relay
+
+log = logging.getLogger(__name__)
 
 # Clients send a typing notice every few seconds while typing; faster ones are dropped.
 TYPING_MIN_SECONDS = 1.0
@@ -99,6 +109,108 @@ class LiveJsonConsumer(AsyncJsonWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
+    # --- Two ways in besides the client: the relay (events) and the channel layer -------------
+    # Events come from this process's relay (relay.py), which reads the event log: no Redis on
+    # that path. The channel layer still carries what is not stored (typing, presence,
+    # notices); Redis away must not close the socket, so its errors are logged and retried,
+    # and the groups are joined again on each ping (a restarted Redis forgot them).
+
+    async def __call__(self, scope, receive, send) -> None:
+        # As AsyncConsumer.__call__, but a channel layer that fails to receive is retried
+        # instead of ending the socket, and the socket always leaves its relay.
+        self.scope = scope
+        self.relay: relay.Relay | None = None
+        self.layer_groups: tuple[str, ...] = ()
+        self.relay_pending: deque[dict[str, Any]] | None = None
+        self.relay_drain: asyncio.Task | None = None
+        # One message handled at a time, whichever way it came (as Channels does for its two).
+        self.handling = asyncio.Lock()
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.base_send = send
+        sources = [receive]
+        if self.channel_layer is not None:
+            self.channel_name = await self.channel_layer.new_channel()
+            self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+            sources.append(self._layer_receive)
+        try:
+            await await_many_dispatch(sources, self._dispatch_one)
+        except StopConsumer:
+            pass
+        finally:
+            await self.leave_relay()
+            if self.relay_drain is not None:
+                self.relay_drain.cancel()
+
+    async def _dispatch_one(self, message: dict[str, Any]) -> None:
+        async with self.handling:
+            await self.dispatch(message)
+
+    async def _layer_receive(self) -> dict[str, Any]:
+        delay = 0.5
+        while True:
+            try:
+                return await self.channel_receive()
+            except (asyncio.CancelledError, StopConsumer):
+                raise
+            except Exception as exc:
+                log.warning("channel layer receive failed (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def join_layer(self, groups: Iterable[str] | None = None) -> bool:
+        """Join the channel-layer groups (again, with no argument); False if the layer is away."""
+        if groups is not None:
+            self.layer_groups = tuple(groups)
+        for attempt in (1, 2):  # the first may meet a connection a restarted Redis closed
+            try:
+                for group in self.layer_groups:
+                    await self.channel_layer.group_add(group, self.channel_name)
+                return True
+            except Exception as exc:
+                if attempt == 2:
+                    log.warning("could not join channel-layer groups (%s): typing and presence wait for it", exc)
+        return False
+
+    async def leave_layer(self) -> None:
+        try:
+            for group in self.layer_groups:
+                await self.channel_layer.group_discard(group, self.channel_name)
+        except Exception as exc:
+            log.warning("could not leave channel-layer groups (%s); they expire", exc)
+
+    async def join_relay(self, groups: Iterable[str]) -> None:
+        """Hear of events through this process's relay: call before ``accept``."""
+        self.relay = await relay.join(self, groups)
+
+    async def leave_relay(self) -> None:
+        current, self.relay = self.relay, None
+        await relay.leave(self, current)
+
+    def relay_message(self, message: dict[str, Any]) -> None:
+        """From the relay (never blocks): dispatched in order, one at a time, by a task of ours."""
+        if self.relay is None:
+            return
+        if self.relay_pending is None:
+            self.relay_pending = deque()
+        self.relay_pending.append(message)
+        if self.relay_drain is None or self.relay_drain.done():
+            self.relay_drain = asyncio.ensure_future(self._drain_relay())
+
+    async def _drain_relay(self) -> None:
+        pending = self.relay_pending
+        while pending:
+            message = pending.popleft()
+            try:
+                await self._dispatch_one(message)
+            except OSError:  # the client went away (uvicorn's ClientDisconnected): nothing more to send
+                pending.clear()
+                return
+            except Exception:
+                if self.relay is None:  # closed meanwhile
+                    pending.clear()
+                    return
+                log.exception("could not pass %s on to a socket", message.get("type"))
+
     # --- Frames from the client: whatever arrives is answered, never raised ----------------
     # The parent raised on a binary or empty frame and on JSON the parser can't take (too
     # deep: RecursionError), which dropped the socket without a close frame and logged a
@@ -125,6 +237,18 @@ class LiveJsonConsumer(AsyncJsonWebsocketConsumer):
 
     async def _error(self, code: str, message: str) -> None:
         await self.send_json({"type": "error", "code": code, "message": message})
+
+    async def send_shared(self, message: dict[str, Any], key: Any, frame: Callable[[], dict[str, Any]]) -> None:
+        """Send a frame that many local sockets send alike, encoded once per ``key`` for all of them.
+
+        The relay hands one message to every local socket of its groups: 300 agents' sockets
+        then share one JSON encoding instead of making 300.
+        """
+        encoded = message.setdefault("_encoded", {})
+        text = encoded.get(key)
+        if text is None:
+            text = encoded[key] = await self.encode_json(frame())
+        await self.send(text_data=text)
 
 
 class TypingThrottle:

@@ -123,7 +123,8 @@ class VisitorConsumer(LiveJsonConsumer):
         self.auth_deadline.cancel()
         self.visitor_id = visitor_id
         self.group = visitor_group(self.channel.pk, self.visitor_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join_layer([self.group])  # typing
+        await self.join_relay([self.group])  # messages, surveys: from the event log
         online, self.hint = await _hello(self.channel, visitor_id)
         await self.send_json({"type": "hello", "online": online})
 
@@ -148,8 +149,8 @@ class VisitorConsumer(LiveJsonConsumer):
     async def disconnect(self, code: int) -> None:
         if self.auth_deadline:
             self.auth_deadline.cancel()
-        if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.leave_relay()
+        await self.leave_layer()
 
     async def receive_json(self, content: Any, **kwargs) -> None:
         if self.closing:
@@ -183,6 +184,7 @@ class VisitorConsumer(LiveJsonConsumer):
         elif kind == "rate":
             await self._receive_rating(content)
         elif kind == "ping":
+            await self.join_layer()  # a restarted Redis forgot the group
             online = await socket_db(team_online)(self.channel.company_id, self.channel.team_id)
             await self.send_json({"type": "pong", "online": online})
         else:
