@@ -80,6 +80,11 @@ def month_periods(h):
         Period.parse(h.company, start=first, end=end_after),  # a head from mid-month, one whole month
         Period.parse(h.company, start=month - timedelta(days=3), end=last),  # head, whole month, tail
         Period.parse(h.company, start=first + timedelta(days=1), end=last),  # no whole month
+        # An edge longer than the rest of its month is read as the month less the rest: a head
+        # from early in a month (Nov 4: November less Nov 1-3), a tail to late in one (to Oct 28:
+        # October less Oct 29-31, across the fall-back night in Berlin).
+        Period.parse(h.company, start=first + timedelta(days=2), end=end_after),
+        Period.parse(h.company, start=month - timedelta(days=40), end=first + timedelta(days=3)),
     ]
 
 

@@ -79,24 +79,39 @@ class RollupSource:
 
     def _split(self, day_model, month_model, period: Period, sets, aggregates: str, **where) -> dict | None:
         """``_grouped`` over a period's rows: its whole local months from the month grain
-        (``month_model``), only its edge days from the finer table (``day_model``, by local day)."""
+        (``month_model``), only its edge days from the finer table (``day_model``, by local day).
+        An edge longer than the rest of its month is read as the whole month less the rest."""
         months = whole_months(period.first, period.last)
         if month_model is None or months is None:
             return _grouped(self._rows(day_model, period).filter(**where), sets, aggregates)
         first, end = months
-        base = month_model.objects.filter(self.scope.q(), self.filters.q(), company_id=self.scope.company_id)
-        parts = [_grouped(base.filter(month__gte=first, month__lt=end, **where), sets, aggregates)]
-        edges = []
+        added, taken = [], []  # day ranges to add, and to subtract (the rest of a month read whole)
         if period.first < first:
-            edges.append(Q(local_day__range=(period.first, first - timedelta(days=1))))
+            month = period.first.replace(day=1)
+            if (period.first - month).days < (first - period.first).days:
+                first = month
+                taken.append((month, period.first - timedelta(days=1)))
+            else:
+                added.append((period.first, first - timedelta(days=1)))
         if end <= period.last:
-            edges.append(Q(local_day__range=(end, period.last)))
-        if edges:
-            edges = edges[0] if len(edges) == 1 else edges[0] | edges[1]
-            edge_rows = day_model.objects.filter(
-                edges, self.scope.q(), self.filters.q(), company_id=self.scope.company_id, **where
+            after = _next_month(end)
+            if (after - period.last).days - 1 < (period.last - end).days + 1:
+                taken.append((period.last + timedelta(days=1), after - timedelta(days=1)))
+                end = after
+            else:
+                added.append((end, period.last))
+        base = month_model.objects.filter(self.scope.q(), self.filters.q(), company_id=self.scope.company_id)
+        parts = [(1, _grouped(base.filter(month__gte=first, month__lt=end, **where), sets, aggregates))]
+        for sign, ranges in ((1, added), (-1, taken)):
+            if not ranges:
+                continue
+            days = Q(local_day__range=ranges[0])
+            for more in ranges[1:]:
+                days |= Q(local_day__range=more)
+            rows = day_model.objects.filter(
+                days, self.scope.q(), self.filters.q(), company_id=self.scope.company_id, **where
             )
-            parts.append(_grouped(edge_rows, sets, aggregates))
+            parts.append((sign, _grouped(rows, sets, aggregates)))
         return _merge(parts)
 
     def prefetch(self, period: Period, groups: tuple[str, ...] = DASHBOARD_GROUPS, *, durations: bool = True) -> None:
@@ -298,19 +313,17 @@ def _next_month(day: date) -> date:
     return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
 
 
-def _merge(parts: list[dict | None]) -> dict | None:
-    """Grouped results of disjoint rows added up, key by key."""
-    if any(p is None for p in parts):
+def _merge(parts: list[tuple[int, dict | None]]) -> dict | None:
+    """Grouped results of rows added (sign 1) or subtracted (sign -1), key by key."""
+    if any(p is None for _sign, p in parts):
         return None
     out: dict = {}
-    for part in parts:
+    for sign, part in parts:
         for s, values in part.items():
             merged = out.setdefault(s, {})
             for key, row in values.items():
-                have = merged.get(key)
-                merged[key] = (
-                    row if have is None else tuple((a or 0) + (b or 0) for a, b in zip(have, row, strict=True))
-                )
+                have = merged.get(key) or (0,) * len(row)
+                merged[key] = tuple((a or 0) + sign * (b or 0) for a, b in zip(have, row, strict=True))
     return out
 
 
