@@ -237,6 +237,11 @@ def fill_rollups(cur, c: int) -> None:
     # The company-wide sums, from the rows above: the statements of the migration that fills them.
     for sql in importlib.import_module("helpdesk.reports.migrations.0008_fill_company_wide").FILL:
         cur.execute(sql, [c, c])
+    # The month grain, likewise (reports.0010).
+    for sql in importlib.import_module("helpdesk.reports.migrations.0010_fill_month_grain").fill_statements(
+        "postgresql"
+    ):
+        cur.execute(sql, [c, c])
     cur.execute("DROP TABLE bench_facts")
     # Index-only scans need the visibility map a VACUUM writes (autovacuum would, in time).
     cur.execute("VACUUM ANALYZE")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -18,6 +18,9 @@ from helpdesk.reports.models import (
     DailyBucket,
     DurationBin,
     HourlyBucket,
+    MonthBin,
+    MonthHourBin,
+    MonthHourBucket,
     Touch,
 )
 from helpdesk.reports.queries import Filters, Period
@@ -60,6 +63,28 @@ def periods(h):
         Period.parse(h.company, start=last, end=last),
         Period.parse(h.company, "7d", today=last),
         Period.parse(h.company, "30d", today=date(last.year, last.month, last.day)),
+        *month_periods(h),
+    ]
+
+
+def month_periods(h):
+    """Periods holding whole local months (read from the month grain) and edge days around them:
+    starting on a month's first day or mid-month, ending on a month's last day or mid-month."""
+    first, last = h.start.date(), h.end.date()
+    month = first.replace(day=1)  # the month the history starts in (it runs into the next)
+    after = (month + timedelta(days=32)).replace(day=1)
+    end_after = (after + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    return [
+        Period.parse(h.company, start=month, end=end_after),  # two whole months, no edges
+        Period.parse(h.company, start=month, end=last),  # one whole month, a tail mid-month
+        Period.parse(h.company, start=first, end=end_after),  # a head from mid-month, one whole month
+        Period.parse(h.company, start=month - timedelta(days=3), end=last),  # head, whole month, tail
+        Period.parse(h.company, start=first + timedelta(days=1), end=last),  # no whole month
+        # An edge longer than the rest of its month is read as the month less the rest: a head
+        # from early in a month (Nov 4: November less Nov 1-3), a tail to late in one (to Oct 28:
+        # October less Oct 29-31, across the fall-back night in Berlin).
+        Period.parse(h.company, start=first + timedelta(days=2), end=end_after),
+        Period.parse(h.company, start=month - timedelta(days=40), end=first + timedelta(days=3)),
     ]
 
 
@@ -144,6 +169,9 @@ def _snapshot(company_id):
         CompanyHour,
         CompanyDayBin,
         CompanyHourBin,
+        MonthHourBucket,
+        MonthBin,
+        MonthHourBin,
     ):
         rows = model.objects.filter(company_id=company_id).values()
         keyed = {}
@@ -169,6 +197,7 @@ def _snapshot(company_id):
                     "local_day",
                     "local_hour",
                     "weekday",
+                    "month",
                 )
             }
             key = tuple(
@@ -176,6 +205,8 @@ def _snapshot(company_id):
                 for k in (
                     "at",
                     "local_day",
+                    "month",
+                    "local_hour",
                     "team",
                     "channel",
                     "agent",
@@ -227,6 +258,27 @@ def test_the_migration_fills_the_company_wide_rollups_as_they_are_kept(history):
     assert _snapshot(h.company.pk) == before
 
 
+def test_the_migration_fills_the_month_grain_as_it_is_kept(history):
+    """reports.0010 (and bench/reports.py) fill it from the daily and hourly rollups: the same rows
+    as the hook writes."""
+    import importlib
+
+    from django.db import connection
+
+    h = history
+    fill = importlib.import_module("helpdesk.reports.migrations.0010_fill_month_grain")
+    before = _snapshot(h.company.pk)
+    assert before["MonthHourBucket"] and before["MonthBin"] and before["MonthHourBin"]
+    months = {key[2] for key in before["MonthBin"]}
+    assert months and all(m.day == 1 for m in months)
+    for model in (MonthHourBucket, MonthBin, MonthHourBin):
+        model.objects.filter(company_id=h.company.pk).delete()
+    with connection.cursor() as cursor:
+        for sql in fill.fill_statements(connection.vendor):
+            cursor.execute(sql, [h.company.pk, h.company.pk])
+    assert _snapshot(h.company.pk) == before
+
+
 def test_a_change_of_time_zone_recounts_the_hours(db, django_capture_on_commit_callbacks, caplog):
     from helpdesk.accounts import actions as admin_actions
     from helpdesk.reports import tasks
@@ -234,8 +286,8 @@ def test_a_change_of_time_zone_recounts_the_hours(db, django_capture_on_commit_c
     h = build_history(seed=21, tz="Europe/Berlin", start=datetime(2025, 3, 29, 22, 0), steps=120)
     assert rollups.recounting(h.company.pk) is None
 
-    def compare(company):
-        period = Period.parse(company, start=h.start.date(), end=h.end.date())
+    def compare(company, period=None):
+        period = period or Period.parse(company, start=h.start.date(), end=h.end.date())
         facts = raw.raw_facts(company.pk)
         want = raw.assemble(
             raw.RawSource(queries.ReaderScope.of(h.admin), Filters(), binned=True, facts=facts),
@@ -262,6 +314,11 @@ def test_a_change_of_time_zone_recounts_the_hours(db, django_capture_on_commit_c
     for part in ("tiles", "durations", "by_hour", "by_day", "workload"):
         assert got[part] == want[part], part
     assert got["by_hour"] != before["by_hour"]
+    # The month grain too: months are the company's local months, recounted with the hours.
+    for period in month_periods(h):
+        got, want = compare(company, Period(period.first, period.last, company.timezone))
+        for part in ("tiles", "durations", "by_hour", "by_day", "workload"):
+            assert got[part] == want[part], (part, period)
 
 
 def _unread_by_hand(reader, filters):

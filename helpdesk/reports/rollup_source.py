@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import Sum
+from django.db.models import Q, Sum
 
 from helpdesk.accounts.models import Scope
 
@@ -21,6 +21,9 @@ from .models import (
     DailyBucket,
     DurationBin,
     HourlyBucket,
+    MonthBin,
+    MonthHourBin,
+    MonthHourBucket,
     Touch,
 )
 from .queries import Duration, Filters, Period, ReaderScope
@@ -74,19 +77,59 @@ class RollupSource:
             local_day__range=(period.first, period.last),
         )
 
+    def _split(self, day_model, month_model, period: Period, sets, aggregates: str, **where) -> dict | None:
+        """``_grouped`` over a period's rows: its whole local months from the month grain
+        (``month_model``), only its edge days from the finer table (``day_model``, by local day).
+        An edge longer than the rest of its month is read as the whole month less the rest."""
+        months = whole_months(period.first, period.last)
+        if month_model is None or months is None:
+            return _grouped(self._rows(day_model, period).filter(**where), sets, aggregates)
+        first, end = months
+        added, taken = [], []  # day ranges to add, and to subtract (the rest of a month read whole)
+        if period.first < first:
+            month = period.first.replace(day=1)
+            if (period.first - month).days < (first - period.first).days:
+                first = month
+                taken.append((month, period.first - timedelta(days=1)))
+            else:
+                added.append((period.first, first - timedelta(days=1)))
+        if end <= period.last:
+            after = _next_month(end)
+            if (after - period.last).days - 1 < (period.last - end).days + 1:
+                taken.append((period.last + timedelta(days=1), after - timedelta(days=1)))
+                end = after
+            else:
+                added.append((end, period.last))
+        base = month_model.objects.filter(self.scope.q(), self.filters.q(), company_id=self.scope.company_id)
+        parts = [(1, _grouped(base.filter(month__gte=first, month__lt=end, **where), sets, aggregates))]
+        for sign, ranges in ((1, added), (-1, taken)):
+            if not ranges:
+                continue
+            days = Q(local_day__range=ranges[0])
+            for more in ranges[1:]:
+                days |= Q(local_day__range=more)
+            rows = day_model.objects.filter(
+                days, self.scope.q(), self.filters.q(), company_id=self.scope.company_id, **where
+            )
+            parts.append((sign, _grouped(rows, sets, aggregates)))
+        return _merge(parts)
+
     def prefetch(self, period: Period, groups: tuple[str, ...] = DASHBOARD_GROUPS, *, durations: bool = True) -> None:
         """Fetch the sums (and, with ``durations``, the duration bins) of the period for no
         grouping and every grouping in ``groups``: the daily buckets answer all but the hour of
         day in one statement, the hourly buckets that one; the daily bins give every metric's
         histogram, and the first response's per agent, team and channel; the hourly bins its
-        histogram per hour of day."""
+        histogram per hour of day. Whole local months inside the period are read from the month
+        grain instead of the hourly and daily bins and the hourly buckets (``_split``)."""
         summed = ", ".join(f"SUM({name})" for name in SUMMED)
         daily = [(), *((g,) for g in groups if g != "local_hour")]
         hourly = [(g,) for g in groups if g == "local_hour"]
         fetched = [_grouped(self._rows(DailyBucket, period), daily, summed)]
         if hourly:
-            hours = self._company_rows(CompanyHour, period) if self.company_wide else self._rows(HourlyBucket, period)
-            fetched.append(_grouped(hours, hourly, summed))
+            if self.company_wide:
+                fetched.append(_grouped(self._company_rows(CompanyHour, period), hourly, summed))
+            else:
+                fetched.append(self._split(HourlyBucket, MonthHourBucket, period, hourly, summed))
         if any(f is None for f in fetched):  # nothing can match (no scope): the plain queries answer
             return
         for sums in fetched:
@@ -97,21 +140,26 @@ class RollupSource:
                 }
         if not durations:
             return
-        # Every metric named: the key leads with (company, metric, day), a range per metric.
-        day_bins = self._company_rows(CompanyDayBin, period) if self.company_wide else self._rows(DailyBin, period)
-        every_metric = day_bins.filter(metric__in=sorted(METRIC_CODE.values()))
-        every = _grouped(every_metric, [("metric", "bin")], "SUM(count)")
+        # Every metric named: the keys lead with (company, metric, day|month), a range per metric.
+        metrics = sorted(METRIC_CODE.values())
+        if self.company_wide:
+            every_metric = self._company_rows(CompanyDayBin, period).filter(metric__in=metrics)
+            every = _grouped(every_metric, [("metric", "bin")], "SUM(count)")
+        else:
+            every = self._split(DailyBin, MonthBin, period, [("metric", "bin")], "SUM(count)", metric__in=metrics)
         histo: dict = self._bins.setdefault((period, None), {})
         for (metric, bin_), (n,) in every[("metric", "bin")].items():
             histo.setdefault(metric, {}).setdefault(None, []).append((bin_, n or 0))
         code = METRIC_CODE["first_response"]
         daily = [("bin", g) for g in groups if g in _DURATION_GROUPS and g != "local_hour"]
         hourly = [("bin", g) for g in groups if g == "local_hour"]
-        hour_bins = self._company_rows(CompanyHourBin, period) if self.company_wide else self._rows(DurationBin, period)
-        for rows, sets in ((self._rows(DailyBin, period), daily), (hour_bins, hourly)):
+        for sets, day_model, month_model in ((daily, DailyBin, MonthBin), (hourly, DurationBin, MonthHourBin)):
             if not sets:
                 continue
-            first = _grouped(rows.filter(metric=code), sets, "SUM(count)")
+            if sets is hourly and self.company_wide:
+                first = _grouped(self._company_rows(CompanyHourBin, period).filter(metric=code), sets, "SUM(count)")
+            else:
+                first = self._split(day_model, month_model, period, sets, "SUM(count)", metric=code)
             for (_bin, group), values in first.items():
                 histo = self._bins.setdefault((period, group), {}).setdefault(code, {})
                 for (bin_, key), (n,) in values.items():
@@ -250,6 +298,32 @@ def _grouped(qs, sets: list[tuple[str, ...]], aggregates: str) -> dict | None:
                 )
                 for row in cursor.fetchall():
                     out[s][tuple(_value(c, v) for c, v in zip(s, row, strict=False))] = row[len(s) :]
+    return out
+
+
+def whole_months(first: date, last: date) -> tuple[date, date] | None:
+    """The whole local months inside the days [first, last], as [first month's first day, the
+    first day after the last whole month), or None when none is whole."""
+    start = first if first.day == 1 else _next_month(first)
+    end = (last + timedelta(days=1)).replace(day=1)
+    return (start, end) if start < end else None
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def _merge(parts: list[tuple[int, dict | None]]) -> dict | None:
+    """Grouped results of rows added (sign 1) or subtracted (sign -1), key by key."""
+    if any(p is None for _sign, p in parts):
+        return None
+    out: dict = {}
+    for sign, part in parts:
+        for s, values in part.items():
+            merged = out.setdefault(s, {})
+            for key, row in values.items():
+                have = merged.get(key) or (0,) * len(row)
+                merged[key] = tuple((a or 0) + sign * (b or 0) for a, b in zip(have, row, strict=True))
     return out
 
 

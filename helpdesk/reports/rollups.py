@@ -3,8 +3,9 @@
 ``on_event`` is the hook ``helpdesk.events.log.record`` calls for every event it writes. It
 folds the event into the conversation's facts (facts.py) and adds them to the hourly buckets,
 the daily buckets (the same sums per local day), the duration bins (hourly and daily), the
-touch rows, the contact days and the company-wide sums (hours, hourly and daily bins without
-dimensions) with a few upserts. Deleting a conversation replays its
+touch rows, the contact days, the company-wide sums (hours, hourly and daily bins without
+dimensions) and the month grain (buckets by month and hour of day, bins by month, and by month
+and hour) with a few upserts. Deleting a conversation replays its
 events and subtracts everything it contributed; restoring adds it back. ``recount`` rebuilds
 a company's rollups from the raw log.
 """
@@ -48,6 +49,9 @@ from .models import (
     DailyBucket,
     DurationBin,
     HourlyBucket,
+    MonthBin,
+    MonthHourBin,
+    MonthHourBucket,
     RollupZone,
     Touch,
 )
@@ -231,6 +235,9 @@ _DIM_COLS = ["team", "channel", "agent", "role", "priority"]
 CONTACT_KEY = ["company_id", "local_day", "contact_id", *_DIM_COLS]
 DAY_KEY = ["company_id", "local_day", *_DIM_COLS]
 DAY_BIN_KEY = ["company_id", "metric", "local_day", *_DIM_COLS, "bin"]
+MONTH_HOUR_KEY = ["company_id", "month", "local_hour", *_DIM_COLS]
+MONTH_BIN_KEY = ["company_id", "metric", "month", *_DIM_COLS, "bin"]
+MONTH_HOUR_BIN_KEY = ["company_id", "metric", "month", "local_hour", *_DIM_COLS, "bin"]
 
 
 class Accumulator:
@@ -317,6 +324,36 @@ class Accumulator:
             ],
             "contact": [(c, day, contact, *dims, n) for (day, contact, dims), n in self.contacts.items() if n],
             **self.company_rows(),
+            **self.month_rows(),
+        }
+
+    def month_rows(self) -> dict[str, list[tuple]]:
+        """The same sums per local month (its first day) and hour of day: the month grain's rows."""
+        c, places = self.company_id, self.places
+        hours: dict[tuple, list[float]] = {}
+        for (hour, dims), counters in self.buckets.items():
+            day, local_hour, _weekday = places[hour]
+            total = hours.setdefault((day.replace(day=1), local_hour, dims), [0] * len(COUNTER_COLS))
+            for i, n in enumerate(counters):
+                total[i] += n
+        month_bins: dict[tuple, int] = defaultdict(int)
+        hour_bins: dict[tuple, int] = defaultdict(int)
+        for (hour, dims, metric, k), n in self.bins.items():
+            day, local_hour, _weekday = places[hour]
+            month_bins[(metric, day.replace(day=1), dims, k)] += n
+            hour_bins[(metric, day.replace(day=1), local_hour, dims, k)] += n
+        return {
+            "monthhour": [
+                (c, month, local_hour, *dims, *counters)
+                for (month, local_hour, dims), counters in hours.items()
+                if any(counters)
+            ],
+            "monthbin": [(c, metric, month, *dims, k, n) for (metric, month, dims, k), n in month_bins.items() if n],
+            "monthhourbin": [
+                (c, metric, month, local_hour, *dims, k, n)
+                for (metric, month, local_hour, dims, k), n in hour_bins.items()
+                if n
+            ],
         }
 
     def company_rows(self) -> dict[str, list[tuple]]:
@@ -413,6 +450,9 @@ _TABLES = {
         ["company_id", "metric", "local_day", "at", "bin"],
         ["count"],
     ),
+    "monthhour": (MonthHourBucket._meta.db_table, [*MONTH_HOUR_KEY, *COUNTER_COLS], MONTH_HOUR_KEY, COUNTER_COLS),
+    "monthbin": (MonthBin._meta.db_table, [*MONTH_BIN_KEY, "count"], MONTH_BIN_KEY, ["count"]),
+    "monthhourbin": (MonthHourBin._meta.db_table, [*MONTH_HOUR_BIN_KEY, "count"], MONTH_HOUR_BIN_KEY, ["count"]),
 }
 
 
@@ -516,6 +556,9 @@ def recount(company_id: int, *, progress: Callable[[str], None] | None = None, b
             CompanyHour,
             CompanyDayBin,
             CompanyHourBin,
+            MonthHourBucket,
+            MonthBin,
+            MonthHourBin,
             ConversationStats,
         ):
             model.objects.filter(company_id=company_id).delete()
