@@ -22,6 +22,7 @@ from helpdesk.events.models import Event
 from tests.conftest import login
 from tests.delivery_kit import Pigeon, channel_of, conversation_on, drain
 from tests.helpers import event_types, last_event_id
+from tests.test_attachments import PDF, PNG, upload
 
 postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="counted and raced on PostgreSQL")
 
@@ -71,6 +72,37 @@ def test_a_resent_note_is_stored_once_too(cast, client):
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json()["id"] == first.json()["id"]
     assert event_types(after=mark) == []
+
+
+@pytest.fixture
+def files(settings, tmp_path):
+    from django.core.files.storage import storages
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "attachments": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": tmp_path}},
+    }
+    storages._storages.pop("attachments", None)
+    yield
+    storages._storages.pop("attachments", None)
+
+
+def test_a_resent_reply_with_files_is_stored_once_and_other_files_conflict(cast, client, files):
+    # With files the reply takes the long road (actions.replies._add_agent_message).
+    login(client, cast.bob)
+    png, pdf = (
+        upload(client, cast.conversation, data, name).json()["id"] for data, name in ((PNG, "a.png"), (PDF, "b.pdf"))
+    )
+    first = send(client, cast.conversation, "", attachments=[png])
+    assert first.status_code == 201, first.content
+    mark = last_event_id()
+    again = send(client, cast.conversation, "", attachments=[png])
+    assert again.status_code == 200 and again.json() == first.json()
+    assert [a["id"] for a in again.json()["attachments"]] == [png]
+    other = send(client, cast.conversation, "", attachments=[pdf])
+    assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_conflict"
+    assert event_types(after=mark) == []
+    assert Message.objects.filter(idempotency_key=KEY).count() == 1
 
 
 def test_the_same_key_with_another_message_is_a_conflict(cast, client):
