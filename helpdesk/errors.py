@@ -12,3 +12,8 @@ class ActionError(Exception):
         self.code = code
         # The form field the error belongs to, when there is one (pages show it there).
         self.field = field
+
+
+class ConflictError(ActionError):
+    """The request contradicts what is already stored (the API answers 409), e.g. an
+    Idempotency-Key resent with a different message."""

@@ -122,3 +122,12 @@ def test_the_docs_page_works_offline_for_signed_in_employees(client, cast):
     html = response.content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html
     assert "cdn.jsdelivr.net" not in html and reverse("api-schema") in html
+
+
+def test_replies_and_notes_document_their_idempotency_key(schema):
+    for path in ("/api/v1/conversations/{conversation_id}/reply", "/api/v1/conversations/{conversation_id}/notes"):
+        operation = schema["paths"][path]["post"]
+        (key,) = [p for p in operation["parameters"] if p["name"] == "Idempotency-Key"]
+        assert key["in"] == "header" and not key.get("required", False)
+        assert "409" in key["description"] and "Idempotent-Replayed" in key["description"]
+        assert {"200", "201", "400", "409"} <= set(operation["responses"]), path

@@ -208,6 +208,9 @@ def test_a_visitor_and_an_agent_chat_live_across_origins(tcast, server, browser)
         reply = visitor.locator("[data-testid=sc-message][data-from=agent]")
         reply.filter(has_text="It left our warehouse this morning.").wait_for()
         assert "Bob" in reply.last.inner_text()
+        # The inbox sent it with an Idempotency-Key of its own (a UUID), stored with the reply.
+        sent = Message.objects.get(body="It left our warehouse this morning.")
+        assert sent.idempotency_key and len(sent.idempotency_key) in (32, 36)
 
         # The agent's next message arrives live in the open conversation too.
         visitor.get_by_test_id("sc-input").fill("Thank you!")

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from helpdesk import ratelimits
-from helpdesk.errors import ActionError
+from helpdesk.errors import ActionError, ConflictError
 
 API_PREFIX = "/api/"
 # Seconds a client waits before sending again what the database could not take.
@@ -41,7 +41,8 @@ def exception_handler(exc, context):
             headers={"Retry-After": str(exc.retry_after)},
         )
     if isinstance(exc, ActionError):
-        return Response(error_body(exc.code, exc.message), status=status.HTTP_400_BAD_REQUEST)
+        code = status.HTTP_409_CONFLICT if isinstance(exc, ConflictError) else status.HTTP_400_BAD_REQUEST
+        return Response(error_body(exc.code, exc.message), status=code)
     if isinstance(exc, RequestDataTooBig):  # Django's limit on bodies (DATA_UPLOAD_MAX_MEMORY_SIZE)
         return Response(
             error_body("too_large", _("The request body is too large.")),

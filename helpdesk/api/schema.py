@@ -27,6 +27,7 @@ _MEANING = {
     401: _("No valid API key or session: the key is malformed, unknown or revoked, or its owner is deactivated."),
     403: _("Signed in, but your role does not allow this."),
     404: _("No such object, or it belongs to another company or is outside what you may see."),
+    409: _("The request contradicts what is stored, e.g. an Idempotency-Key reused for a different message."),
     413: _("The file is larger than the limit (code file_too_large)."),
     415: _("Files of this type are not accepted, judged by the content (code file_type_not_allowed)."),
     429: _("Too many requests for this API key or user: wait the seconds of the Retry-After header."),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
@@ -122,15 +123,68 @@ class _BodyInput(serializers.Serializer):
         return data
 
 
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]{8,64}")
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    "Idempotency-Key",
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description=_(
+        "Optional: 8 to 64 letters, digits or . _ : - (a UUID fits), new for each message. Send it again with a "
+        "resend whose answer was lost (a 503 with Retry-After, a timeout): if the message was stored under it "
+        "(yours, in this conversation), the answer is 200 with that message and the header Idempotent-Replayed: "
+        "true, and nothing is written or sent again. The same key with a different message answers 409 (code "
+        "idempotency_conflict); a malformed key 400 (code bad_idempotency_key)."
+    ),
+)
+
+
+def idempotency_key(request) -> str | None:
+    """The request's Idempotency-Key header, checked: None without one, 400 when malformed."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        raise ActionError(
+            _("The Idempotency-Key header must be 8 to 64 letters, digits or . _ : - characters."),
+            code="bad_idempotency_key",
+        )
+    return key
+
+
+def created(message: Message) -> Response:
+    """201 with a new message; 200 with the stored one a resend under its Idempotency-Key found."""
+    if getattr(message, "replayed", False):
+        return Response(message_data(message), status=status.HTTP_200_OK, headers={"Idempotent-Replayed": "true"})
+    return Response(message_data(message), status=status.HTTP_201_CREATED)
+
+
+def _sent(description):
+    return {
+        200: OpenApiResponse(MessageOut, description=_("A resend: the message stored under its Idempotency-Key.")),
+        201: OpenApiResponse(MessageOut, description=description),
+        **errors(400, 403, 404, 409),
+    }
+
+
 class ReplyApi(APIView):
-    @extend_schema(tags=["conversations"], request=_BodyInput, responses={201: MessageOut, **errors(400, 403, 404)})
+    @extend_schema(
+        tags=["conversations"],
+        request=_BodyInput,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses=_sent(_("The reply, stored and queued for delivery.")),
+    )
     def post(self, request, conversation_id: int):
+        key = idempotency_key(request)
         conversation = access.get_conversation(request.user.employee, conversation_id)
         data = validated(_BodyInput, request.data)
         message = actions.post_reply(
-            conversation, by=request.user.employee, body=data["body"], attachment_ids=data["attachments"]
+            conversation,
+            by=request.user.employee,
+            body=data["body"],
+            attachment_ids=data["attachments"],
+            idempotency_key=key,
         )
-        return Response(message_data(message), status=status.HTTP_201_CREATED)
+        return created(message)
 
 
 class NoteMentions(serializers.Serializer):
@@ -148,8 +202,14 @@ class NoteApi(APIView):
             ),
         )
 
-    @extend_schema(tags=["conversations"], request=Input, responses={201: MessageOut, **errors(400, 403, 404)})
+    @extend_schema(
+        tags=["conversations"],
+        request=Input,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses=_sent(_("The note, stored.")),
+    )
     def post(self, request, conversation_id: int):
+        key = idempotency_key(request)
         employee = request.user.employee
         conversation = access.get_conversation(employee, conversation_id)
         data = validated(self.Input, request.data)
@@ -161,8 +221,9 @@ class NoteApi(APIView):
             mention_employees=access.get_employees(employee, mentions.get("employees") or []),
             mention_teams=access.get_teams(employee, mentions.get("teams") or []),
             attachment_ids=data["attachments"],
+            idempotency_key=key,
         )
-        return Response(message_data(message), status=status.HTTP_201_CREATED)
+        return created(message)
 
 
 class AssignApi(APIView):

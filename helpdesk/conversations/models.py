@@ -206,6 +206,9 @@ class Message(models.Model):
     edited_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     deleted_by = models.ForeignKey(Employee, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # An agent's reply or note sent with an Idempotency-Key: a resend under the same key (its
+    # answer was lost) finds this message instead of storing a second one. NULL without a key.
+    idempotency_key = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         constraints = [
@@ -213,6 +216,13 @@ class Message(models.Model):
                 fields=["channel", "external_id"],
                 condition=Q(external_id__isnull=False),
                 name="message_external_id_unique_per_channel",
+            ),
+            # One message per key, per author and conversation: the database refuses the
+            # second, so two resends racing each other can't both be stored.
+            models.UniqueConstraint(
+                fields=["conversation", "author_employee", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="message_idempotency_key_unique",
             ),
         ]
         indexes = [

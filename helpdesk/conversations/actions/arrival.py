@@ -279,7 +279,9 @@ def _split(row: list[Any], *models: type[Model]) -> list[list[Any]]:
     return parts
 
 
-def reply(*, conversation_id: int, by: Employee, body: str, now: datetime) -> tuple[Conversation, Message] | None:
+def reply(
+    *, conversation_id: int, by: Employee, body: str, now: datetime, idempotency_key: str | None = None
+) -> tuple[Conversation, Message] | None:
     """An agent's plain reply in one statement: the conversation updated (the customer has their
     answer), the reply inserted, the agent's read marker moved to it; or None, nothing written,
     when the conversation is snoozed and not the agent's (the reply wakes it: the long road).
@@ -292,6 +294,7 @@ def reply(*, conversation_id: int, by: Employee, body: str, now: datetime) -> tu
         author_employee=by,
         body=body,
         created_at=now,
+        idempotency_key=idempotency_key,
     )
     insert, insert_params = _insert(message, refs={"conversation_id": "v.id", "channel_id": "v.channel_id"}, source="v")
     returning = ", ".join(_q(f.column) for f in _columns(Conversation))

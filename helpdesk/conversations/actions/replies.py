@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from helpdesk.accounts.models import Employee, Team
 from helpdesk.accounts.permissions import Perm
-from helpdesk.errors import ActionError
+from helpdesk.errors import ActionError, ConflictError
 from helpdesk.events import log as events
 
-from .. import access
+from .. import access, queries
 from ..models import Conversation, Direction, Mention, Message, MessageKind, Status
 from ..snapshots import message_data, preview_of
 from . import arrival
@@ -25,28 +25,66 @@ from .handout import _hand_out_after
 from .reading import _mark_read
 
 
-@transaction.atomic(durable=True)
-def post_reply(conversation: Conversation, *, by: Employee, body: str, attachment_ids: Sequence[int] = ()) -> Message:
+def post_reply(
+    conversation: Conversation,
+    *,
+    by: Employee,
+    body: str,
+    attachment_ids: Sequence[int] = (),
+    idempotency_key: str | None = None,
+) -> Message:
     """An agent's answer to the customer; it leaves through the conversation's channel.
 
     ``attachment_ids``: the agent's own uploads in this conversation (``upload_attachment``),
     bound to the reply in its transaction, so its delivery carries them. With files the text
     may be empty.
+
+    ``idempotency_key``: see ``_once``; a resend under a stored key returns that message with
+    ``replayed`` set, and writes, records and queues nothing.
     """
+    return _once(
+        lambda: _post_reply(
+            conversation, by=by, body=body, attachment_ids=attachment_ids, idempotency_key=idempotency_key
+        ),
+        conversation,
+        by=by,
+        key=idempotency_key,
+        kind=MessageKind.MESSAGE,
+        body=body,
+        attachment_ids=attachment_ids,
+    )
+
+
+@transaction.atomic(durable=True)
+def _post_reply(
+    conversation: Conversation, *, by: Employee, body: str, attachment_ids: Sequence[int], idempotency_key: str | None
+) -> Message:
     access.require(by, Perm.REPLY)
     if not attachment_ids and connection.vendor == "postgresql":
         # A plain reply: one statement (arrival.reply), unless it wakes a snoozed conversation.
-        written = arrival.reply(conversation_id=conversation.pk, by=by, body=_clean_body(body), now=timezone.now())
+        written = arrival.reply(
+            conversation_id=conversation.pk,
+            by=by,
+            body=_clean_body(body),
+            now=timezone.now(),
+            idempotency_key=idempotency_key,
+        )
         if written is not None:
             locked, message = written
             conversation.__dict__.update(locked.__dict__)
             _queue_delivery(message, conversation.channel)
             events.record(conversation, "message.created", actor=by, message=message_data(message))
             return message
-    return _add_agent_message(conversation, by=by, body=body, kind=MessageKind.MESSAGE, attachment_ids=attachment_ids)
+    return _add_agent_message(
+        conversation,
+        by=by,
+        body=body,
+        kind=MessageKind.MESSAGE,
+        attachment_ids=attachment_ids,
+        idempotency_key=idempotency_key,
+    )
 
 
-@transaction.atomic(durable=True)
 def add_note(
     conversation: Conversation,
     *,
@@ -55,13 +93,45 @@ def add_note(
     mention_employees: Sequence[Employee] = (),
     mention_teams: Sequence[Team] = (),
     attachment_ids: Sequence[int] = (),
+    idempotency_key: str | None = None,
 ) -> Message:
     """An internal note: seen by the team, never sent to the customer.
 
     It may @mention employees and teams (by id, never by parsing names out of the text).
     Mentioning someone who can't see the conversation is refused, so a mention never
     reveals it; a team's mention reaches those of its members who can see it.
+    ``idempotency_key`` as for ``post_reply``.
     """
+    return _once(
+        lambda: _add_note(
+            conversation,
+            by=by,
+            body=body,
+            mention_employees=mention_employees,
+            mention_teams=mention_teams,
+            attachment_ids=attachment_ids,
+            idempotency_key=idempotency_key,
+        ),
+        conversation,
+        by=by,
+        key=idempotency_key,
+        kind=MessageKind.NOTE,
+        body=body,
+        attachment_ids=attachment_ids,
+    )
+
+
+@transaction.atomic(durable=True)
+def _add_note(
+    conversation: Conversation,
+    *,
+    by: Employee,
+    body: str,
+    mention_employees: Sequence[Employee],
+    mention_teams: Sequence[Team],
+    attachment_ids: Sequence[int],
+    idempotency_key: str | None,
+) -> Message:
     access.require(by, Perm.ADD_NOTES)
     employees = list({e.pk: e for e in mention_employees}.values())
     teams = list({t.pk: t for t in mention_teams}.values())
@@ -72,7 +142,46 @@ def add_note(
         kind=MessageKind.NOTE,
         mentions=(employees, teams),
         attachment_ids=attachment_ids,
+        idempotency_key=idempotency_key,
     )
+
+
+def _once(
+    write: Callable[[], Message],
+    conversation: Conversation,
+    *,
+    by: Employee,
+    key: str | None,
+    kind: str,
+    body: str,
+    attachment_ids: Sequence[int],
+) -> Message:
+    """Write an agent's message once per key: a resend under a key already stored is a replay.
+
+    The key (``Message.idempotency_key``) is unique per author and conversation in the
+    database, so the write is simply tried: a resend's insert is refused (its transaction,
+    the event and the delivery with it, rolled back) and the stored message is returned,
+    marked ``replayed``. Two resends racing each other: the second waits for the first's
+    commit, then is refused the same way. A fresh key costs no query more than no key.
+    The same key with another message (kind, text or files) is a client's mistake: 409.
+    """
+    if key is None:
+        return write()
+    try:
+        return write()
+    except IntegrityError:
+        # As the thread shows it (its files, its delivery so far): one query on the key's index.
+        stored = queries.thread(conversation).filter(author_employee=by, idempotency_key=key).first()
+        if stored is None:  # another constraint refused the message: not a resend
+            raise
+    files = {f.pk for f in stored.attachments.all()}
+    if stored.kind != kind or stored.body != (body or "").strip() or files != set(attachment_ids):
+        raise ConflictError(
+            _("This Idempotency-Key was already used for a different message. Send a new message with a new key."),
+            code="idempotency_conflict",
+        )
+    stored.replayed = True
+    return stored
 
 
 def _check_mentions(conversation: Conversation, employees: list[Employee], teams: list[Team]) -> None:
@@ -117,6 +226,7 @@ def _add_agent_message(
     kind: str,
     mentions: tuple[list[Employee], list[Team]] = ([], []),
     attachment_ids: Sequence[int] = (),
+    idempotency_key: str | None = None,
 ) -> Message:
     body = _clean_body(body, may_be_empty=bool(attachment_ids))
     conversation = _locked(conversation)
@@ -138,6 +248,7 @@ def _add_agent_message(
         author_employee=by,
         body=body,
         created_at=now,
+        idempotency_key=idempotency_key,
     )
     # Bound before the delivery and the event: the worker and every reader see the files.
     files = bind_uploads(message, attachment_ids, by_employee=by)

@@ -17,6 +17,15 @@ export const payloadExtensions = [];
 // null, sent () => void.
 export const composerHooks = { hasContent: [], blocker: [], sent: [] };
 
+// The message being sent and its Idempotency-Key, kept until the server has answered it.
+let pending = null;
+
+function newKey() {
+  if (crypto.randomUUID) return crypto.randomUUID(); // secure contexts (https, localhost) only
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 export function startComposer() {
   if (!composer || !store.current) return;
   const hint = $("[data-composer-hint]");
@@ -60,7 +69,13 @@ export function startComposer() {
     try {
       const payload = { body };
       for (const extend of payloadExtensions) extend(payload, composerState.mode);
-      const message = await api(`/api/v1/conversations/${store.current.id}/${path}`, payload);
+      const url = `/api/v1/conversations/${store.current.id}/${path}`;
+      // One key per message: sending the same message again after a failure (its answer lost
+      // to a network error, a 503) reuses it, so the server stores it once and answers with it.
+      const attempt = JSON.stringify([url, payload]);
+      if (pending?.attempt !== attempt) pending = { attempt, key: newKey() };
+      const message = await api(url, payload, { headers: { "Idempotency-Key": pending.key } });
+      pending = null;
       appendMessage(message); // the socket's copy of the same message is then ignored by id
       textarea.value = "";
       hint.textContent = "";

@@ -78,10 +78,10 @@ function csrfToken() {
   return match ? decodeURIComponent(match[1]) : "";
 }
 
-export async function api(url, body, { method = "POST" } = {}) {
+export async function api(url, body, { method = "POST", headers = {} } = {}) {
   const response = await fetch(url, {
     method,
-    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken(), ...headers },
     body: method === "GET" ? undefined : JSON.stringify(body ?? {}),
     credentials: "same-origin",
   });
