@@ -62,9 +62,7 @@ def write_while_away(cast, count: int) -> None:
             actions.add_note(cast.conversation, by=cast.alice, body=f"note {n}")
 
 
-async def test_a_visitor_away_longer_than_a_page_gets_every_message_in_order_once(
-    tcast, asgi_server, monkeypatch
-):
+async def test_a_visitor_away_longer_than_a_page_gets_every_message_in_order_once(tcast, asgi_server, monkeypatch):
     monkeypatch.setattr(visitors, "RESUME_PAGE", PAGE)
     seen = tcast.first_message.pk
     await database_sync_to_async(write_while_away)(tcast, 3 * PAGE - 2)
