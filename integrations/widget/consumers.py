@@ -47,7 +47,7 @@ from helpdesk.realtime import notices
 from helpdesk.realtime.sockets import LiveJsonConsumer, TypingThrottle, is_id, socket_db
 
 from . import inbound
-from .visitors import WidgetError, check_origin, read_token, visitor_group, visitor_history, widget_channel
+from .visitors import WidgetError, check_origin, read_token, visitor_group, visitor_messages_after, widget_channel
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +169,9 @@ class VisitorConsumer(LiveJsonConsumer):
             if not is_id(after):
                 await self._error("bad_resume", _("after must be a message id."))
                 return
-            history = await socket_db(visitor_history)(self.channel, self.visitor_id, after=after)
-            await self.send_json({"type": "history", "messages": history})
+            # A page, oldest first; `more` says the widget must ask again from its last id.
+            page, more = await socket_db(visitor_messages_after)(self.channel, self.visitor_id, after=after)
+            await self.send_json({"type": "history", "messages": page, "more": more})
         elif kind == "typing":
             typing = content.get("typing")
             if not isinstance(typing, bool):

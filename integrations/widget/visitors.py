@@ -153,8 +153,13 @@ def public_message(message: dict[str, Any] | Message, *, contact_id: int) -> dic
     }
 
 
-def visitor_history(channel: Channel, visitor_id: str, *, after: int = 0, limit: int = 200) -> list[dict[str, Any]]:
-    messages = (
+# A widget's resume is answered a page at a time, oldest first: one that was away longer
+# than a page asks again from the last id it got until `more` is false (docs/channels.md).
+RESUME_PAGE = 200
+
+
+def _visible_messages(channel: Channel, visitor_id: str, after: int):
+    return (
         Message.objects.filter(
             channel=channel,
             conversation__contact__identities__channel=channel,
@@ -167,6 +172,23 @@ def visitor_history(channel: Channel, visitor_id: str, *, after: int = 0, limit:
         .select_related("author_employee", "author_contact")
         .annotate(visitor_contact_id=F("conversation__contact_id"))
         .prefetch_related("attachments")
-        .order_by("-pk")[:limit]
     )
+
+
+def visitor_history(channel: Channel, visitor_id: str, *, after: int = 0, limit: int = 200) -> list[dict[str, Any]]:
+    """The newest ``limit`` messages after ``after``, oldest first: what a page load shows."""
+    messages = _visible_messages(channel, visitor_id, after).order_by("-pk")[:limit]
     return [public_message(m, contact_id=m.visitor_contact_id) for m in reversed(list(messages))]
+
+
+def visitor_messages_after(
+    channel: Channel, visitor_id: str, *, after: int, limit: int | None = None
+) -> tuple[list[dict[str, Any]], bool]:
+    """The oldest ``limit`` messages after ``after`` in id order, and whether more follow.
+
+    Nothing after ``after`` is skipped: the next page starts after this page's last id.
+    """
+    limit = RESUME_PAGE if limit is None else limit
+    messages = list(_visible_messages(channel, visitor_id, after).order_by("pk")[: limit + 1])
+    page = [public_message(m, contact_id=m.visitor_contact_id) for m in messages[:limit]]
+    return page, len(messages) > limit

@@ -124,6 +124,9 @@
     authed: false, // the socket said hello to our auth frame: it may carry messages now
     lastId: 0,
     seen: {}, // message ids already drawn: history and live pushes may overlap
+    // While a resume is paging: the last id of the page we got. Live pushes raise lastId past
+    // the gap, so the next page (and a resume after a reconnect) starts here instead.
+    resumeFrom: null,
     pending: {}, // client_id -> {body, node}
     attempts: 0,
     pingTimer: null,
@@ -571,6 +574,22 @@
   }
 
   // --- The socket -------------------------------------------------------------------
+  function resume(socket, after) {
+    socket.send(JSON.stringify({ type: "resume", after: after }));
+  }
+
+  // A resume is answered a page at a time, oldest first: ask again from the page's last id
+  // until the server says there is no more.
+  function nextPage(socket, data) {
+    var messages = data.messages || [];
+    if (!data.more || !messages.length) {
+      state.resumeFrom = null;
+      return;
+    }
+    state.resumeFrom = messages[messages.length - 1].id;
+    if (socket.readyState === WebSocket.OPEN) resume(socket, state.resumeFrom);
+  }
+
   function connect() {
     if (state.fatal) return;
     // The token goes in the first frame, never in the URL: URLs end up in access logs.
@@ -585,7 +604,7 @@
       state.attempts = 0;
       showError("");
       // Ask for anything written while we were away, then resend what never got an ack.
-      socket.send(JSON.stringify({ type: "resume", after: state.lastId }));
+      resume(socket, state.resumeFrom === null ? state.lastId : state.resumeFrom);
       Object.keys(state.pending).forEach(function (id) {
         transmit(id);
       });
@@ -610,8 +629,10 @@
         drawMessage(data.message);
       } else if (data.type === "typing") showAgentTyping(data.typing ? data.name : null);
       else if (data.type === "removed") removeMessage(data.message_id);
-      else if (data.type === "history") drawHistory(data.messages);
-      else if (data.type === "ack") acknowledge(data.client_id, data.message_id);
+      else if (data.type === "history") {
+        drawHistory(data.messages);
+        nextPage(socket, data);
+      } else if (data.type === "ack") acknowledge(data.client_id, data.message_id);
       else if (data.type === "survey") data.survey ? drawSurvey(data.survey) : dropSurvey();
       else if (data.type === "rated") thankForRating(data);
       else if (data.type === "error") handleError(data);

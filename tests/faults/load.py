@@ -3,7 +3,9 @@
 The clients behave as the product's own JavaScript does:
 
 - the widget (``static/widget/smartchat-widget.js``): the token in the first frame; on
-  ``hello``, ``resume`` after the highest message id it has, then every message not yet
+  ``hello``, ``resume`` after the highest message id it has (or, while a paged resume is
+  under way, after the last id of the last page), asking again from each page's last id
+  while ``more`` is true; then every message not yet
   acknowledged is sent again with its same ``client_id``; a message pushed back before its
   ack confirms the pending one (``adoptPending``); messages are drawn once by id; a closed
   socket reconnects after ``min(30 s, 0.5 s * 2^attempts)`` with ±25 % jitter;
@@ -91,6 +93,7 @@ class Visitor:
         self.server = index % len(servers)
         self.token: str | None = None
         self.last_id = 0
+        self.resume_from: int | None = None  # a paged resume under way: the last page's last id
         self.seen: set[int] = set()
         self.pending: dict[str, dict[str, Any]] = {}  # client_id -> body, last send
         self.ws = None
@@ -161,7 +164,8 @@ class Visitor:
                 if self.opened > 1:
                     self.ledger.reconnects[self.name] += 1
                 self.ws, self.generation = ws, self.generation + 1
-                await ws.send(json.dumps({"type": "resume", "after": self.last_id}))
+                after = self.last_id if self.resume_from is None else self.resume_from
+                await ws.send(json.dumps({"type": "resume", "after": after}))
                 for client_id in list(self.pending):
                     if self.pending[client_id]["at"]:  # sent before, on a socket now gone
                         self.ledger.retries["visitor"] += 1
@@ -172,6 +176,11 @@ class Visitor:
             elif kind == "history":
                 for message in data["messages"]:
                     self._draw(message)
+                if data.get("more") and data["messages"]:  # nextPage in the widget
+                    self.resume_from = data["messages"][-1]["id"]
+                    await ws.send(json.dumps({"type": "resume", "after": self.resume_from}))
+                else:
+                    self.resume_from = None
             elif kind == "ack":
                 self._acknowledge(data["client_id"], data["message_id"])
             elif kind == "error":
