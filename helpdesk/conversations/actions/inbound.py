@@ -231,8 +231,12 @@ def _receive(
     )
     now = timezone.now()
 
-    # Files that can't go with it refuse it before anything is counted or written.
+    # Files that can't go with it refuse it before anything is counted or written. A resent
+    # frame's files are bound already (to the message it stored): that is a replay, not a
+    # refusal, so it is looked for first (one read, for messages with files only).
     if uploads:
+        if external_id and Message.objects.filter(channel=channel, external_id=external_id).exists():
+            raise arrival.Duplicate
         check_uploads(uploads, conversation=conversation, by_contact=author)
 
     # 0) A message that would open a new conversation: the caller may refuse it (a rate limit).
