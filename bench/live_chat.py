@@ -1322,6 +1322,8 @@ def print_report(meta: dict[str, Any], r: dict[str, Any]) -> None:
                 f"acked msg/s, send -> first agent p50 {lat['p50']} / p99 {lat['p99']} ms "
                 f"(client loop lag p99 {row['client_loop_lag_p99_ms']} ms)"
             )
+        if sat["acked_per_s"] >= 0.9 * sat["offered"]:
+            print(f"    (the raw loop kept up with {sat['offered']:g} msg/s: not saturated, raise --raw-rate)")
         share = 100 * acked / sat["acked_per_s"] if sat["acked_per_s"] else 0.0
         print(
             f"  share     sustained {acked:g} acked msg/s = {share:.0f}% of the raw loop's {sat['acked_per_s']:g} "
@@ -1441,7 +1443,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--raw-rate",
         type=float,
-        default=1200.0,
+        default=1500.0,
         help="msg/s offered to the raw loop to find its sustained rate (0: skip the raw loop)",
     )
     parser.add_argument("--raw-seconds", type=float, default=5.0, help="measured seconds of the raw loop at --raw-rate")
