@@ -57,6 +57,7 @@ SETUP_CONCURRENCY = 25  # visitor sessions opened at once while connecting
 AGENT_SETUP_CONCURRENCY = 8  # agents signing in at once while connecting
 IDLE_REUSE_SECONDS = 3.0  # uvicorn closes idle keep-alive connections after 5 s
 PROGRESS_SECONDS = 5.0
+RAW_LOOP_SECONDS = 10.0  # the raw loop's window at the offered rate (at most --duration)
 TOKEN_RE = re.compile(r"bench-\d+-\d+")
 TARGET = {"p99_ms": 100.0, "rate": 200.0, "sockets": 1000}
 # The bench is one address opening a thousand widget sessions and sending hundreds of messages
@@ -492,6 +493,7 @@ class Bench:
         self.skipped_sends = 0
         self.stopping = False
         self.measuring = False
+        self.sequence_base = 0  # the raw loop's second phase numbers its tokens past the first's
         self.window = (0.0, 0.0)
         self.loop_lag: list[float] = []
         self.send_lag: list[float] = []
@@ -737,7 +739,7 @@ class Bench:
         self.rng.shuffle(order)
         # In turn, not at random: every visitor has a conversation after one round (the warm-up),
         # and no visitor fires twice in a row by chance.
-        due, sequence = start, 0
+        due, sequence = start, self.sequence_base
         while True:
             due += self.rng.expovariate(self.args.rate) if self.args.arrivals == "poisson" else 1 / self.args.rate
             if due >= end:
@@ -814,6 +816,13 @@ class Bench:
         # The machine's raw limits first, while nothing else of ours runs (bench/_fanout.py).
         say(f"raw limits: a bare uvicorn app's fan-out to {args.agents} sockets, {args.idle_sockets} idle sockets")
         self.raw = await raw_limits(args.agents, max(args.idle_sockets, 1))
+        self.raw_loop: dict[str, Any] = {}
+        if args.raw_rate > 0 and "bench" in urlsplit(args.database_url).path:
+            say(
+                f"raw loop: a bare uvicorn app doing the same work per message, at {args.rate:g} msg/s, "
+                f"then at {args.raw_rate:g} msg/s offered"
+            )
+            self.raw_loop = await raw_loop(args)
         self.memory["idle"] = self.server_rss()
         self.agents = [
             Agent(i, email, self.servers[i % len(self.servers)], HttpClient(self.servers[i % len(self.servers)].url))
@@ -1053,6 +1062,7 @@ class Bench:
             "idle_inbox_socket_kib": self.idle_socket_kib,
             "fanout_probe": self.probe,
             "raw": self.raw,
+            "raw_loop": getattr(self, "raw_loop", {}),
             "cpu_percent": cpu,
             "client": {
                 "loop_lag_ms": percentiles(self.loop_lag),
@@ -1061,6 +1071,141 @@ class Bench:
             "warmup_seconds": round(warmup, 2),
             "drain_seconds": round(drained, 2),
         }
+
+
+class RawLoopBench(Bench):
+    """The raw loop (bench/_raw_loop.py) driven by the same client code and arrivals, no replies."""
+
+    def __init__(self, args: argparse.Namespace, server: Server) -> None:
+        raw_args = argparse.Namespace(**{**vars(args), "reply_ratio": 0.0})
+        names = [f"raw-agent-{index}" for index in range(args.agents)]
+        super().__init__(raw_args, [server], Seed("raw", names, "", "raw loop"))
+
+    async def connect_agent(self, agent: Agent) -> None:
+        agent.ws = await connect(
+            f"{agent.server.ws_url}/ws/inbox/", proxy=None, ping_interval=None, open_timeout=30, close_timeout=2
+        )
+        hello = json.loads(await asyncio.wait_for(agent.ws.recv(), 30))
+        if hello.get("type") != "hello":
+            raise RuntimeError(f"raw inbox socket said {hello!r} instead of hello")
+        agent.ping_seconds = float(hello.get("ping_seconds") or 25)
+        self.spawn(self.agent_reader(agent))
+
+    async def connect_visitor(self, visitor: Visitor, gate: asyncio.Semaphore) -> None:
+        async with gate:
+            visitor.ws = await connect(
+                f"{visitor.server.ws_url}/ws/widget/raw/",
+                origin=Origin(WIDGET_ORIGIN),
+                proxy=None,
+                ping_interval=None,
+                open_timeout=60,
+                close_timeout=2,
+            )
+            await visitor.ws.send(json.dumps({"type": "auth", "token": "raw"}))
+            hello = json.loads(await asyncio.wait_for(visitor.ws.recv(), 60))
+            if hello.get("type") != "hello":
+                raise RuntimeError(f"raw widget socket said {hello!r} instead of hello")
+            await visitor.ws.send(json.dumps({"type": "resume", "after": 0}))
+            self.spawn(self.visitor_reader(visitor))
+
+    async def connect(self) -> int:
+        self.agents = [
+            Agent(i, email, self.servers[0], HttpClient(self.servers[0].url))
+            for i, email in enumerate(self.seed.emails)
+        ]
+        await asyncio.gather(*(self.connect_agent(a) for a in self.agents))
+        self.online = list(self.agents)
+        self.open_mask = sum(1 << a.index for a in self.online)
+        self.visitors = [Visitor(i, self.servers[0]) for i in range(self.args.visitors)]
+        gate = asyncio.Semaphore(SETUP_CONCURRENCY)
+        await asyncio.gather(*(self.connect_visitor(v, gate) for v in self.visitors))
+        self.chores = [self.spawn(self.agent_pinger(agent)) for agent in self.online]
+        self.chores += [self.spawn(self.visitor_pinger()), self.spawn(self.lag_monitor())]
+        return len(self.visitors)
+
+    async def phase(self, rate: float, duration: float, warmup: float) -> dict[str, Any]:
+        """Visitor messages at ``rate`` for ``warmup`` + ``duration`` s; the window's figures."""
+        self.args.rate = rate
+        self.records, self.send_lag, self.loop_lag = {}, [], []
+        start = clock() + 0.1
+        self.window = (start + warmup, start + warmup + duration)
+        sender = self.spawn(self.send_loop(start, self.window[1]))
+        await asyncio.sleep(max(self.window[0] - clock(), 0))
+        self.cpu.begin()
+        self.measuring = True
+        while (left := self.window[1] - clock()) > 0:
+            await asyncio.sleep(min(left, 0.5))
+            if self.window[1] - clock() > 0.25:
+                await asyncio.to_thread(self.cpu.poll)
+        self.measuring = False
+        cpu = self.cpu.end()
+        await sender
+        deadline = self.window[1] + self.args.timeout
+        measured = [r for r in self.records.values() if r.measured]
+        while clock() < deadline and not all(self.complete(r) for r in measured):
+            await asyncio.sleep(0.1)
+        self.sequence_base += 10**6  # the next phase's tokens are new client_ids
+        r = self.results(cpu, clock() - self.window[1], warmup, len(self.visitors), 0, 0, [None])
+        t, lat = r["throughput"], r["latency_ms"]
+        return {
+            "offered": rate,
+            "seconds": duration,
+            "sent_per_s": t["visitor_messages_sent"]["per_second"],
+            "acked_per_s": t["visitor_messages_acked"]["per_second"],
+            "to_agent_per_s": t["delivered_to_an_agent"]["per_second"],
+            "send_to_first_agent_ms": lat["visitor_send_to_first_agent"],
+            "send_to_ack_ms": lat["visitor_send_to_ack"],
+            "messages_with_losses": r["messages_with_losses"],
+            "client_loop_lag_p99_ms": r["client"]["loop_lag_ms"]["p99"],
+            "cpu_percent": cpu,
+        }
+
+
+def create_raw_tables(database_url: str) -> None:
+    import psycopg
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from _raw_loop import TABLES
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(TABLES)
+        conn.execute("TRUNCATE bench_raw_message, bench_raw_conversation")
+
+
+async def raw_loop(args: argparse.Namespace) -> dict[str, Any]:
+    """The raw loop at the offered rate (latency) and at --raw-rate (its sustained msg/s)."""
+    await asyncio.to_thread(create_raw_tables, args.database_url)
+    port = free_port()
+    env = {
+        **os.environ,
+        "RAW_LOOP_DATABASE_URL": args.database_url,
+        "RAW_LOOP_REDIS_URL": args.redis_url,
+        "RAW_LOOP_CHANNEL": f"{LAYER_PREFIX}-raw-loop-{secrets.token_hex(4)}",
+    }
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "uvicorn", "_raw_loop:app", "--host", "127.0.0.1", "--port", str(port)),
+            *("--log-level", "warning", "--no-access-log", "--lifespan", "off", "--no-proxy-headers"),
+        ],
+        cwd=ROOT / "bench",
+        env=env,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+    )
+    server = Server(f"http://127.0.0.1:{port}", process, None, process.pid)
+    bench: RawLoopBench | None = None
+    try:
+        await asyncio.to_thread(wait_healthy, server, 30.0)
+        bench = RawLoopBench(args, server)
+        await bench.connect()
+        at_rate = await bench.phase(args.rate, min(args.duration, RAW_LOOP_SECONDS), 2.0)
+        saturated = await bench.phase(args.raw_rate, args.raw_seconds, 1.0)
+        return {"at_offered_rate": at_rate, "saturated": saturated}
+    finally:
+        if bench is not None:
+            bench.stopping = True
+            await bench.close_all()
+        stop_servers([server])
 
 
 # --- Report ---------------------------------------------------------------------------------------
@@ -1161,6 +1306,30 @@ def print_report(meta: dict[str, Any], r: dict[str, Any]) -> None:
         row = r["latency_ms"][key]
         cells = " ".join(f"{'-' if row[q] is None else format(row[q], '.1f'):>8}" for q in ("p50", "p95", "p99", "max"))
         print(f"    {label:<42} {row['n']:>6} {cells}")
+    loop = r.get("raw_loop") or {}
+    if loop:
+        at, sat = loop["at_offered_rate"], loop["saturated"]
+        acked = t["visitor_messages_acked"]["per_second"]
+        print()
+        print(
+            "  raw loop  a bare uvicorn app doing the same work per message (websocket, one transaction, "
+            "Redis publish, push to the agent sockets), same client and arrivals, no replies:"
+        )
+        for label, row in (("at the offered rate", at), ("saturated", sat)):
+            lat = row["send_to_first_agent_ms"]
+            print(
+                f"    {label:<20} {row['offered']:>6g} msg/s offered, {row['seconds']:g} s: {row['acked_per_s']:g} "
+                f"acked msg/s, send -> first agent p50 {lat['p50']} / p99 {lat['p99']} ms "
+                f"(client loop lag p99 {row['client_loop_lag_p99_ms']} ms)"
+            )
+        if sat["acked_per_s"] >= 0.9 * sat["offered"]:
+            print(f"    (the raw loop kept up with {sat['offered']:g} msg/s: not saturated, raise --raw-rate)")
+        share = 100 * acked / sat["acked_per_s"] if sat["acked_per_s"] else 0.0
+        print(
+            f"  share     sustained {acked:g} acked msg/s = {share:.0f}% of the raw loop's {sat['acked_per_s']:g} "
+            f"msg/s (goal >= 30%; never above {100 * meta['rate'] / max(sat['acked_per_s'], 1e-9):.0f}% "
+            f"at {meta['rate']:g} msg/s offered)"
+        )
     print()
     lost = r["lost"]
     print(
@@ -1271,6 +1440,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--server-env", action="append", default=[], metavar="KEY=VALUE", help="extra environment for started servers"
     )
+    parser.add_argument(
+        "--raw-rate",
+        type=float,
+        default=1500.0,
+        help="msg/s offered to the raw loop to find its sustained rate (0: skip the raw loop)",
+    )
+    parser.add_argument("--raw-seconds", type=float, default=5.0, help="measured seconds of the raw loop at --raw-rate")
     parser.add_argument("--seed", type=int, default=1, help="random seed for arrivals, order and replies")
     parser.add_argument(
         "--json", nargs="?", const="", metavar="PATH", help="also write results as JSON (default path: bench/results/)"
