@@ -2,7 +2,8 @@
 
 A made-up kind, "pigeon", is registered for these tests only, with its own ``socket_sends``
 and ``typing_sends``. Its conversations' events reach it through the real fan-out and the
-real channel layer; the widget's never do, and the widget never hears of the pigeon's.
+process's real relay (which reads the event log); the widget's never do, and the widget never
+hears of the pigeon's.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 
 from helpdesk.conversations import actions, adapters
 from helpdesk.conversations.inbound import ContactProfile, InboundAttachment, InboundMessage
 from helpdesk.conversations.models import Channel, Contact, Conversation, Message
 from helpdesk.events.models import Event
+from helpdesk.realtime import relay
 from integrations import outbound
 from integrations.outbound import customer_effect
 from integrations.widget.visitors import visitor_group
@@ -58,9 +59,19 @@ def pigeon_channel(company) -> Channel:
 # --- A second adapter -------------------------------------------------------------------
 
 
-async def _next(layer, channel: str) -> dict[str, Any] | None:
+class _Socket:
+    """A local socket as the relay sees one: it is handed each message of its groups."""
+
+    def __init__(self) -> None:
+        self.received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    def relay_message(self, message: dict[str, Any]) -> None:
+        self.received.put_nowait(message)
+
+
+async def _next(socket: _Socket) -> dict[str, Any] | None:
     try:
-        return await asyncio.wait_for(layer.receive(channel), timeout=QUIET)
+        return await asyncio.wait_for(socket.received.get(), timeout=QUIET)
     except TimeoutError:
         return None
 
@@ -72,28 +83,37 @@ async def test_a_second_adapter_gets_its_conversations_events_and_none_of_the_wi
         channel=loft, message=InboundMessage(external_contact_id="p-1", text="Coo", external_id="p:1")
     )
     conversation = await database_sync_to_async(Conversation.objects.get)(pk=message.conversation_id)
-    layer = get_channel_layer()
-    pigeon_socket, visitor_socket = await layer.new_channel(), await layer.new_channel()
-    await layer.group_add(f"pigeon-{conversation.pk}", pigeon_socket)
-    await layer.group_add(visitor_group(tcast.widget.pk, "visitor-1"), visitor_socket)
+    pigeon_socket, visitor_socket = _Socket(), _Socket()
+    relays = [
+        await relay.join(pigeon_socket, [f"pigeon-{conversation.pk}"]),
+        await relay.join(visitor_socket, [visitor_group(tcast.widget.pk, "visitor-1")]),
+    ]
+    try:
+        await _hear_the_pigeon(tcast, pigeon, conversation, pigeon_socket, visitor_socket)
+    finally:
+        await relay.leave(pigeon_socket, relays[0])
+        await relay.leave(visitor_socket, relays[1])
+
+
+async def _hear_the_pigeon(tcast, pigeon, conversation, pigeon_socket, visitor_socket) -> None:
     pigeon.seen.clear()
 
     # An agent's reply in the pigeon's conversation reaches the pigeon, and no widget visitor.
     await database_sync_to_async(actions.post_reply)(conversation, by=tcast.alice, body="Coo back")
-    assert await _next(layer, pigeon_socket) == {"type": "pigeon.message", "body": "Coo back"}
-    assert await _next(layer, visitor_socket) is None
+    assert await _next(pigeon_socket) == {"type": "pigeon.message", "body": "Coo back"}
+    assert await _next(visitor_socket) is None
 
     # A note never reaches the adapter at all: core keeps it inside.
     await database_sync_to_async(actions.add_note)(conversation, by=tcast.alice, body="Internal only")
-    assert await _next(layer, pigeon_socket) is None
+    assert await _next(pigeon_socket) is None
     assert all(e["payload"].get("message", {}).get("body") != "Internal only" for e in pigeon.seen)
 
     # A reply in the widget's conversation reaches the visitor, and the pigeon never hears of it.
     seen_before = len(pigeon.seen)
     await database_sync_to_async(actions.post_reply)(tcast.conversation, by=tcast.alice, body="Widget answer")
-    pushed = await _next(layer, visitor_socket)
+    pushed = await _next(visitor_socket)
     assert pushed["type"] == "visitor.message" and pushed["message"]["body"] == "Widget answer"
-    assert await _next(layer, pigeon_socket) is None
+    assert await _next(pigeon_socket) is None
     assert all(e["conversation_id"] == conversation.pk for e in pigeon.seen)
     assert len(pigeon.seen) == seen_before
 
