@@ -34,6 +34,7 @@ from django.db import close_old_connections, connection, transaction
 from helpdesk.conversations import actions
 from helpdesk.events.log import record
 from helpdesk.events.tail import Tail
+from tests.helpers import last_event_id
 from tests.live import ServerProcess, Session, free_port
 from tests.test_live_server import next_of, open_inbox
 from tests.test_sockets import connected_inbox, events_received
@@ -129,6 +130,33 @@ async def test_the_relay_stops_with_its_last_socket_and_starts_again(tcast):
     await database_sync_to_async(actions.post_reply)(tcast.conversation, by=tcast.bob, body="again")
     assert [e["type"] for e in await events_received(alice)] == ["message.created"]
     await alice.disconnect()
+
+
+async def test_a_quiet_inbox_hears_how_far_the_log_is_and_resumes_from_there(tcast, settings):
+    # Erin (Support) sees nothing of Sales. Without being told how far the log is, her page's
+    # last event id stays where it was, and once a busy company has written more than the
+    # catch-up window since, a short reconnect would make her page reload for nothing.
+    settings.EVENT_CATCHUP_LIMIT = 12  # a position every 12 // 4 = 3 events
+    settings.EVENT_CATCHUP_OVERLAP = 2  # the ids re-read before a resume point (late committers)
+    before = await database_sync_to_async(last_event_id)()
+    erin = await connected_inbox(tcast.erin)
+    for n in range(14):
+        await database_sync_to_async(actions.post_reply)(tcast.conversation, by=tcast.alice, body=f"sales {n}")
+    newest = await database_sync_to_async(last_event_id)()
+    positions = []
+    while not await erin.receive_nothing(timeout=0.5):
+        frame = await erin.receive_json_from()
+        assert frame["type"] in ("position", "presence"), frame  # never one of Sales' events
+        if frame["type"] == "position":
+            positions.append(frame["event_id"])
+    assert positions and positions == sorted(positions) and newest - positions[-1] < 3 + 1
+    # From there the resume replays nothing and keeps the page ...
+    await erin.send_json_to({"type": "resume", "after": positions[-1]})
+    assert await erin.receive_json_from() == {"type": "catchup", "events": [], "reset": False}
+    # ... where the id it had before the 14 replies is out of the window: a reload.
+    await erin.send_json_to({"type": "resume", "after": before})
+    assert (await erin.receive_json_from())["reset"] is True
+    await erin.disconnect()
 
 
 # --- Redis stopped -------------------------------------------------------------------------

@@ -50,6 +50,8 @@ def _pinged(employee_id: int) -> None:
 
 class InboxConsumer(LiveJsonConsumer):
     socket_kind = "inbox"
+    # The relay tells this socket how far the log is (``inbox_position``): it resumes by event id.
+    wants_position = True
 
     async def connect(self) -> None:
         self.viewer = await _viewer_for(self.scope["user"])
@@ -174,6 +176,12 @@ class InboxConsumer(LiveJsonConsumer):
         self.recent.append(event["id"])
         visible = self.viewer.sees(event["payload"]["conversation"])
         await self.send_shared(message, visible, lambda: {"type": "event", "event": {**event, "visible": visible}})
+
+    async def inbox_position(self, message: dict[str, Any]) -> None:
+        # From the relay, after every event it sent this socket up to that id: the page may
+        # resume from here (it saw all it may see before it).
+        if not self.stale:
+            await self.send_json({"type": "position", "event_id": message["event_id"]})
 
     async def inbox_typing(self, message: dict[str, Any]) -> None:
         notice = message["notice"]

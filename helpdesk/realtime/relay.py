@@ -47,6 +47,13 @@ class Receiver(Protocol):
     def relay_message(self, message: dict[str, Any]) -> None: ...
 
 
+# A socket that resumes by event id (the inbox) is told the log's position every so many
+# events, in order after the events it was sent: a socket that sees little (an agent of a
+# quiet team) then resumes from near the head, not from its last event of long ago, which a
+# busy company's log has pushed out of the catch-up window (a needless reload).
+POSITION_EVERY_FRACTION = 4
+
+
 class Relay:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -64,6 +71,8 @@ class Relay:
         self.delivered = 0
         self.reads = 0
         self.last_read_at = 0.0
+        # Per socket that wants it (``wants_position``): the last position it was told.
+        self.positions: dict[Receiver, int] = {}
 
     # --- Sockets ---------------------------------------------------------------------------
 
@@ -74,6 +83,7 @@ class Relay:
             self.groups.setdefault(group, set()).add(receiver)
 
     def remove(self, receiver: Receiver) -> None:
+        self.positions.pop(receiver, None)
         for group in self.members.pop(receiver, ()):
             receivers = self.groups.get(group)
             if receivers is not None:
@@ -113,6 +123,20 @@ class Relay:
                     receiver.relay_message(message)
             if event_id:
                 self.delivered += 1
+        self._tell_positions(max((event_id for event_id, _ in routed), default=0))
+
+    def _tell_positions(self, newest: int) -> None:
+        """Every ``EVENT_CATCHUP_LIMIT / POSITION_EVERY_FRACTION`` events, each socket hears how far the log is."""
+        if not newest:
+            return
+        every = max(1, settings.EVENT_CATCHUP_LIMIT // POSITION_EVERY_FRACTION)
+        for receiver in self.members:
+            if not getattr(receiver, "wants_position", False):
+                continue
+            told = self.positions.setdefault(receiver, newest)
+            if newest - told >= every:
+                self.positions[receiver] = newest
+                receiver.relay_message({"type": "inbox.position", "event_id": newest})
 
     # --- Running -------------------------------------------------------------------------
 

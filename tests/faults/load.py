@@ -312,6 +312,8 @@ class Agent:
                 self.live.set()
             elif kind == "event":
                 self._apply(data["event"])
+            elif kind == "position":  # as socket.js: resume from how far the log is
+                self.last_event_id = max(self.last_event_id, data["event_id"])
             elif kind == "catchup":
                 if data["reset"]:
                     self.ledger.resets.append((self.name, time.monotonic()))

@@ -73,6 +73,8 @@ export function connect() {
       pingTimer = setInterval(() => send({ type: "ping", after: lastEventId }), (data.ping_seconds || 25) * 1000);
       emit("message", data); // features read what the hello carries (colleagues' presence)
     } else if (data.type === "event") applyAll([data.event]);
+    // How far the log is, sent after every event this page may see up to it: resume from there.
+    else if (data.type === "position") lastEventId = Math.max(lastEventId, data.event_id);
     else if (data.type === "catchup") {
       if (data.reset) location.reload(); // too much was missed: start from a fresh page
       else { applyAll(data.events); setLive(true); }
