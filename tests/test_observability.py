@@ -252,7 +252,14 @@ def test_a_visitor_on_a_real_socket_moves_the_socket_gauge_messages_and_events(
         async with await open_visitor(asgi_server, tcast.widget, token) as visitor:
             await visitor.send(json.dumps({"type": "message", "body": "Is it in stock?", "client_id": "b2" * 16}))
             await next_of(visitor, "ack")
-            during = await sync_to_async(scrape_url)(asgi_server.url)
+            deadline = time.monotonic() + TIMEOUT
+            while True:  # the relay reads the committed event a moment after the ack
+                during = await sync_to_async(scrape_url)(asgi_server.url)
+                published = dict(name="smartchat_events_published_total", type="message.created")
+                if value(during, **published) > value(before, **published):
+                    break
+                assert time.monotonic() < deadline, "the relay never published the message's event"
+                await asyncio.sleep(0.1)
         deadline = time.monotonic() + TIMEOUT
         while True:  # the server notices the close a moment later
             after = await sync_to_async(scrape_url)(asgi_server.url)
