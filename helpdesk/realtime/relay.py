@@ -191,18 +191,25 @@ class Relay:
         self.stopped = True
         if _relays.get(self.loop) is self:
             del _relays[self.loop]
+        # Every wait here is bounded: a read stuck on the database (its thread can't be
+        # interrupted) must not keep the last socket's close, or the loop's end, waiting.
         if self.starting is not None:
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await self.starting
+            await asyncio.wait([self.starting], timeout=STOP_WAIT_SECONDS)
         for task in self.tasks:
             task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await task
-        with contextlib.suppress(Exception):
-            await self.loop.run_in_executor(self.executor, self.tail.close)
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=STOP_WAIT_SECONDS)
+        closing = self.loop.run_in_executor(self.executor, self.tail.close)
+        done, _ = await asyncio.wait([closing], timeout=STOP_WAIT_SECONDS)
+        if not done:
+            log.warning("the relay's reader did not close within %s s; left to its thread", STOP_WAIT_SECONDS)
+        elif closing.exception() is not None:
+            log.warning("the relay's reader closed with an error: %r", closing.exception())
         self.executor.shutdown(wait=False)
 
+
+# How long stopping waits for the first read, the listener and the reader to close.
+STOP_WAIT_SECONDS = 5.0
 
 # One relay per event loop that has sockets.
 _relays: dict[asyncio.AbstractEventLoop, Relay] = {}
