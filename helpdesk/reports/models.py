@@ -11,18 +11,26 @@ from django.db import models
 DIMS = ("team", "channel", "agent", "role", "priority")
 
 
-class _Keyed(models.Model):
+class _Dims(models.Model):
+    """The dimensions a rollup row is credited to (DIMS; 0 = none)."""
+
+    team = models.IntegerField(default=0)
+    channel = models.IntegerField(default=0)
+    agent = models.IntegerField(default=0)
+    role = models.IntegerField(default=0)
+    priority = models.SmallIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class _Keyed(_Dims):
     company_id = models.IntegerField()
     # The instant the local hour starts (in the company's time zone), and its local wall clock.
     at = models.DateTimeField()
     local_day = models.DateField()
     local_hour = models.PositiveSmallIntegerField()
     weekday = models.PositiveSmallIntegerField()  # Monday = 0
-    team = models.IntegerField(default=0)
-    channel = models.IntegerField(default=0)
-    agent = models.IntegerField(default=0)
-    role = models.IntegerField(default=0)
-    priority = models.SmallIntegerField(default=0)
 
     class Meta:
         abstract = True
@@ -63,18 +71,13 @@ class HourlyBucket(_Keyed, _Counters):
         indexes = [models.Index(fields=["company_id", "local_day"], name="reports_bucket_day")]
 
 
-class DailyBucket(_Counters):
+class DailyBucket(_Dims, _Counters):
     """The hourly buckets summed over each local day (the same dimensions, no hour), written in
     the same statement: a year's tiles, days and workload read ~1/10 of the rows."""
 
     id = models.BigAutoField(primary_key=True)
     company_id = models.IntegerField()
     local_day = models.DateField()
-    team = models.IntegerField(default=0)
-    channel = models.IntegerField(default=0)
-    agent = models.IntegerField(default=0)
-    role = models.IntegerField(default=0)
-    priority = models.SmallIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -101,18 +104,13 @@ class DurationBin(_Keyed):
         indexes = [models.Index(fields=["company_id", "metric", "local_day"], name="reports_bin_day")]
 
 
-class DailyBin(models.Model):
+class DailyBin(_Dims):
     """The duration bins summed over each local day (no hour), written with them."""
 
     id = models.BigAutoField(primary_key=True)
     company_id = models.IntegerField()
     metric = models.PositiveSmallIntegerField()
     local_day = models.DateField()
-    team = models.IntegerField(default=0)
-    channel = models.IntegerField(default=0)
-    agent = models.IntegerField(default=0)
-    role = models.IntegerField(default=0)
-    priority = models.SmallIntegerField(default=0)
     bin = models.PositiveSmallIntegerField()
     count = models.IntegerField(default=0)
 
@@ -161,7 +159,7 @@ class ConversationStats(models.Model):
         return f"stats of #{self.conversation_id}"
 
 
-class ContactDay(models.Model):
+class ContactDay(_Dims):
     """How many customer messages one contact sent on one local day, per credit: the distinct
     contacts tile counts distinct ``contact_id`` here. One row per contact and day (not per
     conversation and hour, as in Touch), read by an index-only scan of its key (short periods)
@@ -172,11 +170,6 @@ class ContactDay(models.Model):
     company_id = models.IntegerField()
     local_day = models.DateField()
     contact_id = models.BigIntegerField()
-    team = models.IntegerField(default=0)
-    channel = models.IntegerField(default=0)
-    agent = models.IntegerField(default=0)
-    role = models.IntegerField(default=0)
-    priority = models.SmallIntegerField(default=0)
     n = models.IntegerField(default=0)
 
     class Meta:
@@ -291,7 +284,7 @@ class CompanyHourBin(models.Model):
 # migration 0010 from the kept rollups. See RollupSource.prefetch for the reading plan.
 
 
-class MonthHourBucket(_Counters):
+class MonthHourBucket(_Dims, _Counters):
     """The hourly buckets summed per local month and local hour of day (the same dimensions):
     by hour of day for whole months."""
 
@@ -299,11 +292,6 @@ class MonthHourBucket(_Counters):
     company_id = models.IntegerField()
     month = models.DateField()  # the first day of the local month
     local_hour = models.PositiveSmallIntegerField()
-    team = models.IntegerField(default=0)
-    channel = models.IntegerField(default=0)
-    agent = models.IntegerField(default=0)
-    role = models.IntegerField(default=0)
-    priority = models.SmallIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -314,7 +302,7 @@ class MonthHourBucket(_Counters):
         return f"month {self.month:%Y-%m} hour {self.local_hour} of {self.company_id}"
 
 
-class MonthBin(models.Model):
+class MonthBin(_Dims):
     """The daily bins summed per local month: every metric's histogram, the workload's first
     response, for whole months."""
 
@@ -322,11 +310,6 @@ class MonthBin(models.Model):
     company_id = models.IntegerField()
     metric = models.PositiveSmallIntegerField()
     month = models.DateField()
-    team = models.IntegerField(default=0)
-    channel = models.IntegerField(default=0)
-    agent = models.IntegerField(default=0)
-    role = models.IntegerField(default=0)
-    priority = models.SmallIntegerField(default=0)
     bin = models.PositiveSmallIntegerField()
     count = models.IntegerField(default=0)
 
@@ -341,7 +324,7 @@ class MonthBin(models.Model):
         return f"month {self.month:%Y-%m} of {self.company_id}, metric {self.metric} bin {self.bin}"
 
 
-class MonthHourBin(models.Model):
+class MonthHourBin(_Dims):
     """The hourly bins summed per local month and local hour of day: a metric's histogram by hour
     of day, for whole months."""
 
@@ -350,11 +333,6 @@ class MonthHourBin(models.Model):
     metric = models.PositiveSmallIntegerField()
     month = models.DateField()
     local_hour = models.PositiveSmallIntegerField()
-    team = models.IntegerField(default=0)
-    channel = models.IntegerField(default=0)
-    agent = models.IntegerField(default=0)
-    role = models.IntegerField(default=0)
-    priority = models.SmallIntegerField(default=0)
     bin = models.PositiveSmallIntegerField()
     count = models.IntegerField(default=0)
 
