@@ -44,15 +44,21 @@ ORDERINGS = {
 
 def inbox(employee: Employee, *, view: str = "mine", status: str = Status.OPEN) -> QuerySet[Conversation]:
     """One inbox list: a view and a status tab, newest activity first (Mentions: newest mention first)."""
-    qs = in_view(visible_conversations(employee).filter(status=status), employee, view)
+    teams = team_ids(employee)  # read once: the gate and the mentions both need them
+    qs = in_view(visible_conversations(employee, teams=teams).filter(status=status), employee, view, teams=teams)
     if view != "mentions":  # that view has annotated them already
-        qs = with_mentions(qs, employee)
+        qs = with_mentions(qs, employee, teams=teams)
     rows = inbox_rows(qs, employee)
     return rows.order_by("-last_mention_message_id", "-pk") if view == "mentions" else rows
 
 
-def in_view(qs: QuerySet[Conversation], employee: Employee, view: str) -> QuerySet[Conversation]:
-    """Narrow conversations to a view of the inbox: mine, unassigned, all, or where one was mentioned."""
+def in_view(
+    qs: QuerySet[Conversation], employee: Employee, view: str, *, teams: list[int] | None = None
+) -> QuerySet[Conversation]:
+    """Narrow conversations to a view of the inbox: mine, unassigned, all, or where one was mentioned.
+
+    ``teams``: the employee's team ids when the caller has read them already (else read here).
+    """
     if view == "mine":
         return qs.filter(assignee=employee)
     if view == "unassigned":
@@ -60,15 +66,19 @@ def in_view(qs: QuerySet[Conversation], employee: Employee, view: str) -> QueryS
     if view == "mentions":
         # From the employee's mentions (a few, by index) to their conversations, not the other
         # way round: every visible conversation would run the mention subquery.
-        return with_mentions(qs.filter(pk__in=mentions_of(employee).values("conversation_id")), employee)
+        teams = team_ids(employee) if teams is None else teams
+        mentioned = mentions_of(employee, teams=teams).values("conversation_id")
+        return with_mentions(qs.filter(pk__in=mentioned), employee, teams=teams)
     return qs
 
 
-def mentions_of(employee: Employee) -> QuerySet[Mention]:
-    """Mentions of the employee or of a team of theirs, in notes by others that are not deleted."""
+def mentions_of(employee: Employee, *, teams: list[int] | None = None) -> QuerySet[Mention]:
+    """Mentions of the employee or of a team of theirs (``teams``, read here unless given), in
+    notes by others that are not deleted."""
     # The team ids as values: both halves of the OR are then index ranges, not a scan of every mention.
     # Mentions are only ever in notes: saying so lets the notes' own index answer (msg_notes).
-    mentions = Mention.objects.filter(Q(employee=employee) | Q(team_id__in=team_ids(employee)))
+    teams = team_ids(employee) if teams is None else teams
+    mentions = Mention.objects.filter(Q(employee=employee) | Q(team_id__in=teams))
     return mentions.filter(message__kind=MessageKind.NOTE).exclude(
         Q(message__author_employee=employee) | Q(message__deleted_at__isnull=False)
     )
@@ -81,11 +91,13 @@ def _read_marker(employee: Employee, conversation: str | OuterRef = "pk") -> Coa
     return Coalesce(Subquery(marker.values("last_read_message_id")[:1]), Value(0))
 
 
-def with_mentions(qs: QuerySet[Conversation], employee: Employee) -> QuerySet[Conversation]:
+def with_mentions(
+    qs: QuerySet[Conversation], employee: Employee, *, teams: list[int] | None = None
+) -> QuerySet[Conversation]:
     """Annotate ``last_mention_message_id`` (the note with the newest mention of the employee, or None)
     and ``mention_unread`` (a mention after their read marker).
     """
-    mentions = mentions_of(employee).filter(conversation=OuterRef("pk"))
+    mentions = mentions_of(employee, teams=teams).filter(conversation=OuterRef("pk"))
     # A mention after the marker exists exactly when the newest one is after it: a comparison on
     # the row, not an EXISTS (which PostgreSQL may run as a hash of all the reader's mentions).
     return qs.annotate(
@@ -130,10 +142,11 @@ def counts(employee: Employee, *, status: str = Status.OPEN) -> dict[str, int]:
 
     Mentions counts only the conversations with a mention the employee has not read yet.
     """
-    qs = visible_conversations(employee).filter(status=status)
+    teams = team_ids(employee)
+    qs = visible_conversations(employee, teams=teams).filter(status=status)
     # The conversations with a mention after the reader's marker: found from the mentions (one
     # hashed set), not by a subquery for each of the tab's conversations.
-    unread_mention = mentions_of(employee).filter(message_id__gt=_read_marker(employee, "conversation_id"))
+    unread_mention = mentions_of(employee, teams=teams).filter(message_id__gt=_read_marker(employee, "conversation_id"))
     return qs.aggregate(
         mine=Count("pk", filter=Q(assignee=employee)),
         unassigned=Count("pk", filter=Q(assignee__isnull=True)),
