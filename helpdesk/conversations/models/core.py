@@ -1,13 +1,13 @@
-"""Contacts, channels (inboxes), conversations and their messages.
+"""Contacts, channels (inboxes), conversations, their messages and what hangs on them (revisions,
+consents, ratings, read markers, mentions), canned responses and quick answers.
 
-Only ``actions.py`` writes these models; only ``access.py`` decides who may read them.
+Only ``actions`` writes these models; only ``access.py`` decides who may read them.
 """
 
 from __future__ import annotations
 
 import secrets
 
-from django.core.files.storage import Storage
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -102,7 +102,7 @@ class Channel(models.Model):
 
     def secret_values(self) -> dict[str, str]:
         """The decrypted credentials; raises ``secrets.SecretsUnreadable`` if no key opens them."""
-        from . import secrets
+        from .. import secrets
 
         return secrets.decrypt(self.secrets)
 
@@ -446,163 +446,3 @@ class QuickAnswer(models.Model):
 
     def __str__(self) -> str:
         return self.title
-
-
-class DeliveryStatus(models.TextChoices):
-    QUEUED = "queued", _("Queued")
-    SENDING = "sending", _("Sending")
-    SENT = "sent", _("Sent")
-    FAILED = "failed", _("Not delivered")
-    # A send that began and never reported back (its worker died) on a channel without an
-    # idempotency key: it may or may not have arrived, so a person decides whether to resend.
-    UNKNOWN = "unknown", _("Delivery unknown")
-
-
-class Delivery(models.Model):
-    """One customer-visible outbound message on a channel with an outside API: the outbox row.
-
-    Written in the same transaction as the message; the worker sends it (see ``docs/channels.md``).
-    """
-
-    id = models.BigAutoField(primary_key=True)
-    message = models.OneToOneField(Message, on_delete=models.PROTECT, related_name="delivery")
-    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+")
-    conversation = models.ForeignKey(Conversation, on_delete=models.PROTECT, related_name="deliveries")
-    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED)
-    attempts = models.PositiveIntegerField(default=0)
-    # Queued: not to be sent before this time (backoff, the provider's retry_after).
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    # Sending: when the current attempt was claimed; a claim older than the timeout is stale.
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    provider_message_id = models.CharField(max_length=255, blank=True)
-    # A delivery sent in several parts (a reply with files, one send per file): each part that
-    # went out, by the adapter's key for it → the provider's id. Recorded as each one leaves
-    # (``actions.record_delivery_part``), so a retry sends only the rest (docs/channels.md).
-    parts = models.JSONField(default=dict, blank=True)
-    # The provider's own words for the last failure (never a token or other secret).
-    last_error = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        verbose_name_plural = "deliveries"
-        indexes = [
-            # The sweeper: queued ones that are due, and claims that went stale.
-            models.Index(
-                fields=["status", "next_attempt_at"],
-                condition=Q(status__in=["queued", "sending"]),
-                name="delivery_pending",
-            ),
-            # Order within a conversation: is an earlier one still on its way?
-            models.Index(fields=["conversation", "id"], name="delivery_by_conversation"),
-        ]
-
-    def __str__(self) -> str:
-        return f"delivery {self.pk} of message {self.message_id}: {self.status}"
-
-    @property
-    def idempotency_key(self) -> int:
-        """A key that stays the same for every attempt of this delivery (VK's ``random_id``)."""
-        return self.pk
-
-
-class AttachmentStatus(models.TextChoices):
-    READY = "ready", _("Ready")
-    # Described by the provider (a Telegram file_id, a VK url) and being fetched by the worker.
-    PENDING = "pending", _("Being fetched")
-    # Over a limit (size, type): never stored; the customer was told in their channel.
-    REFUSED = "refused", _("Refused")
-    # The provider could not give it (gone, unreachable after retries).
-    FAILED = "failed", _("Could not be fetched")
-
-
-def attachment_path(attachment: Attachment, filename: str) -> str:
-    """Where a file is kept: by company, month and a random name. The file's own name is not
-    in the path (it's in the row), so nothing about it can be guessed from storage."""
-    now = timezone.now()
-    return f"{attachment.company_id}/{now:%Y/%m}/{secrets.token_urlsafe(24)}"
-
-
-class _CurrentStorage(Storage):
-    """``storages[alias]`` as the settings say now, asked on every use.
-
-    A FileField calls its storage callable once, when models load; the store itself is
-    chosen by ``STORAGES`` (local or S3), which deployments set and tests override, so the
-    field holds this stand-in and every call reaches the configured storage.
-    """
-
-    def __init__(self, alias: str):
-        object.__setattr__(self, "_alias", alias)
-
-    def __getattribute__(self, name: str):
-        if name.startswith("__") or name == "_alias":
-            return object.__getattribute__(self, name)
-        from django.core.files.storage import storages
-
-        return getattr(storages[object.__getattribute__(self, "_alias")], name)
-
-
-_ATTACHMENT_STORAGE = _CurrentStorage("attachments")
-
-
-def _attachment_storage() -> Storage:
-    return _ATTACHMENT_STORAGE
-
-
-class Attachment(models.Model):
-    """A file in a conversation: sent by a customer (any channel), or by an agent with a reply.
-
-    Uploaded first (``message`` empty: an agent's or a visitor's upload before they send), then
-    bound to the message it came with. Files from a provider arrive described (``source``) and
-    are fetched by the worker (``pending`` until then). Served only by signed, expiring links to
-    those who may see the conversation (``attachments.link``); never hard-deleted: a deleted
-    message's files are hidden with it. Written by ``actions`` only.
-
-    A website visitor's upload is held on the visitor (``uploaded_by_contact``, no
-    ``conversation``) until the message that carries it is stored: a visitor who has never
-    written has no conversation yet, and the message decides which one it goes to (it may
-    open, reopen or start a new one). Binding sets both ``message`` and ``conversation``.
-    """
-
-    id = models.BigAutoField(primary_key=True)
-    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="+")
-    conversation = models.ForeignKey(
-        Conversation, on_delete=models.PROTECT, null=True, blank=True, related_name="attachments"
-    )
-    message = models.ForeignKey(Message, on_delete=models.PROTECT, null=True, blank=True, related_name="attachments")
-    file = models.FileField(upload_to=attachment_path, storage=_attachment_storage, max_length=255, blank=True)
-    # The name the sender gave it (shown and used for downloads), and what it is by its content.
-    name = models.CharField(max_length=255)
-    content_type = models.CharField(max_length=127, blank=True)
-    size = models.PositiveBigIntegerField(null=True, blank=True)
-    status = models.CharField(max_length=10, choices=AttachmentStatus.choices, default=AttachmentStatus.READY)
-    # Why it was refused or could not be fetched, for the thread (never a token).
-    error = models.CharField(max_length=300, blank=True)
-    # The provider's handle for fetching it ({"file_id": …} or {"url": …}, "kind": photo/doc/…).
-    source = models.JSONField(default=dict, blank=True)
-    uploaded_by_employee = models.ForeignKey(
-        Employee, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    uploaded_by_contact = models.ForeignKey(Contact, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        indexes = [models.Index(fields=["message", "id"], name="attachment_by_message")]
-        constraints = [
-            # No conversation only for a contact's unsent upload (held on the contact).
-            models.CheckConstraint(
-                condition=Q(conversation__isnull=False) | Q(message__isnull=True, uploaded_by_contact__isnull=False),
-                name="attachment_held_by_contact",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"attachment {self.pk} ({self.name})"
-
-    @property
-    def is_image(self) -> bool:
-        """Shown inline (a preview); everything else is offered as a download."""
-        from .attachments import INLINE_IMAGE_TYPES
-
-        return self.status == AttachmentStatus.READY and self.content_type in INLINE_IMAGE_TYPES
