@@ -46,7 +46,7 @@ def _fast_passwords_and_private_layer():
     layer = settings.CHANNEL_LAYERS["default"]
     if "redis" in layer["BACKEND"].lower():
         layer["CONFIG"]["prefix"] = f"smartchat-test-{os.getpid()}"
-        # As settings.py derives it: a ServerProcess given this layer prefix counts in the same keys.
+        # As the settings derive it: a ServerProcess given this layer prefix counts in the same keys.
         settings.RATE_LIMIT_KEY_PREFIX = f"{layer['CONFIG']['prefix']}-ratelimit"
 
 

@@ -2,7 +2,7 @@
 
 S3 is moto's S3 server on 127.0.0.1 (the real S3 HTTP protocol, spoken by boto3 through
 django-storages, exactly as production talks to AWS or MinIO); local files are a temporary
-folder. Each store is chosen by ``STORAGES`` as settings.py builds it.
+folder. Each store is chosen by ``STORAGES`` as smartchat/settings/product.py builds it.
 """
 
 from __future__ import annotations

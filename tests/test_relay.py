@@ -8,6 +8,9 @@
 - The embedded default (SQLite, the in-memory layer): an event written by another process
   (as the Celery worker writes a snooze wake or an automatic away) reaches the socket of a
   web server running two worker processes, with no ping to fetch it.
+- A read stuck on the database (the log's table locked by another connection): the last
+  socket's leaving stops the relay within its bound (``STOP_WAIT_SECONDS``), not when the
+  database answers.
 """
 
 from __future__ import annotations
@@ -130,6 +133,83 @@ async def test_the_relay_stops_with_its_last_socket_and_starts_again(tcast):
     await database_sync_to_async(actions.post_reply)(tcast.conversation, by=tcast.bob, body="again")
     assert [e["type"] for e in await events_received(alice)] == ["message.created"]
     await alice.disconnect()
+
+
+class TableLock(threading.Thread):
+    """Holds the event log's table locked (ACCESS EXCLUSIVE) on a connection of its own until told."""
+
+    def __init__(self) -> None:
+        super().__init__(name="event-log-lock", daemon=True)
+        self.locked, self.release, self.done = threading.Event(), threading.Event(), threading.Event()
+
+    def run(self) -> None:
+        from helpdesk.events.models import Event
+
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"LOCK TABLE {Event._meta.db_table} IN ACCESS EXCLUSIVE MODE")
+                self.locked.set()
+                self.release.wait(30)
+        finally:
+            connection.close()
+            self.done.set()
+
+
+class Listener:
+    """A local socket as the relay sees it: it only takes messages."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict] = []
+
+    def relay_message(self, message: dict) -> None:
+        self.messages.append(message)
+
+
+def _waiting_on_a_lock() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        return cursor.fetchone()[0]
+
+
+async def test_stopping_does_not_wait_on_a_read_stuck_on_the_database(tcast, monkeypatch, caplog):
+    # A read the database holds (here a lock on the log's table; in production a database
+    # that stopped answering) runs on the relay's thread, which nothing can interrupt. The last
+    # socket's close, and the loop's end, must not wait on it: each wait of stop() is bounded.
+    needs_postgres()
+    from helpdesk.realtime import relay as relays
+
+    monkeypatch.setattr(relays, "STOP_WAIT_SECONDS", 0.5)
+    listener = Listener()
+    relay = await relays.join(listener, ["test.group"])
+    lock = TableLock()
+    lock.start()
+    try:
+        assert await asyncio.to_thread(lock.locked.wait, 20)
+        relay.wake.set()  # the relay reads now, and its read waits for the lock
+        for _ in range(100):
+            if await database_sync_to_async(_waiting_on_a_lock)():
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("the relay's read never waited on the lock")
+        started = time.monotonic()
+        await asyncio.wait_for(relays.leave(listener, relay), timeout=10)
+        took = time.monotonic() - started
+        # The reader's close queues behind the stuck read: stop() gives up after its bound.
+        assert took < 3, f"stopping took {took:.1f} s"
+        assert relay.stopped and relays.current() is None
+        assert "did not close within 0.5 s" in caplog.text
+    finally:
+        lock.release.set()
+        await asyncio.to_thread(lock.done.wait, 20)
+    # Once the database answers, the thread finishes its read and closes its connection.
+    for _ in range(100):
+        if not any(t.name.startswith("relay") and t.is_alive() for t in threading.enumerate()):
+            break
+        await asyncio.sleep(0.05)
+    assert await database_sync_to_async(_waiting_on_a_lock)() == 0
 
 
 async def test_a_quiet_inbox_hears_how_far_the_log_is_and_resumes_from_there(tcast, settings):
