@@ -57,7 +57,7 @@ class ConversationListApi(ListAPIView):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no employee
             return Conversation.objects.none()
         employee = self.request.user.employee
-        return queries.inbox_rows(access.visible_conversations(employee), employee)
+        return queries.inbox_rows(access.visible_conversations(employee), employee, narrow=True)
 
 
 class ConversationCountsApi(APIView):
