@@ -352,3 +352,15 @@ def test_the_sidebar_counts_take_one_query_when_the_team_ids_are_known(cast):
     add_conversations(cast, 3)
     teams = list(cast.bob.teams.values_list("pk", flat=True))
     assert count_queries(lambda: queries.counts(cast.bob, status=Status.OPEN, teams=teams)) == 1
+
+
+@pytest.mark.parametrize("rows", [6, 105])  # the whole list on the page, or more than the page shows
+def test_the_mentions_views_sidebar_count_is_its_unread_mentions_whether_or_not_the_list_is_whole(client, cast, rows):
+    conversations = add_conversations(cast, rows)
+    for conversation in conversations[:2]:
+        actions.mark_read(conversation, employee=cast.bob)  # read past the mention
+    add_conversations(cast, 1, status=Status.RESOLVED)  # another tab's mention: not counted
+    login(client, cast.bob)
+    page = client.get(reverse("web:inbox"), {"view": "mentions"})
+    shown = page_view_counts(page.content.decode())
+    assert int(shown["mentions"]) == queries.counts(cast.bob)["mentions"] == rows - 2

@@ -48,6 +48,8 @@ def inbox(
     """One inbox list: a view and a status tab, newest activity first (Mentions: newest mention first).
 
     ``teams``: the employee's team ids when the caller has read them already (else read here).
+    ``count_mentions=False``: no Mentions count (its key is left out), for a caller that has
+    the whole Mentions list of the tab in hand and counts its unread rows itself.
     """
     teams = team_ids(employee) if teams is None else teams  # once: the gate and the mentions both need them
     qs = in_view(visible_conversations(employee, teams=teams).filter(status=status), employee, view, teams=teams)
@@ -185,7 +187,9 @@ def _count(qs: QuerySet[Conversation]) -> Subquery:
     return Subquery(qs.order_by().annotate(n=_CountRows()).values("n"))
 
 
-def counts(employee: Employee, *, status: str = Status.OPEN, teams: list[int] | None = None) -> dict[str, int]:
+def counts(
+    employee: Employee, *, status: str = Status.OPEN, teams: list[int] | None = None, count_mentions: bool = True
+) -> dict[str, int]:
     """For the sidebar: how many conversations each view holds for a status tab.
 
     Mentions counts only the conversations with a mention the employee has not read yet.
@@ -199,17 +203,15 @@ def counts(employee: Employee, *, status: str = Status.OPEN, teams: list[int] | 
     # The conversations with a mention after the reader's marker: found from the mentions (one
     # hashed set), not by a subquery for each of the tab's conversations.
     unread_mention = mentions_of(employee, teams=teams).filter(message_id__gt=_read_marker(employee, "conversation_id"))
-    row = (
-        Company.objects.filter(pk=employee.company_id)
-        .values(
-            mine=_count(qs.filter(assignee=employee)),
-            unassigned=_count(qs.filter(assignee__isnull=True)),
-            all=_count(qs),
-            mentions=_count(qs.filter(pk__in=unread_mention.values("conversation_id"))),
-        )
-        .first()
-    )
-    return row or dict.fromkeys(VIEWS, 0)
+    views = {
+        "mine": _count(qs.filter(assignee=employee)),
+        "unassigned": _count(qs.filter(assignee__isnull=True)),
+        "all": _count(qs),
+    }
+    if count_mentions:
+        views["mentions"] = _count(qs.filter(pk__in=unread_mention.values("conversation_id")))
+    row = Company.objects.filter(pk=employee.company_id).values(**views).first()
+    return row or dict.fromkeys(views, 0)
 
 
 def thread(conversation: Conversation) -> QuerySet[Message]:

@@ -292,7 +292,13 @@ def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
             reveal = access.sees_deleted(employee)
             thread = [message_data(m, reveal_deleted=reveal) for m in queries.thread(conversation)]
             profile = contact_profile(employee, conversation)
-        sidebar = queries.counts(employee, status=status, teams=my_teams)
+        # The Mentions view's list, when it is whole (under the page's limit), already says which
+        # of the tab's mentioned conversations have an unread mention: the sidebar's Mentions
+        # count is those rows, not a second walk of the reader's mentions.
+        whole_mentions = view == "mentions" and len(rows) < LIST_LIMIT
+        sidebar = queries.counts(employee, status=status, teams=my_teams, count_mentions=not whole_mentions)
+        if whole_mentions:
+            sidebar["mentions"] = sum(1 for c in rows if c.mention_unread)
         colleagues = inbox_colleagues(employee)  # the active ones: teammates, presence and the assignee picker
         teams = list(access.company_teams(employee).order_by("name", "pk").values("id", "name"))
         assignment = inbox_assignment_state(employee, conversation, colleagues=colleagues, teams=teams)
