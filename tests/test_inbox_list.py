@@ -312,3 +312,55 @@ def test_the_mentions_count_counts_unread_mentions_in_the_tab(cast):
     assert queries.counts(cast.bob)["mentions"] == 3
     assert queries.counts(cast.bob, status=Status.RESOLVED)["mentions"] == 0
     assert queries.counts(cast.erin)["mentions"] == 0  # not mentioned, and Sales is not her team
+
+
+@pytest.mark.parametrize("reader", ["alice", "bob", "erin", "dave", "carol"])
+def test_the_sidebar_counts_are_the_gates_conversations_counted_the_plain_way(client, cast, reader):
+    # Four counts in one statement, each by its own index range: each must still be the gate's.
+    add_conversations(cast, 7)
+    add_conversations(cast, 3, status=Status.RESOLVED)
+    actions.receive_message(channel=cast.widget, external_contact_id="v-queue", body="hi")  # in the queue
+    support = actions.receive_message(channel=cast.widget, external_contact_id="v-support", body="hi").conversation
+    actions.assign(support, by=cast.alice, team=cast.support)
+    gone = actions.receive_message(channel=cast.widget, external_contact_id="v-gone", body="hi").conversation
+    actions.delete_conversation(gone, by=cast.alice)
+    actions.receive_message(channel=cast.globex_widget, external_contact_id="elsewhere", body="hi")
+    employee = getattr(cast, reader)
+    login(client, employee)
+    for status in (Status.OPEN, Status.RESOLVED):
+        tab = visible_conversations(employee).filter(status=status)
+        plain = {
+            "mine": tab.filter(assignee=employee).count(),
+            "unassigned": tab.filter(assignee__isnull=True).count(),
+            "all": tab.count(),
+        }
+        assert plain["all"] == len(list(tab))
+        counts = queries.counts(employee, status=status)
+        assert {view: counts[view] for view in plain} == plain
+        page = client.get(reverse("web:inbox"), {"view": "all", "status": status})
+        shown = {view: int(n) for view, n in page_view_counts(page.content.decode()).items()}
+        assert shown == counts
+
+
+def page_view_counts(html: str) -> dict[str, str]:
+    import re
+
+    return dict(re.findall(r'data-view-count="(\w+)">(\d+)<', html))
+
+
+def test_the_sidebar_counts_take_one_query_when_the_team_ids_are_known(cast):
+    add_conversations(cast, 3)
+    teams = list(cast.bob.teams.values_list("pk", flat=True))
+    assert count_queries(lambda: queries.counts(cast.bob, status=Status.OPEN, teams=teams)) == 1
+
+
+@pytest.mark.parametrize("rows", [6, 105])  # the whole list on the page, or more than the page shows
+def test_the_mentions_views_sidebar_count_is_its_unread_mentions_whether_or_not_the_list_is_whole(client, cast, rows):
+    conversations = add_conversations(cast, rows)
+    for conversation in conversations[:2]:
+        actions.mark_read(conversation, employee=cast.bob)  # read past the mention
+    add_conversations(cast, 1, status=Status.RESOLVED)  # another tab's mention: not counted
+    login(client, cast.bob)
+    page = client.get(reverse("web:inbox"), {"view": "mentions"})
+    shown = page_view_counts(page.content.decode())
+    assert int(shown["mentions"]) == queries.counts(cast.bob)["mentions"] == rows - 2

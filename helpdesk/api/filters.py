@@ -91,7 +91,8 @@ class ConversationFilter(StrictFilterSet):
         super().__init__(data, *args, **kwargs)
 
     def filter_view(self, queryset, name, value):
-        rows = queries.in_view(queryset, self.request.user.employee, value)
+        teams = getattr(self.request, "inbox_team_ids", None)  # the list view read them for its gate
+        rows = queries.in_view(queryset, self.request.user.employee, value, teams=teams)
         return rows.order_by("-last_mention_message_id", "-pk") if value == "mentions" else rows
 
     def filter_ordering(self, queryset, name, value):

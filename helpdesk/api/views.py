@@ -16,7 +16,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from helpdesk.accounts.models import Employee, Team
+from helpdesk.accounts.models import Employee, Scope, Team
 from helpdesk.conversations import access, actions, queries, snooze
 from helpdesk.conversations.models import Conversation, Message, Priority, Status
 from helpdesk.conversations.snapshots import conversation_summary, message_data
@@ -57,7 +57,12 @@ class ConversationListApi(ListAPIView):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no employee
             return Conversation.objects.none()
         employee = self.request.user.employee
-        return queries.inbox_rows(access.visible_conversations(employee), employee)
+        # A team scope's gate reads the team ids; the Mentions view's filter (ConversationFilter)
+        # then takes the same ones instead of reading them again.
+        teams = access.team_ids(employee) if employee.role.scope == Scope.TEAMS else None
+        self.request.inbox_team_ids = teams
+        visible = access.visible_conversations(employee, teams=teams)
+        return queries.inbox_rows(visible, employee, narrow=True)
 
 
 class ConversationCountsApi(APIView):

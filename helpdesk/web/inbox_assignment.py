@@ -68,14 +68,37 @@ def history(conversation: Conversation) -> list[dict[str, Any]]:
     ]
 
 
-def inbox_assignment_state(employee: Employee, conversation: Conversation | None) -> dict[str, Any]:
-    """Colleagues who may be given a chat (with their teams), the teams, the priorities, presence, history."""
-    colleagues = list(
+def inbox_colleagues(employee: Employee) -> list[Employee]:
+    """The company's active employees, with their team ids, as the inbox needs them (read once a page)."""
+    # Only what the page shows of them (name, presence, may they reply): an employee's sign-in
+    # row and whole role, twenty times over, were most of this read's time.
+    return list(
         access.company_employees(employee)
         .filter(is_active=True)
+        .select_related(None)
+        .select_related("role")
+        .only("display_name", "presence", "last_seen_at", "role__permissions")
         .prefetch_related(Prefetch("teams", queryset=Team.objects.only("pk")))
         .order_by("display_name", "pk")
     )
+
+
+def inbox_assignment_state(
+    employee: Employee,
+    conversation: Conversation | None,
+    *,
+    colleagues: list[Employee] | None = None,
+    teams: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Colleagues who may be given a chat (with their teams), the teams, the priorities, presence, history.
+
+    ``colleagues`` (:func:`inbox_colleagues`) and ``teams`` (the company's, ``id`` and ``name``
+    by name) when the caller has read them already for the rest of the page.
+    """
+    if colleagues is None:
+        colleagues = inbox_colleagues(employee)
+    if teams is None:
+        teams = list(access.company_teams(employee).order_by("name", "pk").values("id", "name"))
     return {
         "presence": {e.pk: shown_presence(e) for e in colleagues},
         "assignment": {
@@ -84,7 +107,7 @@ def inbox_assignment_state(employee: Employee, conversation: Conversation | None
                 for e in colleagues
                 if e.role.allows(Perm.REPLY)
             ],
-            "teams": [{"id": t.pk, "name": t.name} for t in access.company_teams(employee).order_by("name", "pk")],
+            "teams": teams,
             "priorities": [[value, str(label)] for value, label in Priority.choices],
             "history": history(conversation) if conversation else [],
         },

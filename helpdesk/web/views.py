@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import F, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,7 +22,7 @@ from helpdesk.conversations.snapshots import conversation_summary, message_data
 from helpdesk.events.models import Event
 
 from .decorators import employee_required
-from .inbox_assignment import inbox_assignment_state
+from .inbox_assignment import inbox_assignment_state, inbox_colleagues
 
 VIEW_LABELS = {
     "mine": gettext_lazy("Mine"),
@@ -219,9 +219,20 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("web:inbox")
 
 
-def workflow_state(employee: Employee, conversation: Conversation | None) -> dict[str, Any]:
-    """What snoozing, mentions and bulk actions need in the inbox page's state."""
-    teams = list(access.company_teams(employee).order_by("name").values("id", "name"))
+def workflow_state(
+    employee: Employee,
+    conversation: Conversation | None,
+    *,
+    teams: list[dict[str, Any]] | None = None,
+    my_teams: list[int] | None = None,
+) -> dict[str, Any]:
+    """What snoozing, mentions and bulk actions need in the inbox page's state.
+
+    ``teams`` (the company's, ``id`` and ``name`` by name) and ``my_teams`` (the employee's team
+    ids) when the caller has read them already.
+    """
+    if teams is None:
+        teams = list(access.company_teams(employee).order_by("name", "pk").values("id", "name"))
     mentionable = {"employees": [], "teams": []}
     if conversation is not None and employee.can(Perm.ADD_NOTES):
         # Only those who can see the conversation are offered; the note's action refuses others.
@@ -239,7 +250,7 @@ def workflow_state(employee: Employee, conversation: Conversation | None) -> dic
             ),
         }
     return {
-        "myTeams": list(employee.teams.values_list("pk", flat=True)),
+        "myTeams": access.team_ids(employee) if my_teams is None else my_teams,
         "teams": teams,
         "snoozePresets": [{"key": key, "label": str(label)} for key, label in snooze.PRESETS.items()],
         "priorities": [{"value": value, "label": str(label)} for value, label in Priority.choices],
@@ -260,19 +271,20 @@ def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
     with queries.one_snapshot():
         # The page and the event id its socket resumes from come from one snapshot. The
         # socket re-reads a window before that id (late committers); the ids in that window
-        # already shown here are listed, so the page does not apply them twice.
-        last_event_id = (
-            Event.objects.filter(company_id=employee.company_id).order_by("-id").values_list("id", flat=True).first()
-        ) or 0
-        seen_event_ids = list(
-            Event.objects.filter(
-                company_id=employee.company_id,
-                id__gt=max(last_event_id - settings.EVENT_CATCHUP_OVERLAP, 0),
-                id__lte=last_event_id,
-            ).values_list("id", flat=True)
+        # already shown here are listed, so the page does not apply them twice. One query:
+        # the window is counted back from the newest id, read in the same statement.
+        events = Event.objects.filter(company_id=employee.company_id)
+        newest = events.order_by("-id").values("id")[:1]
+        seen_event_ids = sorted(
+            events.filter(id__gt=Subquery(newest) - settings.EVENT_CATCHUP_OVERLAP).values_list("id", flat=True)
         )
+        last_event_id = seen_event_ids[-1] if seen_event_ids else 0
+        # Read once for the whole page: the list, the counts and the page's state all need them.
+        my_teams = access.team_ids(employee)
         rows = list(
-            queries.inbox(employee, view=view, status=status).order_by(*queries.ORDERINGS[ordering])[:LIST_LIMIT]
+            queries.inbox(employee, view=view, status=status, teams=my_teams).order_by(*queries.ORDERINGS[ordering])[
+                :LIST_LIMIT
+            ]
         )
         conversation = thread = profile = None
         if conversation_id is not None:
@@ -280,9 +292,16 @@ def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
             reveal = access.sees_deleted(employee)
             thread = [message_data(m, reveal_deleted=reveal) for m in queries.thread(conversation)]
             profile = contact_profile(employee, conversation)
-        sidebar = queries.counts(employee, status=status)
-        teammates = list(employee.company.employees.filter(is_active=True).order_by("display_name"))
-        assignment = inbox_assignment_state(employee, conversation)
+        # The Mentions view's list, when it is whole (under the page's limit), already says which
+        # of the tab's mentioned conversations have an unread mention: the sidebar's Mentions
+        # count is those rows, not a second walk of the reader's mentions.
+        whole_mentions = view == "mentions" and len(rows) < LIST_LIMIT
+        sidebar = queries.counts(employee, status=status, teams=my_teams, count_mentions=not whole_mentions)
+        if whole_mentions:
+            sidebar["mentions"] = sum(1 for c in rows if c.mention_unread)
+        colleagues = inbox_colleagues(employee)  # the active ones: teammates, presence and the assignee picker
+        teams = list(access.company_teams(employee).order_by("name", "pk").values("id", "name"))
+        assignment = inbox_assignment_state(employee, conversation, colleagues=colleagues, teams=teams)
     return render(
         request,
         "web/inbox.html",
@@ -312,7 +331,7 @@ def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
                 "conversation": conversation_summary(conversation) if conversation else None,
                 "messages": thread or [],
                 "contact": profile,
-                "teammates": {t.pk: t.display_name for t in teammates},
+                "teammates": {t.pk: t.display_name for t in colleagues},
                 "can": {
                     "reply": employee.can(Perm.REPLY),
                     "note": employee.can(Perm.ADD_NOTES),
@@ -326,7 +345,7 @@ def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
                     "blockContacts": employee.can(Perm.BLOCK_CONTACTS),
                     "snooze": employee.can(Perm.SNOOZE),
                 },
-                **workflow_state(employee, conversation),
+                **workflow_state(employee, conversation, teams=teams, my_teams=my_teams),
                 "maxChars": settings.MESSAGE_MAX_CHARS,
                 "ordering": ordering,
                 **assignment,
