@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import deque
 from typing import Any
 
@@ -18,6 +20,8 @@ from . import notices
 from .catchup import FutureResume, audience_sees, catch_up
 from .fanout import presence_group
 from .sockets import LiveJsonConsumer, TypingThrottle, is_id, socket_db
+
+log = logging.getLogger(__name__)
 
 # Close codes: the 4000 range is ours; the browser shows the reason in the console.
 UNAUTHENTICATED = 4401
@@ -60,6 +64,7 @@ class InboxConsumer(LiveJsonConsumer):
         self.stale = False
         # A socket can be in two groups that both get an event (team and own): send it once.
         self.recent: deque[int] = deque(maxlen=1000)
+        self.heartbeat: asyncio.Task | None = None
         if self.viewer is None:
             await self.close(code=UNAUTHENTICATED)
             return
@@ -86,6 +91,8 @@ class InboxConsumer(LiveJsonConsumer):
         )
 
     async def disconnect(self, code: int) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.cancel()
         await self.leave_relay()
         await self.leave_layer()
 
@@ -103,23 +110,47 @@ class InboxConsumer(LiveJsonConsumer):
             return
         if kind == "resume":
             await self._catch_up(after)
+        elif kind == "ping" and not settings.REALTIME_CATCHUP_ON_PING:
+            self._heartbeat_soon()
         elif kind == "ping":
+            # Without a shared channel layer (the embedded default), what other processes
+            # write (the Celery worker: events, automatic away) never reaches this socket's
+            # groups: the pong carries colleagues' presence and we poll for events, in turn
+            # with the events this socket is sent.
             await socket_db(_pinged)(self.viewer.employee_id)
-            await self.join_layer()  # a restarted Redis forgot the groups: typing is heard again
-            if settings.REALTIME_CATCHUP_ON_PING:
-                # Without a shared channel layer (the embedded default), what other processes
-                # write (the Celery worker: events, automatic away) never reaches this socket's
-                # groups: the pong carries colleagues' presence and we poll for events.
-                colleagues = await socket_db(presence.presence_map)(self.viewer.company_id)
-                await self.send_json({"type": "pong", "presence": colleagues})
-                if after is not None:
-                    await self._catch_up(after)
-            else:
-                await self.send_json({"type": "pong"})
+            await self.join_layer()
+            colleagues = await socket_db(presence.presence_map)(self.viewer.company_id)
+            await self.send_json({"type": "pong", "presence": colleagues})
+            if after is not None:
+                await self._catch_up(after)
         elif kind == "typing":
             await self._typing(content)
         else:
             await self._error("unknown_type", _("Unknown message type."))
+
+    def _heartbeat_soon(self) -> None:
+        """A ping's heartbeat, off this socket's turn: events keep flowing while it waits.
+
+        Handled in turn, a ping held the socket for its database write and its Redis round
+        trips; the browsers of a company that reconnected together (a restart) ping together,
+        and an event then reached the last of 300 sockets only after all 300 heartbeats
+        (bench/README.md, "One event to 300 sockets: the tail"). One heartbeat at a time per
+        socket: a ping arriving while one is under way is answered by that one.
+        """
+        if self.heartbeat is None or self.heartbeat.done():
+            self.heartbeat = asyncio.ensure_future(self._heartbeat())
+
+    async def _heartbeat(self) -> None:
+        try:
+            await socket_db(_pinged)(self.viewer.employee_id)
+            await self.join_layer()  # a restarted Redis forgot the groups: typing is heard again
+            async with self.handling:  # the pong in turn with everything else this socket sends
+                if self.relay is not None:
+                    await self.send_json({"type": "pong"})
+        except OSError:  # the client went away meanwhile
+            pass
+        except Exception:
+            log.exception("an inbox ping failed")
 
     async def _typing(self, content: dict[str, Any]) -> None:
         conversation_id, mode, typing = content.get("conversation_id"), content.get("mode"), content.get("typing")
