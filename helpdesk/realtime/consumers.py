@@ -52,6 +52,68 @@ def _pinged(employee_id: int) -> None:
         account_actions.presence_from_inbox(employee_id, connecting=False)
 
 
+def _pinged_many(employee_ids: list[int]) -> None:
+    """Many tabs' heartbeats in one statement; each that finds them automatically away brings them back."""
+    online = presence.heartbeats(employee_ids)
+    for employee_id in employee_ids:
+        if employee_id not in online:
+            try:
+                account_actions.presence_from_inbox(employee_id, connecting=False)
+            except Exception:
+                log.exception("could not bring employee %s back online", employee_id)
+
+
+class Heartbeats:
+    """The pings of one event loop's inbox sockets, written together.
+
+    Pings that arrive while a write is under way wait for the next one, which takes them all
+    (``_pinged_many``): 300 tabs pinging together make a handful of statements, not 300, that
+    would share the database pool and the interpreter with everything else the process does.
+    """
+
+    def __init__(self) -> None:
+        self.waiting: dict[int, list[asyncio.Future]] = {}
+        self.writing: asyncio.Task | None = None
+
+    async def beat(self, employee_id: int) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.setdefault(employee_id, []).append(future)
+        if self.writing is None or self.writing.done():
+            self.writing = asyncio.ensure_future(self._write())
+        await future
+
+    async def _write(self) -> None:
+        while self.waiting:
+            batch, self.waiting = self.waiting, {}
+            outcome: BaseException | None = None
+            try:
+                await socket_db(_pinged_many)(sorted(batch))
+            except Exception as exc:
+                outcome = exc
+            for futures in batch.values():
+                for future in futures:
+                    if future.done():  # its socket went away meanwhile
+                        continue
+                    if outcome is None:
+                        future.set_result(None)
+                    else:
+                        future.set_exception(outcome)
+
+
+_heartbeats: dict[asyncio.AbstractEventLoop, Heartbeats] = {}
+
+
+def heartbeats() -> Heartbeats:
+    """The running loop's heartbeat writer (a test may run several loops)."""
+    loop = asyncio.get_running_loop()
+    writer = _heartbeats.get(loop)
+    if writer is None:
+        for closed in [other for other in _heartbeats if other.is_closed()]:
+            del _heartbeats[closed]
+        writer = _heartbeats[loop] = Heartbeats()
+    return writer
+
+
 class InboxConsumer(LiveJsonConsumer):
     socket_kind = "inbox"
     # The relay tells this socket how far the log is (``inbox_position``): it resumes by event id.
@@ -142,7 +204,7 @@ class InboxConsumer(LiveJsonConsumer):
 
     async def _heartbeat(self) -> None:
         try:
-            await socket_db(_pinged)(self.viewer.employee_id)
+            await heartbeats().beat(self.viewer.employee_id)
             await self.join_layer()  # a restarted Redis forgot the groups: typing is heard again
             async with self.handling:  # the pong in turn with everything else this socket sends
                 if self.relay is not None:
