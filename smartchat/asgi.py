@@ -27,5 +27,5 @@ application = ProxyHeadersMiddleware(
 if settings.GC_FREEZE_AT_START:
     from smartchat.heap import freeze_startup_objects
 
-    # Full garbage collections then skip what start-up made: no 100 ms pauses of every socket.
+    # Full garbage collections then skip what start-up made: shorter pauses of every socket.
     freeze_startup_objects()

@@ -3,8 +3,9 @@
 A web process holds a few hundred thousand objects from start-up alone (Django, the apps,
 their modules, the URL patterns) that live as long as the process. CPython's oldest
 generation scans all of them on every full collection, which runs every few seconds while
-sockets are busy: a pause of 70-300 ms with the event loop stopped, so one event's fan-out to
-300 sockets took that much longer (bench/README.md, "One event to 300 sockets: the tail").
+sockets are busy, with the event loop stopped: with 300 inbox sockets a pause of 143 ms at
+the median (398 ms at worst), 40 ms (125 ms) once they are frozen (bench/README.md, "One
+event to 300 sockets: the tail").
 Frozen, they are never scanned; what the process allocates later (sockets, requests) is
 collected as before, so nothing made after start-up can leak through this.
 """
