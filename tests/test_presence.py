@@ -116,6 +116,62 @@ def test_a_heartbeat_of_an_online_employee_is_one_query(cast):
     assert count_queries(lambda: presence.heartbeat(cast.bob.pk)) == 1
 
 
+def test_heartbeats_of_many_online_employees_are_one_query(cast):
+    for employee in (cast.bob, cast.erin, cast.alice):
+        admin_actions.set_presence(employee, presence=ONLINE)
+    idle(cast.erin, 30)
+    ids = {cast.bob.pk, cast.erin.pk, cast.alice.pk}
+    assert count_queries(lambda: presence.heartbeats(ids)) == 1
+    assert Employee.objects.get(pk=cast.erin.pk).last_seen_at > timezone.now() - timedelta(seconds=5)
+
+
+def test_heartbeats_tell_who_was_not_online_and_refresh_everyone(cast):
+    admin_actions.set_presence(cast.bob, presence=ONLINE)
+    admin_actions.set_presence(cast.erin, presence=ONLINE)
+    idle(cast.erin)
+    mark_idle_employees_away()  # Erin's laptop slept: automatically away
+    admin_actions.set_presence(cast.dave, presence=OFFLINE)
+    idle(cast.dave)
+    assert presence.heartbeats([cast.bob.pk, cast.erin.pk, cast.dave.pk]) == {cast.bob.pk}
+    fresh = timezone.now() - timedelta(seconds=5)
+    for employee in (cast.bob, cast.erin, cast.dave):
+        assert Employee.objects.get(pk=employee.pk).last_seen_at > fresh
+    assert (presence_of(cast.erin), presence_of(cast.dave)) == (AWAY, OFFLINE)  # the caller decides
+
+
+async def test_pings_arriving_together_are_written_together_and_bring_the_away_back(
+    tcast, layer, settings, monkeypatch
+):
+    settings.REALTIME_CATCHUP_ON_PING = False
+    from helpdesk.realtime import consumers
+
+    people = [tcast.alice, tcast.bob, tcast.erin, tcast.dave]
+    sockets = [await connected_inbox(employee) for employee in people]
+    await database_sync_to_async(admin_actions.set_presence)(tcast.erin, presence=ONLINE)
+    await database_sync_to_async(idle)(tcast.erin)
+    await database_sync_to_async(mark_idle_employees_away)()
+    assert await database_sync_to_async(presence_of)(tcast.erin) == AWAY
+    batches: list[list[int]] = []
+    real = consumers._pinged_many
+
+    def counted(employee_ids: list[int]) -> None:
+        batches.append(list(employee_ids))
+        real(employee_ids)
+
+    monkeypatch.setattr(consumers, "_pinged_many", counted)
+    for socket in sockets:
+        await socket.send_json_to({"type": "ping", "after": 0})
+    for socket in sockets:
+        frame = await socket.receive_json_from(timeout=5)
+        while frame["type"] != "pong":  # colleagues' presence may come first
+            frame = await socket.receive_json_from(timeout=5)
+    assert sorted(pk for batch in batches for pk in batch) == sorted(e.pk for e in people)
+    assert len(batches) <= 2  # the first ping may go alone; the rest wait for it and go together
+    assert await database_sync_to_async(presence_of)(tcast.erin) == ONLINE
+    for socket in sockets:
+        await socket.disconnect()
+
+
 def test_a_deactivated_employee_cannot_set_presence(cast):
     admin_actions.deactivate_employee(cast.erin, by=cast.alice)
     with pytest.raises(ActionError):

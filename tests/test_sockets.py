@@ -6,13 +6,18 @@ conversations their scope covers, and nothing of another company.
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from django.db import connection, transaction
 from django.test import Client
 
+from helpdesk.accounts.models import Employee
 from helpdesk.conversations import actions
 from helpdesk.conversations.models import Message
 from helpdesk.realtime import fanout
@@ -381,4 +386,53 @@ async def test_with_a_shared_layer_a_ping_is_only_a_heartbeat(tcast, settings):
     await bob.send_json_to({"type": "ping", "after": 0})
     assert (await bob.receive_json_from())["type"] == "pong"
     assert await bob.receive_nothing(timeout=0.3)
+    await bob.disconnect()
+
+
+async def test_an_event_reaches_a_socket_while_its_ping_waits_on_the_database(tcast, settings):
+    """A ping's heartbeat runs beside the socket's events, not before them.
+
+    Bob's employee row is held by another transaction, so his ping's heartbeat (an UPDATE of
+    that row) waits. A note posted meanwhile still reaches his socket at once; the pong comes
+    once the row is free. Handled in turn, the event waited behind the heartbeat: 300
+    agents' pings arriving together held one event's fan-out back by their database writes.
+    """
+    settings.REALTIME_CATCHUP_ON_PING = False
+    bob = await connected_agent(tcast.bob)
+    held, release = threading.Event(), threading.Event()
+
+    def hold_bobs_row() -> None:
+        with transaction.atomic():
+            Employee.objects.select_for_update(no_key=True).get(pk=tcast.bob.pk)
+            held.set()
+            release.wait(10)
+        connection.close()
+
+    holder = threading.Thread(target=hold_bobs_row)
+    holder.start()
+    try:
+        assert await asyncio.to_thread(held.wait, 10)
+        await bob.send_json_to({"type": "ping", "after": 0})
+        await database_sync_to_async(actions.add_note)(tcast.conversation, by=tcast.alice, body="while you ping")
+        frame = await bob.receive_json_from(timeout=3)
+        assert frame["type"] == "event"
+        assert frame["event"]["payload"]["message"]["body"] == "while you ping"
+        assert await bob.receive_nothing(timeout=0.3)  # the heartbeat still waits for the row
+    finally:
+        release.set()
+        await asyncio.to_thread(holder.join, 10)
+    assert (await bob.receive_json_from(timeout=5))["type"] == "pong"
+    await bob.disconnect()
+
+
+async def test_pings_in_quick_succession_make_one_heartbeat_at_a_time(tcast, settings):
+    settings.REALTIME_CATCHUP_ON_PING = False
+    bob = await connected_agent(tcast.bob)
+    for _ in range(3):
+        await bob.send_json_to({"type": "ping", "after": 0})
+    assert (await bob.receive_json_from(timeout=5))["type"] == "pong"
+    # The later pings arrived while the first one's heartbeat was under way: it answered them.
+    assert await bob.receive_nothing(timeout=0.5)
+    await bob.send_json_to({"type": "ping", "after": 0})
+    assert (await bob.receive_json_from(timeout=5))["type"] == "pong"
     await bob.disconnect()

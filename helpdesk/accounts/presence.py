@@ -6,6 +6,7 @@ presence_from_inbox, mark_away_if_idle), each recorded as a ``PresenceChange``.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -36,6 +37,21 @@ def heartbeat(employee_id: int) -> bool:
         return True
     Employee.objects.filter(pk=employee_id).update(last_seen_at=now)
     return False
+
+
+def heartbeats(employee_ids: Collection[int]) -> set[int]:
+    """Many inbox tabs' heartbeats at once (as ``heartbeat``): the ids of those online already.
+
+    The common case (all online) is one UPDATE. The rows it wrote are the ones now carrying
+    its timestamp; the others are refreshed too, and the caller decides about them.
+    """
+    ids = set(employee_ids)
+    now = timezone.now()
+    if Employee.objects.filter(pk__in=ids, presence=Presence.ONLINE).update(last_seen_at=now) == len(ids):
+        return ids
+    online = set(Employee.objects.filter(pk__in=ids, last_seen_at=now).values_list("pk", flat=True))
+    Employee.objects.filter(pk__in=ids - online).update(last_seen_at=now)
+    return online
 
 
 def online_agents(company_id: int, *, team_id: int | None = None) -> list[Employee]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import deque
 from typing import Any
 
@@ -18,6 +20,8 @@ from . import notices
 from .catchup import FutureResume, audience_sees, catch_up
 from .fanout import presence_group
 from .sockets import LiveJsonConsumer, TypingThrottle, is_id, socket_db
+
+log = logging.getLogger(__name__)
 
 # Close codes: the 4000 range is ours; the browser shows the reason in the console.
 UNAUTHENTICATED = 4401
@@ -48,6 +52,68 @@ def _pinged(employee_id: int) -> None:
         account_actions.presence_from_inbox(employee_id, connecting=False)
 
 
+def _pinged_many(employee_ids: list[int]) -> None:
+    """Many tabs' heartbeats in one statement; each that finds them automatically away brings them back."""
+    online = presence.heartbeats(employee_ids)
+    for employee_id in employee_ids:
+        if employee_id not in online:
+            try:
+                account_actions.presence_from_inbox(employee_id, connecting=False)
+            except Exception:
+                log.exception("could not bring employee %s back online", employee_id)
+
+
+class Heartbeats:
+    """The pings of one event loop's inbox sockets, written together.
+
+    Pings that arrive while a write is under way wait for the next one, which takes them all
+    (``_pinged_many``): 300 tabs pinging together make a handful of statements, not 300, that
+    would share the database pool and the interpreter with everything else the process does.
+    """
+
+    def __init__(self) -> None:
+        self.waiting: dict[int, list[asyncio.Future]] = {}
+        self.writing: asyncio.Task | None = None
+
+    async def beat(self, employee_id: int) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.setdefault(employee_id, []).append(future)
+        if self.writing is None or self.writing.done():
+            self.writing = asyncio.ensure_future(self._write())
+        await future
+
+    async def _write(self) -> None:
+        while self.waiting:
+            batch, self.waiting = self.waiting, {}
+            outcome: BaseException | None = None
+            try:
+                await socket_db(_pinged_many)(sorted(batch))
+            except Exception as exc:
+                outcome = exc
+            for futures in batch.values():
+                for future in futures:
+                    if future.done():  # its socket went away meanwhile
+                        continue
+                    if outcome is None:
+                        future.set_result(None)
+                    else:
+                        future.set_exception(outcome)
+
+
+_heartbeats: dict[asyncio.AbstractEventLoop, Heartbeats] = {}
+
+
+def heartbeats() -> Heartbeats:
+    """The running loop's heartbeat writer (a test may run several loops)."""
+    loop = asyncio.get_running_loop()
+    writer = _heartbeats.get(loop)
+    if writer is None:
+        for closed in [other for other in _heartbeats if other.is_closed()]:
+            del _heartbeats[closed]
+        writer = _heartbeats[loop] = Heartbeats()
+    return writer
+
+
 class InboxConsumer(LiveJsonConsumer):
     socket_kind = "inbox"
     # The relay tells this socket how far the log is (``inbox_position``): it resumes by event id.
@@ -60,6 +126,7 @@ class InboxConsumer(LiveJsonConsumer):
         self.stale = False
         # A socket can be in two groups that both get an event (team and own): send it once.
         self.recent: deque[int] = deque(maxlen=1000)
+        self.heartbeat: asyncio.Task | None = None
         if self.viewer is None:
             await self.close(code=UNAUTHENTICATED)
             return
@@ -86,6 +153,8 @@ class InboxConsumer(LiveJsonConsumer):
         )
 
     async def disconnect(self, code: int) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.cancel()
         await self.leave_relay()
         await self.leave_layer()
 
@@ -103,23 +172,47 @@ class InboxConsumer(LiveJsonConsumer):
             return
         if kind == "resume":
             await self._catch_up(after)
+        elif kind == "ping" and not settings.REALTIME_CATCHUP_ON_PING:
+            self._heartbeat_soon()
         elif kind == "ping":
+            # Without a shared channel layer (the embedded default), what other processes
+            # write (the Celery worker: events, automatic away) never reaches this socket's
+            # groups: the pong carries colleagues' presence and we poll for events, in turn
+            # with the events this socket is sent.
             await socket_db(_pinged)(self.viewer.employee_id)
-            await self.join_layer()  # a restarted Redis forgot the groups: typing is heard again
-            if settings.REALTIME_CATCHUP_ON_PING:
-                # Without a shared channel layer (the embedded default), what other processes
-                # write (the Celery worker: events, automatic away) never reaches this socket's
-                # groups: the pong carries colleagues' presence and we poll for events.
-                colleagues = await socket_db(presence.presence_map)(self.viewer.company_id)
-                await self.send_json({"type": "pong", "presence": colleagues})
-                if after is not None:
-                    await self._catch_up(after)
-            else:
-                await self.send_json({"type": "pong"})
+            await self.join_layer()
+            colleagues = await socket_db(presence.presence_map)(self.viewer.company_id)
+            await self.send_json({"type": "pong", "presence": colleagues})
+            if after is not None:
+                await self._catch_up(after)
         elif kind == "typing":
             await self._typing(content)
         else:
             await self._error("unknown_type", _("Unknown message type."))
+
+    def _heartbeat_soon(self) -> None:
+        """A ping's heartbeat, off this socket's turn: events keep flowing while it waits.
+
+        Handled in turn, a ping held the socket for its database write and its Redis round
+        trips; the browsers of a company that reconnected together (a restart) ping together,
+        and an event then reached the last of 300 sockets only after all 300 heartbeats
+        (bench/README.md, "One event to 300 sockets: the tail"). One heartbeat at a time per
+        socket: a ping arriving while one is under way is answered by that one.
+        """
+        if self.heartbeat is None or self.heartbeat.done():
+            self.heartbeat = asyncio.ensure_future(self._heartbeat())
+
+    async def _heartbeat(self) -> None:
+        try:
+            await heartbeats().beat(self.viewer.employee_id)
+            await self.join_layer()  # a restarted Redis forgot the groups: typing is heard again
+            async with self.handling:  # the pong in turn with everything else this socket sends
+                if self.relay is not None:
+                    await self.send_json({"type": "pong"})
+        except OSError:  # the client went away meanwhile
+            pass
+        except Exception as exc:  # the database away: the next ping tries again (one line each, no traceback)
+            log.warning("an inbox ping's heartbeat failed: %r", exc)
 
     async def _typing(self, content: dict[str, Any]) -> None:
         conversation_id, mode, typing = content.get("conversation_id"), content.get("mode"), content.get("typing")
