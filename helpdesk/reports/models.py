@@ -192,6 +192,29 @@ class ContactDay(_Dims):
         return f"contact {self.contact_id} on {self.local_day}"
 
 
+class ContactLast(models.Model):
+    """Per contact: the last local day it sent a customer message (over every dimension). While
+    no contact of the company is active after a period's last day (a period ending today), the
+    period's distinct contacts are those whose last day is on or after its first day: a count of
+    an index range, no deduplication of every contact day (RollupSource.contacts). Raised by
+    each customer message (``GREATEST``), recomputed from the contact days when a deletion
+    removes some, rebuilt by the recount."""
+
+    id = models.BigAutoField(primary_key=True)
+    company_id = models.IntegerField()
+    contact_id = models.BigIntegerField()
+    last_day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company_id", "contact_id"], name="reports_contactlast_key"),
+        ]
+        indexes = [models.Index(fields=["company_id", "last_day"], name="reports_contactlast_day")]
+
+    def __str__(self) -> str:
+        return f"contact {self.contact_id} last on {self.last_day}"
+
+
 class RollupZone(models.Model):
     """The time zone a company's rollups were last counted in (buckets are local hours).
 

@@ -17,6 +17,7 @@ from .models import (
     CompanyHour,
     CompanyHourBin,
     ContactDay,
+    ContactLast,
     DailyBin,
     DailyBucket,
     DurationBin,
@@ -207,6 +208,14 @@ class RollupSource:
         return out
 
     def contacts(self, period: Period) -> int:
+        if self.company_wide:
+            # No contact active after the period (a period ending today): its distinct contacts
+            # are those last active on or after its first day, a count of an index range.
+            # Both from the (company, last day) index: its last entry, and a range of it.
+            last = ContactLast.objects.filter(company_id=self.scope.company_id)
+            latest = last.order_by("-last_day").values_list("last_day", flat=True).first()
+            if latest is None or latest <= period.last:
+                return last.filter(last_day__gte=period.first).count()
         rows = self._rows(ContactDay, period).values("contact_id")
         if connection.features.can_distinct_on_fields:
             # SELECT count(*) FROM (SELECT DISTINCT ON (contact_id) ... ORDER BY contact_id): a

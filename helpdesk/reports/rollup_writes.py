@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from django.db import connection
+from django.db.models import Exists, Max, OuterRef, Subquery
 
 from . import bins
 from .facts import ACTIVE, CUSTOMER_MESSAGE, DURATIONS, METRIC_CODE, TOUCH_CODE, Fact
@@ -22,6 +23,7 @@ from .models import (
     CompanyHour,
     CompanyHourBin,
     ContactDay,
+    ContactLast,
     ConversationStats,
     DailyBin,
     DailyBucket,
@@ -146,6 +148,15 @@ class Accumulator:
             out[(self.places[hour][0], dims, metric, k)] += n
         return out
 
+    def last_days(self) -> dict[int, object]:
+        """Per contact, its latest local day with customer messages added (ContactLast's rows;
+        a withdrawal recomputes them instead: ``apply``)."""
+        out: dict[int, object] = {}
+        for (day, contact, _dims), n in self.contacts.items():
+            if n > 0 and (contact not in out or out[contact] < day):
+                out[contact] = day
+        return out
+
     def rows(self) -> dict[str, list[tuple]]:
         c, places = self.company_id, self.places
         return {
@@ -164,6 +175,7 @@ class Accumulator:
                 for (kind, conv, contact, hour, dims) in self.touches
             ],
             "contact": [(c, day, contact, *dims, n) for (day, contact, dims), n in self.contacts.items() if n],
+            "contactlast": [(c, contact, day) for contact, day in self.last_days().items()],
             **self.company_rows(),
             **self.month_rows(),
         }
@@ -255,9 +267,13 @@ def apply(company_id: int, facts: list[Fact], tz: zoneinfo.ZoneInfo, *, sign: in
         Touch.objects.filter(conversation_id=facts[0].conversation_id).delete()
     acc.write()
     if sign < 0 and acc.contacts:
-        ContactDay.objects.filter(company_id=company_id, n__lte=0).filter(
-            contact_id__in={contact for (_day, contact, _dims) in acc.contacts}
-        ).delete()
+        contacts = {contact for (_day, contact, _dims) in acc.contacts}
+        ContactDay.objects.filter(company_id=company_id, n__lte=0).filter(contact_id__in=contacts).delete()
+        # Their last days, from the contact days left (none left: no row).
+        days = ContactDay.objects.filter(company_id=company_id, contact_id=OuterRef("contact_id"))
+        lasts = ContactLast.objects.filter(company_id=company_id, contact_id__in=contacts)
+        lasts.filter(~Exists(days)).delete()
+        lasts.update(last_day=Subquery(days.order_by().values("contact_id").annotate(m=Max("local_day")).values("m")))
 
 
 _TABLES = {
@@ -291,6 +307,13 @@ _TABLES = {
         ["company_id", "metric", "local_day", "at", "bin"],
         ["count"],
     ),
+    # Not summed: the later of the two days (_insert_sql).
+    "contactlast": (
+        ContactLast._meta.db_table,
+        ["company_id", "contact_id", "last_day"],
+        ["company_id", "contact_id"],
+        None,
+    ),
     "monthhour": (MonthHourBucket._meta.db_table, [*MONTH_HOUR_KEY, *COUNTER_COLS], MONTH_HOUR_KEY, COUNTER_COLS),
     "monthbin": (MonthBin._meta.db_table, [*MONTH_BIN_KEY, "count"], MONTH_BIN_KEY, ["count"]),
     "monthhourbin": (MonthHourBin._meta.db_table, [*MONTH_HOUR_BIN_KEY, "count"], MONTH_HOUR_BIN_KEY, ["count"]),
@@ -303,6 +326,11 @@ def _insert_sql(name: str, n: int) -> str:
     one = "(" + ", ".join(["%s"] * len(cols)) + ")"
     # Our own table and column names; every value is a parameter.
     head = f"INSERT INTO {table} ({', '.join(cols)}) VALUES {', '.join([one] * n)}"  # noqa: S608
+    if name == "contactlast":
+        return head + (
+            f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET last_day = EXCLUDED.last_day"
+            f" WHERE {table}.last_day < EXCLUDED.last_day"
+        )
     if summed is None:
         return head + " ON CONFLICT DO NOTHING"
     updates = ", ".join(f"{col} = {table}.{col} + EXCLUDED.{col}" for col in summed)
