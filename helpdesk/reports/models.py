@@ -320,6 +320,12 @@ class MonthHourBucket(_Dims, _Counters):
         constraints = [
             models.UniqueConstraint(fields=["company_id", "month", "local_hour", *DIMS], name="reports_monthhour_key"),
         ]
+        # A scoped reader (agent = me, or team IN mine) reads only its rows: a BitmapOr of two
+        # ranges, not every row of the months filtered (a teams reader's year: ~10 -> ~3 ms).
+        indexes = [
+            models.Index(fields=["company_id", "team", "month"], name="reports_monthhour_team"),
+            models.Index(fields=["company_id", "agent", "month"], name="reports_monthhour_agent"),
+        ]
 
     def __str__(self) -> str:
         return f"month {self.month:%Y-%m} hour {self.local_hour} of {self.company_id}"
@@ -364,6 +370,12 @@ class MonthHourBin(_Dims):
             models.UniqueConstraint(
                 fields=["company_id", "metric", "month", "local_hour", *DIMS, "bin"], name="reports_monthhourbin_key"
             ),
+        ]
+        # As MonthHourBucket's: a teams reader's year of first responses by hour reads its ~28,000
+        # rows, not the company's ~110,000 filtered (~56 -> ~20 ms on the loaded bench machine).
+        indexes = [
+            models.Index(fields=["company_id", "metric", "team", "month"], name="reports_monthhourbin_team"),
+            models.Index(fields=["company_id", "metric", "agent", "month"], name="reports_monthhourbin_agent"),
         ]
 
     def __str__(self) -> str:

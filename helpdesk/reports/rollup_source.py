@@ -216,6 +216,14 @@ class RollupSource:
             latest = last.order_by("-last_day").values_list("last_day", flat=True).first()
             if latest is None or latest <= period.last:
                 return last.filter(last_day__gte=period.first).count()
+        if self.scope.scope == Scope.TEAMS and self.scope.team_ids:
+            # "agent = me OR team IN mine" as the UNION of two index-only ranges, (company, agent,
+            # day, contact) and (company, team, day, contact), instead of a BitmapOr over the heap.
+            rows = ContactDay.objects.filter(
+                self.filters.q(), company_id=self.scope.company_id, local_day__range=(period.first, period.last)
+            )
+            mine = rows.filter(agent=self.scope.employee_id).values("contact_id")
+            return mine.union(rows.filter(team__in=sorted(self.scope.team_ids)).values("contact_id")).count()
         rows = self._rows(ContactDay, period).values("contact_id")
         if connection.features.can_distinct_on_fields:
             # SELECT count(*) FROM (SELECT DISTINCT ON (contact_id) ... ORDER BY contact_id): a
