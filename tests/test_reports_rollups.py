@@ -14,6 +14,8 @@ from helpdesk.reports.models import (
     CompanyHourBin,
     ContactDay,
     ContactLast,
+    ContactLastAgent,
+    ContactLastTeam,
     ConversationStats,
     DailyBin,
     DailyBucket,
@@ -168,6 +170,8 @@ def _snapshot(company_id):
         Touch,
         ContactDay,
         ContactLast,
+        ContactLastTeam,
+        ContactLastAgent,
         CompanyHour,
         CompanyDayBin,
         CompanyHourBin,
@@ -290,18 +294,22 @@ def test_the_migration_fills_the_contacts_last_days_as_they_are_kept(history):
 
     h = history
     fill = importlib.import_module("helpdesk.reports.migrations.0012_contactlast")
+    by_scope = importlib.import_module("helpdesk.reports.migrations.0014_contactlast_by_scope")
     before = _snapshot(h.company.pk)
-    assert before["ContactLast"]
-    ContactLast.objects.filter(company_id=h.company.pk).delete()
+    assert before["ContactLast"] and before["ContactLastTeam"] and before["ContactLastAgent"]
+    for model in (ContactLast, ContactLastTeam, ContactLastAgent):
+        model.objects.filter(company_id=h.company.pk).delete()
     with connection.cursor() as cursor:
-        cursor.execute(fill.FILL, [h.company.pk, h.company.pk])
+        for sql in (fill.FILL, *by_scope.FILL):
+            cursor.execute(sql, [h.company.pk, h.company.pk])
     assert _snapshot(h.company.pk) == before
 
 
 def test_the_contacts_of_a_period_ending_today_and_after_a_deletion(history):
-    """The admin's contacts tile of a period holding the last active day is read from the last
-    days; a period ending earlier from the contact days. Both equal the raw count, before and
-    after the conversation of the latest contact is deleted (its last day moves back or goes)."""
+    """The contacts tile of a period holding the last active day is read from the last days (the
+    company's, a team's, an agent's); a period ending earlier from the contact days. Both equal
+    the raw count for every scope, before and after the conversations of the latest contact are
+    deleted (its last days move back or go)."""
     from helpdesk.conversations import actions
     from helpdesk.conversations.models import Conversation
 
@@ -315,8 +323,9 @@ def test_the_contacts_of_a_period_ending_today_and_after_a_deletion(history):
             Period.parse(h.company, start=first + timedelta(days=1), end=latest.last_day + timedelta(days=3)),
             Period.parse(h.company, start=first, end=latest.last_day - timedelta(days=1)),
         ):
-            want = raw.dashboard(h.admin, period, binned=True).tile("contacts")
-            assert queries.dashboard(h.admin, period).tile("contacts") == want, period
+            for reader in (h.admin, h.bob, h.dave, h.vera):  # all, teams (one team), assigned, teams (two)
+                want = raw.dashboard(reader, period, binned=True).tile("contacts")
+                assert queries.dashboard(reader, period).tile("contacts") == want, (reader, period)
 
     check()
     for conversation in Conversation.objects.filter(contact_id=latest.contact_id, deleted_at__isnull=True):
@@ -325,6 +334,12 @@ def test_the_contacts_of_a_period_ending_today_and_after_a_deletion(history):
     days = ContactDay.objects.filter(company_id=h.company.pk, contact_id=latest.contact_id)
     kept = ContactLast.objects.filter(company_id=h.company.pk, contact_id=latest.contact_id).first()
     assert (kept.last_day if kept else None) == max(days.values_list("local_day", flat=True), default=None)
+    for model, dim in ((ContactLastTeam, "team"), (ContactLastAgent, "agent")):
+        kept = dict(model.objects.filter(contact_id=latest.contact_id).values_list(dim, "last_day"))
+        left: dict = {}
+        for key, day in days.exclude(**{dim: 0}).values_list(dim, "local_day"):
+            left[key] = max(left.get(key, day), day)
+        assert kept == left
 
 
 def test_a_change_of_time_zone_recounts_the_hours(db, django_capture_on_commit_callbacks, caplog):

@@ -215,6 +215,55 @@ class ContactLast(models.Model):
         return f"contact {self.contact_id} last on {self.last_day}"
 
 
+class ContactLastTeam(models.Model):
+    """ContactLast per credited team (none: not kept): a teams reader's contacts of a period
+    ending today, its team's last days, and its own (ContactLastAgent) not among them."""
+
+    id = models.BigAutoField(primary_key=True)
+    company_id = models.IntegerField()
+    team = models.IntegerField()
+    contact_id = models.BigIntegerField()
+    last_day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company_id", "team", "contact_id"], name="reports_contactlastteam_key"),
+        ]
+        # With the contact: the team's contacts since a day are an index-only range (the
+        # anti-join of a teams reader's own contacts hashes them without reading the table).
+        indexes = [
+            models.Index(
+                fields=["company_id", "team", "last_day"], include=["contact_id"], name="reports_contactlastteam_day"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"contact {self.contact_id} last on {self.last_day} for team {self.team}"
+
+
+class ContactLastAgent(models.Model):
+    """ContactLast per credited agent (unassigned: not kept)."""
+
+    id = models.BigAutoField(primary_key=True)
+    company_id = models.IntegerField()
+    agent = models.IntegerField()
+    contact_id = models.BigIntegerField()
+    last_day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company_id", "agent", "contact_id"], name="reports_contactlastagent_key"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["company_id", "agent", "last_day"], include=["contact_id"], name="reports_contactlastagent_day"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"contact {self.contact_id} last on {self.last_day} for agent {self.agent}"
+
+
 class RollupZone(models.Model):
     """The time zone a company's rollups were last counted in (buckets are local hours).
 

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import Q, Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 
 from helpdesk.accounts.models import Scope
 
@@ -18,6 +18,8 @@ from .models import (
     CompanyHourBin,
     ContactDay,
     ContactLast,
+    ContactLastAgent,
+    ContactLastTeam,
     DailyBin,
     DailyBucket,
     DurationBin,
@@ -208,14 +210,14 @@ class RollupSource:
         return out
 
     def contacts(self, period: Period) -> int:
-        if self.company_wide:
+        if self.filters == Filters() and self.scope.scope in (Scope.ALL, Scope.TEAMS, Scope.ASSIGNED):
             # No contact active after the period (a period ending today): its distinct contacts
             # are those last active on or after its first day, a count of an index range.
-            # Both from the (company, last day) index: its last entry, and a range of it.
-            last = ContactLast.objects.filter(company_id=self.scope.company_id)
-            latest = last.order_by("-last_day").values_list("last_day", flat=True).first()
-            if latest is None or latest <= period.last:
-                return last.filter(last_day__gte=period.first).count()
+            c = self.scope.company_id
+            latest = ContactLast.objects.filter(company_id=c).order_by("-last_day").values_list("last_day", flat=True)
+            last = latest.first()
+            if last is None or last <= period.last:
+                return self._last_active(period.first)
         if self.scope.scope == Scope.TEAMS and self.scope.team_ids:
             # "agent = me OR team IN mine" as the UNION of two index-only ranges, (company, agent,
             # day, contact) and (company, team, day, contact), instead of a BitmapOr over the heap.
@@ -233,6 +235,21 @@ class RollupSource:
             # the key's range on the day, sorted.
             return rows.order_by("contact_id").distinct("contact_id").count()
         return rows.distinct().count()
+
+    def _last_active(self, first) -> int:
+        """The reader's contacts last active on or after ``first`` (ContactLast*), for a period no
+        contact's activity goes past: for a teams reader, those of its teams (one team: a count
+        of an index range) and its own not among them (an anti-join, the unique key per probe)."""
+        c, me = self.scope.company_id, self.scope.employee_id
+        if self.scope.scope == Scope.ALL:
+            return ContactLast.objects.filter(company_id=c, last_day__gte=first).count()
+        mine = ContactLastAgent.objects.filter(company_id=c, agent=me, last_day__gte=first)
+        teams = sorted(self.scope.team_ids) if self.scope.scope == Scope.TEAMS else []
+        if not teams:
+            return mine.count()
+        theirs = ContactLastTeam.objects.filter(company_id=c, team__in=teams, last_day__gte=first)
+        n = theirs.count() if len(teams) == 1 else theirs.values("contact_id").distinct().count()
+        return n + mine.filter(~Exists(theirs.filter(contact_id=OuterRef("contact_id")))).count()
 
     def heatmap_counts(self, period: Period, metric: str) -> dict:
         kind = TOUCH_CODE[HEATMAP_TOUCH[metric]]

@@ -24,6 +24,8 @@ from .models import (
     CompanyHourBin,
     ContactDay,
     ContactLast,
+    ContactLastAgent,
+    ContactLastTeam,
     ConversationStats,
     DailyBin,
     DailyBucket,
@@ -148,13 +150,17 @@ class Accumulator:
             out[(self.places[hour][0], dims, metric, k)] += n
         return out
 
-    def last_days(self) -> dict[int, object]:
-        """Per contact, its latest local day with customer messages added (ContactLast's rows;
-        a withdrawal recomputes them instead: ``apply``)."""
-        out: dict[int, object] = {}
-        for (day, contact, _dims), n in self.contacts.items():
-            if n > 0 and (contact not in out or out[contact] < day):
-                out[contact] = day
+    def last_days(self, by: int | None = None) -> dict[tuple, object]:
+        """The latest local day with customer messages added, per contact (``by`` None), or per
+        (team, contact) (``by`` 0) or (agent, contact) (``by`` 2), none and unassigned left out:
+        the ContactLast* rows (a withdrawal recomputes them instead: ``apply``)."""
+        out: dict[tuple, object] = {}
+        for (day, contact, dims), n in self.contacts.items():
+            if n <= 0 or (by is not None and not dims[by]):
+                continue
+            key = (contact,) if by is None else (dims[by], contact)
+            if key not in out or out[key] < day:
+                out[key] = day
         return out
 
     def rows(self) -> dict[str, list[tuple]]:
@@ -175,7 +181,9 @@ class Accumulator:
                 for (kind, conv, contact, hour, dims) in self.touches
             ],
             "contact": [(c, day, contact, *dims, n) for (day, contact, dims), n in self.contacts.items() if n],
-            "contactlast": [(c, contact, day) for contact, day in self.last_days().items()],
+            "contactlast": [(c, *key, day) for key, day in self.last_days().items()],
+            "contactlastteam": [(c, *key, day) for key, day in self.last_days(0).items()],
+            "contactlastagent": [(c, *key, day) for key, day in self.last_days(2).items()],
             **self.company_rows(),
             **self.month_rows(),
         }
@@ -269,15 +277,21 @@ def apply(company_id: int, facts: list[Fact], tz: zoneinfo.ZoneInfo, *, sign: in
     if sign < 0 and acc.contacts:
         contacts = {contact for (_day, contact, _dims) in acc.contacts}
         ContactDay.objects.filter(company_id=company_id, n__lte=0).filter(contact_id__in=contacts).delete()
-        # Their last days, from the contact days left (none left: no row).
-        days = ContactDay.objects.filter(company_id=company_id, contact_id=OuterRef("contact_id"))
-        lasts = ContactLast.objects.filter(company_id=company_id, contact_id__in=contacts)
-        lasts.filter(~Exists(days)).delete()
-        lasts.update(last_day=Subquery(days.order_by().values("contact_id").annotate(m=Max("local_day")).values("m")))
+        # Their last days, from the contact days left (none left: no row), over every dimension,
+        # per team and per agent.
+        for model, dim in ((ContactLast, None), (ContactLastTeam, "team"), (ContactLastAgent, "agent")):
+            days = ContactDay.objects.filter(company_id=company_id, contact_id=OuterRef("contact_id"))
+            if dim is not None:
+                days = days.filter(**{dim: OuterRef(dim)})
+            lasts = model.objects.filter(company_id=company_id, contact_id__in=contacts)
+            lasts.filter(~Exists(days)).delete()
+            latest = days.order_by().values("contact_id").annotate(m=Max("local_day")).values("m")
+            lasts.update(last_day=Subquery(latest))
 
 
 _TABLES = {
-    # name: (table, columns in the order of Accumulator.rows, the conflict key, the summed columns)
+    # name: (table, columns in the order of Accumulator.rows, the conflict key, the summed columns);
+    # a contact's last day ("last_day"): keyed by every column but the last, which takes the later day.
     "bucket": (HourlyBucket._meta.db_table, [*KEY_COLS, *PLACE_COLS, *COUNTER_COLS], KEY_COLS, COUNTER_COLS),
     "day": (DailyBucket._meta.db_table, [*DAY_KEY, *COUNTER_COLS], DAY_KEY, COUNTER_COLS),
     "bin": (
@@ -308,11 +322,18 @@ _TABLES = {
         ["count"],
     ),
     # Not summed: the later of the two days (_insert_sql).
-    "contactlast": (
-        ContactLast._meta.db_table,
-        ["company_id", "contact_id", "last_day"],
-        ["company_id", "contact_id"],
+    "contactlast": (ContactLast._meta.db_table, ["company_id", "contact_id", "last_day"], None, "last_day"),
+    "contactlastteam": (
+        ContactLastTeam._meta.db_table,
+        ["company_id", "team", "contact_id", "last_day"],
         None,
+        "last_day",
+    ),
+    "contactlastagent": (
+        ContactLastAgent._meta.db_table,
+        ["company_id", "agent", "contact_id", "last_day"],
+        None,
+        "last_day",
     ),
     "monthhour": (MonthHourBucket._meta.db_table, [*MONTH_HOUR_KEY, *COUNTER_COLS], MONTH_HOUR_KEY, COUNTER_COLS),
     "monthbin": (MonthBin._meta.db_table, [*MONTH_BIN_KEY, "count"], MONTH_BIN_KEY, ["count"]),
@@ -326,9 +347,9 @@ def _insert_sql(name: str, n: int) -> str:
     one = "(" + ", ".join(["%s"] * len(cols)) + ")"
     # Our own table and column names; every value is a parameter.
     head = f"INSERT INTO {table} ({', '.join(cols)}) VALUES {', '.join([one] * n)}"  # noqa: S608
-    if name == "contactlast":
+    if summed == "last_day":  # a contact's last day: the later of the two, not a sum
         return head + (
-            f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET last_day = EXCLUDED.last_day"
+            f" ON CONFLICT ({', '.join(cols[:-1])}) DO UPDATE SET last_day = EXCLUDED.last_day"
             f" WHERE {table}.last_day < EXCLUDED.last_day"
         )
     if summed is None:
