@@ -334,11 +334,14 @@ def test_the_contacts_of_a_period_ending_today_and_after_a_deletion(history):
     days = ContactDay.objects.filter(company_id=h.company.pk, contact_id=latest.contact_id)
     kept = ContactLast.objects.filter(company_id=h.company.pk, contact_id=latest.contact_id).first()
     assert (kept.last_day if kept else None) == max(days.values_list("local_day", flat=True), default=None)
-    for model, dim in ((ContactLastTeam, "team"), (ContactLastAgent, "agent")):
-        kept = dict(model.objects.filter(contact_id=latest.contact_id).values_list(dim, "last_day"))
+    for model, dims in ((ContactLastTeam, ("team",)), (ContactLastAgent, ("agent", "team"))):
+        kept = {
+            row[:-1]: row[-1]
+            for row in model.objects.filter(contact_id=latest.contact_id).values_list(*dims, "last_day")
+        }
         left: dict = {}
-        for key, day in days.exclude(**{dim: 0}).values_list(dim, "local_day"):
-            left[key] = max(left.get(key, day), day)
+        for *key, day in days.exclude(**{dims[0]: 0}).values_list(*dims, "local_day"):
+            left[tuple(key)] = max(left.get(tuple(key), day), day)
         assert kept == left
 
 

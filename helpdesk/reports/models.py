@@ -217,7 +217,7 @@ class ContactLast(models.Model):
 
 class ContactLastTeam(models.Model):
     """ContactLast per credited team (none: not kept): a teams reader's contacts of a period
-    ending today, its team's last days, and its own (ContactLastAgent) not among them."""
+    ending today are its teams' last days, and its own (ContactLastAgent) not among them."""
 
     id = models.BigAutoField(primary_key=True)
     company_id = models.IntegerField()
@@ -242,26 +242,33 @@ class ContactLastTeam(models.Model):
 
 
 class ContactLastAgent(models.Model):
-    """ContactLast per credited agent (unassigned: not kept)."""
+    """ContactLast per credited agent and team (unassigned: not kept). With the team, a teams
+    reader's own contacts outside its teams are a filter of its range (usually none are), and
+    only those are looked up among its teams' contacts."""
 
     id = models.BigAutoField(primary_key=True)
     company_id = models.IntegerField()
     agent = models.IntegerField()
+    team = models.IntegerField()
     contact_id = models.BigIntegerField()
     last_day = models.DateField()
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["company_id", "agent", "contact_id"], name="reports_contactlastagent_key"),
+            models.UniqueConstraint(
+                fields=["company_id", "agent", "team", "contact_id"], name="reports_contactlastagent_key"
+            ),
         ]
         indexes = [
             models.Index(
-                fields=["company_id", "agent", "last_day"], include=["contact_id"], name="reports_contactlastagent_day"
+                fields=["company_id", "agent", "last_day"],
+                include=["team", "contact_id"],
+                name="reports_contactlastagent_day",
             )
         ]
 
     def __str__(self) -> str:
-        return f"contact {self.contact_id} last on {self.last_day} for agent {self.agent}"
+        return f"contact {self.contact_id} last on {self.last_day} for agent {self.agent} in team {self.team}"
 
 
 class RollupZone(models.Model):

@@ -238,18 +238,20 @@ class RollupSource:
 
     def _last_active(self, first) -> int:
         """The reader's contacts last active on or after ``first`` (ContactLast*), for a period no
-        contact's activity goes past: for a teams reader, those of its teams (one team: a count
-        of an index range) and its own not among them (an anti-join, the unique key per probe)."""
+        contact's activity goes past. A teams reader's: its teams' (one team: a count of an index
+        range) and those of its own outside its teams (usually none: a filter of its range) that
+        are not among them."""
         c, me = self.scope.company_id, self.scope.employee_id
         if self.scope.scope == Scope.ALL:
             return ContactLast.objects.filter(company_id=c, last_day__gte=first).count()
         mine = ContactLastAgent.objects.filter(company_id=c, agent=me, last_day__gte=first)
         teams = sorted(self.scope.team_ids) if self.scope.scope == Scope.TEAMS else []
         if not teams:
-            return mine.count()
+            return mine.values("contact_id").distinct().count()
         theirs = ContactLastTeam.objects.filter(company_id=c, team__in=teams, last_day__gte=first)
         n = theirs.count() if len(teams) == 1 else theirs.values("contact_id").distinct().count()
-        return n + mine.filter(~Exists(theirs.filter(contact_id=OuterRef("contact_id")))).count()
+        outside = mine.exclude(team__in=teams).filter(~Exists(theirs.filter(contact_id=OuterRef("contact_id"))))
+        return n + outside.values("contact_id").distinct().count()
 
     def heatmap_counts(self, period: Period, metric: str) -> dict:
         kind = TOUCH_CODE[HEATMAP_TOUCH[metric]]

@@ -150,15 +150,16 @@ class Accumulator:
             out[(self.places[hour][0], dims, metric, k)] += n
         return out
 
-    def last_days(self, by: int | None = None) -> dict[tuple, object]:
-        """The latest local day with customer messages added, per contact (``by`` None), or per
-        (team, contact) (``by`` 0) or (agent, contact) (``by`` 2), none and unassigned left out:
-        the ContactLast* rows (a withdrawal recomputes them instead: ``apply``)."""
+    def last_days(self, by: tuple[int, ...] = ()) -> dict[tuple, object]:
+        """The latest local day with customer messages added, per contact (``by`` empty), or per
+        the dimensions at those positions of the dims and contact ((0,): team; (2, 0): agent and
+        team), none (0) in the first left out: the ContactLast* rows (a withdrawal recomputes
+        them instead: ``apply``)."""
         out: dict[tuple, object] = {}
         for (day, contact, dims), n in self.contacts.items():
-            if n <= 0 or (by is not None and not dims[by]):
+            if n <= 0 or (by and not dims[by[0]]):
                 continue
-            key = (contact,) if by is None else (dims[by], contact)
+            key = (*(dims[i] for i in by), contact)
             if key not in out or out[key] < day:
                 out[key] = day
         return out
@@ -182,8 +183,8 @@ class Accumulator:
             ],
             "contact": [(c, day, contact, *dims, n) for (day, contact, dims), n in self.contacts.items() if n],
             "contactlast": [(c, *key, day) for key, day in self.last_days().items()],
-            "contactlastteam": [(c, *key, day) for key, day in self.last_days(0).items()],
-            "contactlastagent": [(c, *key, day) for key, day in self.last_days(2).items()],
+            "contactlastteam": [(c, *key, day) for key, day in self.last_days((0,)).items()],
+            "contactlastagent": [(c, *key, day) for key, day in self.last_days((2, 0)).items()],
             **self.company_rows(),
             **self.month_rows(),
         }
@@ -279,10 +280,9 @@ def apply(company_id: int, facts: list[Fact], tz: zoneinfo.ZoneInfo, *, sign: in
         ContactDay.objects.filter(company_id=company_id, n__lte=0).filter(contact_id__in=contacts).delete()
         # Their last days, from the contact days left (none left: no row), over every dimension,
         # per team and per agent.
-        for model, dim in ((ContactLast, None), (ContactLastTeam, "team"), (ContactLastAgent, "agent")):
+        for model, dims in ((ContactLast, ()), (ContactLastTeam, ("team",)), (ContactLastAgent, ("agent", "team"))):
             days = ContactDay.objects.filter(company_id=company_id, contact_id=OuterRef("contact_id"))
-            if dim is not None:
-                days = days.filter(**{dim: OuterRef(dim)})
+            days = days.filter(**{dim: OuterRef(dim) for dim in dims})
             lasts = model.objects.filter(company_id=company_id, contact_id__in=contacts)
             lasts.filter(~Exists(days)).delete()
             latest = days.order_by().values("contact_id").annotate(m=Max("local_day")).values("m")
@@ -331,7 +331,7 @@ _TABLES = {
     ),
     "contactlastagent": (
         ContactLastAgent._meta.db_table,
-        ["company_id", "agent", "contact_id", "last_day"],
+        ["company_id", "agent", "team", "contact_id", "last_day"],
         None,
         "last_day",
     ),

@@ -7,10 +7,10 @@ from django.db import migrations, models
 
 # Each takes the company's id (or NULL for every company) twice.
 FILL = tuple(
-    f"INSERT INTO reports_contactlast{dim} (company_id, {dim}, contact_id, last_day) "  # noqa: S608
-    f"SELECT company_id, {dim}, contact_id, MAX(local_day) FROM reports_contactday "
-    f"WHERE (company_id = %s OR %s IS NULL) AND {dim} <> 0 GROUP BY company_id, {dim}, contact_id"
-    for dim in ("team", "agent")
+    f"INSERT INTO reports_contactlast{table} (company_id, {dims}, contact_id, last_day) "  # noqa: S608
+    f"SELECT company_id, {dims}, contact_id, MAX(local_day) FROM reports_contactday "
+    f"WHERE (company_id = %s OR %s IS NULL) AND {table} <> 0 GROUP BY company_id, {dims}, contact_id"
+    for table, dims in (("team", "team"), ("agent", "agent, team"))
 )
 
 
@@ -33,12 +33,13 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(primary_key=True, serialize=False)),
                 ('company_id', models.IntegerField()),
                 ('agent', models.IntegerField()),
+                ('team', models.IntegerField()),
                 ('contact_id', models.BigIntegerField()),
                 ('last_day', models.DateField()),
             ],
             options={
-                'indexes': [models.Index(fields=['company_id', 'agent', 'last_day'], include=('contact_id',), name='reports_contactlastagent_day')],
-                'constraints': [models.UniqueConstraint(fields=('company_id', 'agent', 'contact_id'), name='reports_contactlastagent_key')],
+                'indexes': [models.Index(fields=['company_id', 'agent', 'last_day'], include=('team', 'contact_id'), name='reports_contactlastagent_day')],
+                'constraints': [models.UniqueConstraint(fields=('company_id', 'agent', 'team', 'contact_id'), name='reports_contactlastagent_key')],
             },
         ),
         migrations.CreateModel(
