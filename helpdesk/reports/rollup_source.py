@@ -49,6 +49,8 @@ SUMMED = (
 HEATMAP_TOUCH = {"new_conversations": "new", "customer_messages": "customer_message", "active_conversations": "active"}
 
 
+_UNREAD = object()
+
 # The groupings the dashboard reads for its period (queries.assemble): the tiles (no grouping),
 # by hour, by day and the workload. One pass over the period's rows answers all of them.
 DASHBOARD_GROUPS = ("local_hour", "local_day", "agent", "team", "channel")
@@ -68,6 +70,7 @@ class RollupSource:
         # A reader who sees everything and filters nothing reads the company-wide rollups where
         # no grouping by a dimension is asked (by hour, the histograms): the dimensions summed away.
         self.company_wide = scope.scope == Scope.ALL and filters == Filters()
+        self._latest = _UNREAD  # the company's latest day with customer messages (contacts)
 
     def _company_rows(self, model, period: Period):
         return model.objects.filter(company_id=self.scope.company_id, local_day__range=(period.first, period.last))
@@ -213,10 +216,10 @@ class RollupSource:
         if self.filters == Filters() and self.scope.scope in (Scope.ALL, Scope.TEAMS, Scope.ASSIGNED):
             # No contact active after the period (a period ending today): its distinct contacts
             # are those last active on or after its first day, a count of an index range.
-            c = self.scope.company_id
-            latest = ContactLast.objects.filter(company_id=c).order_by("-last_day").values_list("last_day", flat=True)
-            last = latest.first()
-            if last is None or last <= period.last:
+            if self._latest is _UNREAD:  # read once for the period and the previous one
+                latest = ContactLast.objects.filter(company_id=self.scope.company_id).order_by("-last_day")
+                self._latest = latest.values_list("last_day", flat=True).first()
+            if self._latest is None or self._latest <= period.last:
                 return self._last_active(period.first)
         if self.scope.scope == Scope.TEAMS and self.scope.team_ids:
             # "agent = me OR team IN mine" as the UNION of two index-only ranges, (company, agent,
