@@ -242,6 +242,10 @@ def fill_rollups(cur, c: int) -> None:
         "postgresql"
     ):
         cur.execute(sql, [c, c])
+    # Each contact's last day (reports.0012), per team and per agent (reports.0014).
+    cur.execute(importlib.import_module("helpdesk.reports.migrations.0012_contactlast").FILL, [c, c])
+    for sql in importlib.import_module("helpdesk.reports.migrations.0014_contactlast_by_scope").FILL:
+        cur.execute(sql, [c, c])
     cur.execute("DROP TABLE bench_facts")
     # Index-only scans need the visibility map a VACUUM writes (autovacuum would, in time).
     cur.execute("VACUUM ANALYZE")

@@ -13,6 +13,9 @@ from helpdesk.reports.models import (
     CompanyHour,
     CompanyHourBin,
     ContactDay,
+    ContactLast,
+    ContactLastAgent,
+    ContactLastTeam,
     ConversationStats,
     DailyBin,
     DailyBucket,
@@ -166,6 +169,9 @@ def _snapshot(company_id):
         DailyBin,
         Touch,
         ContactDay,
+        ContactLast,
+        ContactLastTeam,
+        ContactLastAgent,
         CompanyHour,
         CompanyDayBin,
         CompanyHourBin,
@@ -277,6 +283,66 @@ def test_the_migration_fills_the_month_grain_as_it_is_kept(history):
         for sql in fill.fill_statements(connection.vendor):
             cursor.execute(sql, [h.company.pk, h.company.pk])
     assert _snapshot(h.company.pk) == before
+
+
+def test_the_migration_fills_the_contacts_last_days_as_they_are_kept(history):
+    """reports.0012 (and bench/reports.py) fill them from the contact days: the same rows as the
+    hook (and the withdrawals of deleted conversations) keep."""
+    import importlib
+
+    from django.db import connection
+
+    h = history
+    fill = importlib.import_module("helpdesk.reports.migrations.0012_contactlast")
+    by_scope = importlib.import_module("helpdesk.reports.migrations.0014_contactlast_by_scope")
+    before = _snapshot(h.company.pk)
+    assert before["ContactLast"] and before["ContactLastTeam"] and before["ContactLastAgent"]
+    for model in (ContactLast, ContactLastTeam, ContactLastAgent):
+        model.objects.filter(company_id=h.company.pk).delete()
+    with connection.cursor() as cursor:
+        for sql in (fill.FILL, *by_scope.FILL):
+            cursor.execute(sql, [h.company.pk, h.company.pk])
+    assert _snapshot(h.company.pk) == before
+
+
+def test_the_contacts_of_a_period_ending_today_and_after_a_deletion(history):
+    """The contacts tile of a period holding the last active day is read from the last days (the
+    company's, a team's, an agent's); a period ending earlier from the contact days. Both equal
+    the raw count for every scope, before and after the conversations of the latest contact are
+    deleted (its last days move back or go)."""
+    from helpdesk.conversations import actions
+    from helpdesk.conversations.models import Conversation
+
+    h = history
+    latest = ContactLast.objects.filter(company_id=h.company.pk).order_by("-last_day", "contact_id").first()
+    first = h.start.date()
+
+    def check():
+        for period in (
+            Period.parse(h.company, start=first, end=latest.last_day),
+            Period.parse(h.company, start=first + timedelta(days=1), end=latest.last_day + timedelta(days=3)),
+            Period.parse(h.company, start=first, end=latest.last_day - timedelta(days=1)),
+        ):
+            for reader in (h.admin, h.bob, h.dave, h.vera):  # all, teams (one team), assigned, teams (two)
+                want = raw.dashboard(reader, period, binned=True).tile("contacts")
+                assert queries.dashboard(reader, period).tile("contacts") == want, (reader, period)
+
+    check()
+    for conversation in Conversation.objects.filter(contact_id=latest.contact_id, deleted_at__isnull=True):
+        actions.delete_conversation(conversation, by=h.admin)
+    check()
+    days = ContactDay.objects.filter(company_id=h.company.pk, contact_id=latest.contact_id)
+    kept = ContactLast.objects.filter(company_id=h.company.pk, contact_id=latest.contact_id).first()
+    assert (kept.last_day if kept else None) == max(days.values_list("local_day", flat=True), default=None)
+    for model, dims in ((ContactLastTeam, ("team",)), (ContactLastAgent, ("agent", "team"))):
+        kept = {
+            row[:-1]: row[-1]
+            for row in model.objects.filter(contact_id=latest.contact_id).values_list(*dims, "last_day")
+        }
+        left: dict = {}
+        for *key, day in days.exclude(**{dims[0]: 0}).values_list(*dims, "local_day"):
+            left[tuple(key)] = max(left.get(tuple(key), day), day)
+        assert kept == left
 
 
 def test_a_change_of_time_zone_recounts_the_hours(db, django_capture_on_commit_callbacks, caplog):

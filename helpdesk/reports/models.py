@@ -192,6 +192,85 @@ class ContactDay(_Dims):
         return f"contact {self.contact_id} on {self.local_day}"
 
 
+class ContactLast(models.Model):
+    """Per contact: the last local day it sent a customer message (over every dimension). While
+    no contact of the company is active after a period's last day (a period ending today), the
+    period's distinct contacts are those whose last day is on or after its first day: a count of
+    an index range, no deduplication of every contact day (RollupSource.contacts). Raised by
+    each customer message (``GREATEST``), recomputed from the contact days when a deletion
+    removes some, rebuilt by the recount."""
+
+    id = models.BigAutoField(primary_key=True)
+    company_id = models.IntegerField()
+    contact_id = models.BigIntegerField()
+    last_day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company_id", "contact_id"], name="reports_contactlast_key"),
+        ]
+        indexes = [models.Index(fields=["company_id", "last_day"], name="reports_contactlast_day")]
+
+    def __str__(self) -> str:
+        return f"contact {self.contact_id} last on {self.last_day}"
+
+
+class ContactLastTeam(models.Model):
+    """ContactLast per credited team (none: not kept): a teams reader's contacts of a period
+    ending today are its teams' last days, and its own (ContactLastAgent) not among them."""
+
+    id = models.BigAutoField(primary_key=True)
+    company_id = models.IntegerField()
+    team = models.IntegerField()
+    contact_id = models.BigIntegerField()
+    last_day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company_id", "team", "contact_id"], name="reports_contactlastteam_key"),
+        ]
+        # With the contact: the team's contacts since a day are an index-only range (the
+        # anti-join of a teams reader's own contacts hashes them without reading the table).
+        indexes = [
+            models.Index(
+                fields=["company_id", "team", "last_day"], include=["contact_id"], name="reports_contactlastteam_day"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"contact {self.contact_id} last on {self.last_day} for team {self.team}"
+
+
+class ContactLastAgent(models.Model):
+    """ContactLast per credited agent and team (unassigned: not kept). With the team, a teams
+    reader's own contacts outside its teams are a filter of its range (usually none are), and
+    only those are looked up among its teams' contacts."""
+
+    id = models.BigAutoField(primary_key=True)
+    company_id = models.IntegerField()
+    agent = models.IntegerField()
+    team = models.IntegerField()
+    contact_id = models.BigIntegerField()
+    last_day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company_id", "agent", "team", "contact_id"], name="reports_contactlastagent_key"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["company_id", "agent", "last_day"],
+                include=["team", "contact_id"],
+                name="reports_contactlastagent_day",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"contact {self.contact_id} last on {self.last_day} for agent {self.agent} in team {self.team}"
+
+
 class RollupZone(models.Model):
     """The time zone a company's rollups were last counted in (buckets are local hours).
 
@@ -297,6 +376,12 @@ class MonthHourBucket(_Dims, _Counters):
         constraints = [
             models.UniqueConstraint(fields=["company_id", "month", "local_hour", *DIMS], name="reports_monthhour_key"),
         ]
+        # A scoped reader (agent = me, or team IN mine) reads only its rows: a BitmapOr of two
+        # ranges, not every row of the months filtered (a teams reader's year: ~10 -> ~3 ms).
+        indexes = [
+            models.Index(fields=["company_id", "team", "month"], name="reports_monthhour_team"),
+            models.Index(fields=["company_id", "agent", "month"], name="reports_monthhour_agent"),
+        ]
 
     def __str__(self) -> str:
         return f"month {self.month:%Y-%m} hour {self.local_hour} of {self.company_id}"
@@ -341,6 +426,12 @@ class MonthHourBin(_Dims):
             models.UniqueConstraint(
                 fields=["company_id", "metric", "month", "local_hour", *DIMS, "bin"], name="reports_monthhourbin_key"
             ),
+        ]
+        # As MonthHourBucket's: a teams reader's year of first responses by hour reads its ~28,000
+        # rows, not the company's ~110,000 filtered (~56 -> ~20 ms on the loaded bench machine).
+        indexes = [
+            models.Index(fields=["company_id", "metric", "team", "month"], name="reports_monthhourbin_team"),
+            models.Index(fields=["company_id", "metric", "agent", "month"], name="reports_monthhourbin_agent"),
         ]
 
     def __str__(self) -> str:

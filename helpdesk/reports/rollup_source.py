@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import Q, Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 
 from helpdesk.accounts.models import Scope
 
@@ -17,6 +17,9 @@ from .models import (
     CompanyHour,
     CompanyHourBin,
     ContactDay,
+    ContactLast,
+    ContactLastAgent,
+    ContactLastTeam,
     DailyBin,
     DailyBucket,
     DurationBin,
@@ -46,6 +49,8 @@ SUMMED = (
 HEATMAP_TOUCH = {"new_conversations": "new", "customer_messages": "customer_message", "active_conversations": "active"}
 
 
+_UNREAD = object()
+
 # The groupings the dashboard reads for its period (queries.assemble): the tiles (no grouping),
 # by hour, by day and the workload. One pass over the period's rows answers all of them.
 DASHBOARD_GROUPS = ("local_hour", "local_day", "agent", "team", "channel")
@@ -65,6 +70,7 @@ class RollupSource:
         # A reader who sees everything and filters nothing reads the company-wide rollups where
         # no grouping by a dimension is asked (by hour, the histograms): the dimensions summed away.
         self.company_wide = scope.scope == Scope.ALL and filters == Filters()
+        self._latest = _UNREAD  # the company's latest day with customer messages (contacts)
 
     def _company_rows(self, model, period: Period):
         return model.objects.filter(company_id=self.scope.company_id, local_day__range=(period.first, period.last))
@@ -207,6 +213,22 @@ class RollupSource:
         return out
 
     def contacts(self, period: Period) -> int:
+        if self.filters == Filters() and self.scope.scope in (Scope.ALL, Scope.TEAMS, Scope.ASSIGNED):
+            # No contact active after the period (a period ending today): its distinct contacts
+            # are those last active on or after its first day, a count of an index range.
+            if self._latest is _UNREAD:  # read once for the period and the previous one
+                latest = ContactLast.objects.filter(company_id=self.scope.company_id).order_by("-last_day")
+                self._latest = latest.values_list("last_day", flat=True).first()
+            if self._latest is None or self._latest <= period.last:
+                return self._last_active(period.first)
+        if self.scope.scope == Scope.TEAMS and self.scope.team_ids:
+            # "agent = me OR team IN mine" as the UNION of two index-only ranges, (company, agent,
+            # day, contact) and (company, team, day, contact), instead of a BitmapOr over the heap.
+            rows = ContactDay.objects.filter(
+                self.filters.q(), company_id=self.scope.company_id, local_day__range=(period.first, period.last)
+            )
+            mine = rows.filter(agent=self.scope.employee_id).values("contact_id")
+            return mine.union(rows.filter(team__in=sorted(self.scope.team_ids)).values("contact_id")).count()
         rows = self._rows(ContactDay, period).values("contact_id")
         if connection.features.can_distinct_on_fields:
             # SELECT count(*) FROM (SELECT DISTINCT ON (contact_id) ... ORDER BY contact_id): a
@@ -216,6 +238,23 @@ class RollupSource:
             # the key's range on the day, sorted.
             return rows.order_by("contact_id").distinct("contact_id").count()
         return rows.distinct().count()
+
+    def _last_active(self, first) -> int:
+        """The reader's contacts last active on or after ``first`` (ContactLast*), for a period no
+        contact's activity goes past. A teams reader's: its teams' (one team: a count of an index
+        range) and those of its own outside its teams (usually none: a filter of its range) that
+        are not among them."""
+        c, me = self.scope.company_id, self.scope.employee_id
+        if self.scope.scope == Scope.ALL:
+            return ContactLast.objects.filter(company_id=c, last_day__gte=first).count()
+        mine = ContactLastAgent.objects.filter(company_id=c, agent=me, last_day__gte=first)
+        teams = sorted(self.scope.team_ids) if self.scope.scope == Scope.TEAMS else []
+        if not teams:
+            return mine.values("contact_id").distinct().count()
+        theirs = ContactLastTeam.objects.filter(company_id=c, team__in=teams, last_day__gte=first)
+        n = theirs.count() if len(teams) == 1 else theirs.values("contact_id").distinct().count()
+        outside = mine.exclude(team__in=teams).filter(~Exists(theirs.filter(contact_id=OuterRef("contact_id"))))
+        return n + outside.values("contact_id").distinct().count()
 
     def heatmap_counts(self, period: Period, metric: str) -> dict:
         kind = TOUCH_CODE[HEATMAP_TOUCH[metric]]

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from django.db import connection
+from django.db.models import Exists, Max, OuterRef, Subquery
 
 from . import bins
 from .facts import ACTIVE, CUSTOMER_MESSAGE, DURATIONS, METRIC_CODE, TOUCH_CODE, Fact
@@ -22,6 +23,9 @@ from .models import (
     CompanyHour,
     CompanyHourBin,
     ContactDay,
+    ContactLast,
+    ContactLastAgent,
+    ContactLastTeam,
     ConversationStats,
     DailyBin,
     DailyBucket,
@@ -146,6 +150,20 @@ class Accumulator:
             out[(self.places[hour][0], dims, metric, k)] += n
         return out
 
+    def last_days(self, by: tuple[int, ...] = ()) -> dict[tuple, object]:
+        """The latest local day with customer messages added, per contact (``by`` empty), or per
+        the dimensions at those positions of the dims and contact ((0,): team; (2, 0): agent and
+        team), none (0) in the first left out: the ContactLast* rows (a withdrawal recomputes
+        them instead: ``apply``)."""
+        out: dict[tuple, object] = {}
+        for (day, contact, dims), n in self.contacts.items():
+            if n <= 0 or (by and not dims[by[0]]):
+                continue
+            key = (*(dims[i] for i in by), contact)
+            if key not in out or out[key] < day:
+                out[key] = day
+        return out
+
     def rows(self) -> dict[str, list[tuple]]:
         c, places = self.company_id, self.places
         return {
@@ -164,6 +182,9 @@ class Accumulator:
                 for (kind, conv, contact, hour, dims) in self.touches
             ],
             "contact": [(c, day, contact, *dims, n) for (day, contact, dims), n in self.contacts.items() if n],
+            "contactlast": [(c, *key, day) for key, day in self.last_days().items()],
+            "contactlastteam": [(c, *key, day) for key, day in self.last_days((0,)).items()],
+            "contactlastagent": [(c, *key, day) for key, day in self.last_days((2, 0)).items()],
             **self.company_rows(),
             **self.month_rows(),
         }
@@ -255,13 +276,22 @@ def apply(company_id: int, facts: list[Fact], tz: zoneinfo.ZoneInfo, *, sign: in
         Touch.objects.filter(conversation_id=facts[0].conversation_id).delete()
     acc.write()
     if sign < 0 and acc.contacts:
-        ContactDay.objects.filter(company_id=company_id, n__lte=0).filter(
-            contact_id__in={contact for (_day, contact, _dims) in acc.contacts}
-        ).delete()
+        contacts = {contact for (_day, contact, _dims) in acc.contacts}
+        ContactDay.objects.filter(company_id=company_id, n__lte=0).filter(contact_id__in=contacts).delete()
+        # Their last days, from the contact days left (none left: no row), over every dimension,
+        # per team and per agent.
+        for model, dims in ((ContactLast, ()), (ContactLastTeam, ("team",)), (ContactLastAgent, ("agent", "team"))):
+            days = ContactDay.objects.filter(company_id=company_id, contact_id=OuterRef("contact_id"))
+            days = days.filter(**{dim: OuterRef(dim) for dim in dims})
+            lasts = model.objects.filter(company_id=company_id, contact_id__in=contacts)
+            lasts.filter(~Exists(days)).delete()
+            latest = days.order_by().values("contact_id").annotate(m=Max("local_day")).values("m")
+            lasts.update(last_day=Subquery(latest))
 
 
 _TABLES = {
-    # name: (table, columns in the order of Accumulator.rows, the conflict key, the summed columns)
+    # name: (table, columns in the order of Accumulator.rows, the conflict key, the summed columns);
+    # a contact's last day ("last_day"): keyed by every column but the last, which takes the later day.
     "bucket": (HourlyBucket._meta.db_table, [*KEY_COLS, *PLACE_COLS, *COUNTER_COLS], KEY_COLS, COUNTER_COLS),
     "day": (DailyBucket._meta.db_table, [*DAY_KEY, *COUNTER_COLS], DAY_KEY, COUNTER_COLS),
     "bin": (
@@ -291,6 +321,20 @@ _TABLES = {
         ["company_id", "metric", "local_day", "at", "bin"],
         ["count"],
     ),
+    # Not summed: the later of the two days (_insert_sql).
+    "contactlast": (ContactLast._meta.db_table, ["company_id", "contact_id", "last_day"], None, "last_day"),
+    "contactlastteam": (
+        ContactLastTeam._meta.db_table,
+        ["company_id", "team", "contact_id", "last_day"],
+        None,
+        "last_day",
+    ),
+    "contactlastagent": (
+        ContactLastAgent._meta.db_table,
+        ["company_id", "agent", "team", "contact_id", "last_day"],
+        None,
+        "last_day",
+    ),
     "monthhour": (MonthHourBucket._meta.db_table, [*MONTH_HOUR_KEY, *COUNTER_COLS], MONTH_HOUR_KEY, COUNTER_COLS),
     "monthbin": (MonthBin._meta.db_table, [*MONTH_BIN_KEY, "count"], MONTH_BIN_KEY, ["count"]),
     "monthhourbin": (MonthHourBin._meta.db_table, [*MONTH_HOUR_BIN_KEY, "count"], MONTH_HOUR_BIN_KEY, ["count"]),
@@ -303,6 +347,11 @@ def _insert_sql(name: str, n: int) -> str:
     one = "(" + ", ".join(["%s"] * len(cols)) + ")"
     # Our own table and column names; every value is a parameter.
     head = f"INSERT INTO {table} ({', '.join(cols)}) VALUES {', '.join([one] * n)}"  # noqa: S608
+    if summed == "last_day":  # a contact's last day: the later of the two, not a sum
+        return head + (
+            f" ON CONFLICT ({', '.join(cols[:-1])}) DO UPDATE SET last_day = EXCLUDED.last_day"
+            f" WHERE {table}.last_day < EXCLUDED.last_day"
+        )
     if summed is None:
         return head + " ON CONFLICT DO NOTHING"
     updates = ", ".join(f"{col} = {table}.{col} + EXCLUDED.{col}" for col in summed)
