@@ -38,5 +38,7 @@ EXPOSE 8000
 # --no-proxy-headers: the application believes X-Forwarded-* only from TRUSTED_PROXIES.
 # uvicorn runs WEB_CONCURRENCY processes (its --workers default), each with its own relay.
 ENV WEB_CONCURRENCY=2
-CMD ["uvicorn", "smartchat.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
-     "--no-proxy-headers", "--lifespan", "off"]
+# Websockets without permessage-deflate (about 48 KiB less per open socket; docs/operations.md):
+# WEB_WS_DEFLATE=true turns it back on. A shell reads it, then exec leaves uvicorn as PID 1.
+ENV WEB_WS_DEFLATE=false
+CMD ["sh", "-c", "exec uvicorn smartchat.asgi:application --host 0.0.0.0 --port 8000 --no-proxy-headers --lifespan off --ws websockets-sansio --ws-per-message-deflate \"${WEB_WS_DEFLATE:-false}\""]

@@ -76,11 +76,17 @@ def _percentile(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))] * 1000, 1)
 
 
-async def raw_limits(fanout_sockets: int, idle_sockets: int, frame_bytes: int = 1500) -> dict[str, Any]:
-    """The bare app's fan-out to ``fanout_sockets`` (p50/p99 ms) and its KiB per idle socket."""
+async def raw_limits(
+    fanout_sockets: int, idle_sockets: int, ws_flags: list[str], frame_bytes: int = 1500
+) -> dict[str, Any]:
+    """The bare app's fan-out to ``fanout_sockets`` (p50/p99 ms) and its KiB per idle socket.
+
+    ``ws_flags``: uvicorn's websocket flags, the product's (``ws_args()`` in live_chat.py), so
+    that the bare socket and Smartchat's differ only by what Smartchat itself holds.
+    """
     port = _free_port()
     argv = ["uvicorn", "_hello_asgi:app", "--port", str(port), "--log-level", "warning", "--lifespan", "off"]
-    process = subprocess.Popen([sys.executable, "-m", *argv, "--no-proxy-headers"], cwd=BENCH)
+    process = subprocess.Popen([sys.executable, "-m", *argv, "--no-proxy-headers", *ws_flags], cwd=BENCH)
     try:
         deadline = clock() + 30
         while True:
@@ -114,6 +120,7 @@ async def raw_limits(fanout_sockets: int, idle_sockets: int, frame_bytes: int = 
             "fanout_sockets": fanout_sockets,
             "fanout_ms": {"p50": _percentile(times, 0.5), "p99": _percentile(times, 0.99), "n": len(times)},
             "idle_socket_kib": per_socket,
+            "ws_flags": ws_flags,
         }
     finally:
         process.terminate()

@@ -230,6 +230,16 @@ def server_env(args: argparse.Namespace, secret_key: str) -> dict[str, str]:
     return env
 
 
+def ws_args(env: dict[str, str]) -> list[str]:
+    """The websocket flags of the web process (smartchat/webserver.py): the Procfile's, from ``env``
+    (``--server-env WEB_WS_DEFLATE=true`` turns compression on, for the servers and the raw limit)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from smartchat import webserver
+
+    return webserver.ws_args(env)
+
+
 def start_servers(count: int, env: dict[str, str], log_dir: Path) -> list[Server]:
     servers = []
     for number in range(1, count + 1):
@@ -242,6 +252,7 @@ def start_servers(count: int, env: dict[str, str], log_dir: Path) -> list[Server
                     *(sys.executable, "-m", "uvicorn", "smartchat.asgi:application"),
                     *("--host", "127.0.0.1", "--port", str(port)),
                     *("--log-level", "warning", "--no-access-log", "--lifespan", "off", "--no-proxy-headers"),
+                    *ws_args(env),
                 ],
                 cwd=ROOT,
                 env=env,
@@ -823,8 +834,14 @@ class Bench:
     async def run(self) -> dict[str, Any]:
         args = self.args
         # The machine's raw limits first, while nothing else of ours runs (bench/_fanout.py).
-        say(f"raw limits: a bare uvicorn app's fan-out to {args.agents} sockets, {args.idle_sockets} idle sockets")
-        self.raw = await raw_limits(args.agents, max(args.idle_sockets, 1))
+        # The bare app runs with the product's websocket flags (compression off unless told), so its
+        # idle socket is the floor Smartchat's is compared with.
+        flags = ws_args(server_env(args, ""))
+        say(
+            f"raw limits: a bare uvicorn app ({' '.join(flags)}): fan-out to {args.agents} sockets, "
+            f"{args.idle_sockets} idle sockets"
+        )
+        self.raw = await raw_limits(args.agents, max(args.idle_sockets, 1), flags)
         self.raw_loop: dict[str, Any] = {}
         if args.raw_rate > 0 and "bench" in urlsplit(args.database_url).path:
             say(
@@ -1203,6 +1220,7 @@ async def raw_loop(args: argparse.Namespace) -> dict[str, Any]:
         [
             *(sys.executable, "-m", "uvicorn", "_raw_loop:app", "--host", "127.0.0.1", "--port", str(port)),
             *("--log-level", "warning", "--no-access-log", "--lifespan", "off", "--no-proxy-headers"),
+            *ws_args(server_env(args, "")),
         ],
         cwd=ROOT / "bench",
         env=env,
@@ -1394,7 +1412,7 @@ def print_report(meta: dict[str, Any], r: dict[str, Any]) -> None:
     )
     print(
         f"  idle      {r['idle_inbox_socket_kib']} KiB per idle inbox socket (goal < 40 KiB); raw limit, "
-        f"a bare uvicorn socket: {raw['idle_socket_kib']} KiB"
+        f"a bare uvicorn socket: {raw['idle_socket_kib']} KiB ({' '.join(raw['ws_flags'])})"
     )
     c = r["cpu_percent"]
     print(

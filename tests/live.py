@@ -20,6 +20,8 @@ import uvicorn
 from django.conf import settings
 from django.test import Client
 
+from smartchat import webserver
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -39,8 +41,10 @@ class LiveServer:
             log_level=log_level,
             lifespan="off",
             ws_max_size=65536,
-            # As everywhere we start uvicorn: smartchat.asgi alone decides whom to believe.
+            # As everywhere we start uvicorn: smartchat.asgi alone decides whom to believe,
+            # and websockets as the Procfile serves them (smartchat/webserver.py).
             proxy_headers=False,
+            **webserver.ws_config(),
             # A socket a failed test left open would keep the shutdown waiting past stop()'s
             # join, and its loop would go on receiving on the process's one channel layer
             # (channels_redis then refuses every other loop: "Two event loops…"). Cancel it.
@@ -136,6 +140,7 @@ class ServerProcess:
                 "--log-level",
                 "warning",
                 "--no-proxy-headers",
+                *webserver.ws_args(env),
             ],
             env=env,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -16,8 +17,11 @@ import yaml
 from django.urls import reverse
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from websockets.asyncio.client import connect
 
+from smartchat import webserver
 from smartchat.celery import app as celery_app
+from tests.live import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -79,15 +83,34 @@ def test_the_commands_in_compose_and_procfile_exist_in_the_project():
             pytest.fail(f"unknown program in a deployment command: {argv}")
 
 
-def uvicorn_commands() -> dict[str, list[str]]:
-    """Every place that starts the web server, as an argument list."""
+def dockerfile_cmd() -> list[str]:
+    """The image's CMD as exec'd: ``sh -c "exec uvicorn ..."`` unwrapped to uvicorn's arguments."""
     dockerfile = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    argv = json.loads(re.search(r"^CMD (\[.*\])$", dockerfile, re.MULTILINE).group(1))
+    if argv[:2] == ["sh", "-c"]:
+        (script,) = argv[2:]
+        argv = shlex.split(script)
+        assert argv[0] == "exec", "the shell must exec uvicorn (PID 1 gets the container's signals)"
+        argv = argv[1:]
+    return argv
+
+
+def uvicorn_commands() -> dict[str, list[str]]:
+    """Every place that starts the web server, as an argument list (variables left as written)."""
     procfile = dict(line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line)
     return {
-        "Dockerfile": json.loads(re.search(r"^CMD (\[.*\])$", dockerfile, re.MULTILINE).group(1)),
+        "Dockerfile": dockerfile_cmd(),
         "docker-compose.yml": COMPOSE["services"]["web"]["command"],
         "Procfile": shlex.split(procfile["web"]),
     }
+
+
+def flag_value(argv: list[str], flag: str) -> str:
+    """The value given to ``flag`` (``--flag value`` or ``--flag=value``); fails if it is missing or repeated."""
+    values = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == flag]
+    values += [arg.split("=", 1)[1] for arg in argv if arg.startswith(f"{flag}=")]
+    assert len(values) == 1, f"{flag} given {len(values)} times in {argv}"
+    return values[0]
 
 
 def test_no_uvicorn_we_start_believes_forwarded_headers_itself():
@@ -99,6 +122,74 @@ def test_no_uvicorn_we_start_believes_forwarded_headers_itself():
         assert not any(arg.startswith("--forwarded-allow-ips") for arg in argv), where
     assert '"--no-proxy-headers"' in (ROOT / "bench" / "live_chat.py").read_text()
     assert "proxy_headers=False" in (ROOT / "tests" / "live.py").read_text()
+
+
+def test_every_uvicorn_we_start_serves_websockets_uncompressed_unless_told():
+    # permessage-deflate keeps zlib state per open socket (~48 KiB); our frames are small JSON.
+    # Each command names the implementation and reads WEB_WS_DEFLATE, off when unset.
+    for where, argv in uvicorn_commands().items():
+        assert flag_value(argv, "--ws") == webserver.WS_IMPLEMENTATION, where
+        assert flag_value(argv, "--ws-per-message-deflate") == "${WEB_WS_DEFLATE:-false}", where
+    assert "ENV WEB_WS_DEFLATE=false" in (ROOT / "Dockerfile").read_text()
+    assert "WEB_WS_DEFLATE=false" in (ROOT / ".env.example").read_text().splitlines()
+    # The bench and the tests' servers start uvicorn from Python, with the same flags from webserver.
+    for path in ("tests/live.py", "tests/faults/harness.py", "tests/test_relay.py"):
+        assert "webserver.ws_args(env)" in (ROOT / path).read_text(), path
+    assert "**webserver.ws_config()" in (ROOT / "tests" / "live.py").read_text()
+    bench = (ROOT / "bench" / "live_chat.py").read_text()
+    assert bench.count("*ws_args(") == 2 and "raw_limits(args.agents, max(args.idle_sockets, 1), flags)" in bench
+    assert "*ws_flags]" in (ROOT / "bench" / "_fanout.py").read_text()  # the bare socket: the same flags
+
+
+@pytest.mark.parametrize(
+    ("value", "deflate"),
+    [(None, False), ("", False), ("false", False), ("0", False), ("off", False), ("true", True), ("1", True)],
+)
+def test_web_ws_deflate_reads_as_uvicorn_would(value, deflate):
+    environ = {} if value is None else {"WEB_WS_DEFLATE": value}
+    assert webserver.ws_deflate(environ) is deflate
+    assert webserver.ws_args(environ) == ["--ws", "websockets-sansio", "--ws-per-message-deflate", str(deflate).lower()]
+    assert webserver.ws_config(environ) == {"ws": "websockets-sansio", "ws_per_message_deflate": deflate}
+
+
+def test_web_ws_deflate_refuses_what_uvicorn_would_refuse():
+    with pytest.raises(ValueError, match="WEB_WS_DEFLATE"):
+        webserver.ws_deflate({"WEB_WS_DEFLATE": "maybe"})
+
+
+def procfile_web_extensions(environ: dict[str, str]) -> str | None:
+    """The Procfile's web line run by a shell (bench/_hello_asgi.py for the app): the extensions
+    its websocket handshake answers to a client that offers permessage-deflate, as browsers do."""
+    line = dict(line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line)["web"]
+    line = line.strip().replace("python ", f"{shlex.quote(sys.executable)} ", 1)
+    line = line.replace("smartchat.asgi:application", "--app-dir bench _hello_asgi:app")
+    port = free_port()
+    env = {**os.environ, "SMARTCHAT_HOST": "127.0.0.1", "SMARTCHAT_PORT": str(port), "WEB_CONCURRENCY": "1"}
+    env.pop("WEB_WS_DEFLATE", None)
+    server = subprocess.Popen(["sh", "-c", f"exec {line}"], cwd=ROOT, env={**env, **environ})
+
+    async def handshake() -> str | None:
+        for _ in range(200):
+            try:
+                async with connect(f"ws://127.0.0.1:{port}/", proxy=None, open_timeout=5) as ws:
+                    return ws.response.headers.get("Sec-WebSocket-Extensions")
+            except OSError:
+                assert server.poll() is None, "the Procfile's web command exited"
+                await asyncio.sleep(0.1)
+        pytest.fail("the Procfile's web command did not listen")
+
+    try:
+        return asyncio.run(handshake())
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_the_procfiles_web_server_offers_no_compression_unless_told():
+    # The flag as the shell passes it to uvicorn: a browser's offer of permessage-deflate is
+    # declined, and accepted once WEB_WS_DEFLATE=true.
+    assert procfile_web_extensions({}) is None
+    assert procfile_web_extensions({"WEB_WS_DEFLATE": "true"}).startswith("permessage-deflate")
 
 
 def test_the_documented_trusted_proxies_are_the_compose_network():

@@ -20,6 +20,7 @@ from channels.db import database_sync_to_async
 from django.db import connection
 
 from helpdesk.conversations import actions
+from helpdesk.realtime import sockets
 from integrations.widget.visitors import issue_token
 from tests.conftest import ACME_ORIGIN
 from tests.helpers import last_event_id
@@ -241,3 +242,31 @@ def test_concurrent_requests_share_a_bounded_pool_of_database_connections(asgi_s
     assert set(statuses) == {200}
     # The pool's connections, plus this test's own and the live server's database thread.
     assert 0 < peak[0] <= pool["max_size"] + 3
+
+
+async def typing_to_three_tabs(server: LiveServer, cast) -> None:
+    alice, bob = [await sync_to_async(Session.of)(server, who) for who in (cast.alice, cast.bob)]
+    tabs = [await open_inbox(server, alice) for _ in range(3)]
+    other = await open_inbox(server, bob)
+    try:
+        # One reader of the Redis layer for the server loop's four sockets, one task: no queue
+        # and no waiting tasks per socket (issue 11: an idle socket's memory).
+        (reader,) = [reader for reader in sockets._readers.values() if reader.sockets]
+        assert len(reader.sockets) == 4 and reader.task is not None and not reader.task.done()
+        # Typing rides only the channel layer: it reaches each of alice's tabs, once.
+        frame = {"type": "typing", "conversation_id": cast.conversation.pk, "mode": "reply", "typing": True}
+        await other.send(json.dumps(frame))
+        for tab in tabs:
+            notice = await next_of(tab, "typing")
+            assert (notice["conversation_id"], notice["employee_id"]) == (cast.conversation.pk, cast.bob.pk)
+    finally:
+        for ws in (*tabs, other):
+            await ws.close()
+    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    while reader.sockets or reader.task is not None:  # the last socket out stops the reader
+        assert asyncio.get_running_loop().time() < deadline, reader.sockets
+        await asyncio.sleep(0.05)
+
+
+def test_the_sockets_of_a_process_share_one_reader_of_the_channel_layer(asgi_server, redis_layer, tcast):
+    asyncio.run(typing_to_three_tabs(asgi_server, tcast))

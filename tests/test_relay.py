@@ -37,6 +37,7 @@ from django.db import close_old_connections, connection, transaction
 from helpdesk.conversations import actions
 from helpdesk.events.log import record
 from helpdesk.events.tail import Tail
+from smartchat import webserver
 from tests.helpers import last_event_id
 from tests.live import ServerProcess, Session, free_port
 from tests.test_live_server import next_of, open_inbox
@@ -363,7 +364,7 @@ def test_on_the_embedded_default_another_processs_event_reaches_the_socket(tmp_p
         subprocess.run([*manage, *command], cwd=ROOT, env=env, check=True, capture_output=True, timeout=240)
     server = ["uvicorn", "smartchat.asgi:application", "--port", str(port), "--workers", "2", "--lifespan", "off"]
     web = subprocess.Popen(
-        [sys.executable, "-m", *server, "--no-proxy-headers", "--log-level", "warning"],
+        [sys.executable, "-m", *server, "--no-proxy-headers", "--log-level", "warning", *webserver.ws_args(env)],
         cwd=ROOT,
         env=env,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -28,6 +29,11 @@ UNAUTHENTICATED = 4401
 FORBIDDEN = 4403
 # The employee's role, teams or active state changed: the page reloads with its new access.
 ACCESS_CHANGED = 4409
+# Ids a socket remembers to send an event, or a typing notice, once though two of its groups
+# got it. Made at the first one: an empty deque already holds a 64-slot block (~0.8 KiB), and
+# most sockets sit idle (issue 11: an idle inbox socket's memory).
+RECENT_EVENTS = 1000
+RECENT_NOTICES = 200
 
 
 @socket_db
@@ -125,7 +131,8 @@ class InboxConsumer(LiveJsonConsumer):
         # Set once the employee's access changed: nothing more reaches this socket.
         self.stale = False
         # A socket can be in two groups that both get an event (team and own): send it once.
-        self.recent: deque[int] = deque(maxlen=1000)
+        self.recent: deque[int] | None = None
+        self.recent_notices: deque[str] | None = None
         self.heartbeat: asyncio.Task | None = None
         if self.viewer is None:
             await self.close(code=UNAUTHENTICATED)
@@ -137,7 +144,6 @@ class InboxConsumer(LiveJsonConsumer):
             notices.personal_group(self.viewer.employee_id),
         ]
         self.typing_throttle = TypingThrottle()
-        self.recent_notices: deque[str] = deque(maxlen=200)
         await self.join_layer(self.joined)  # typing, presence, notices
         # Events; and, on the personal group, access changes of this process, in order with them.
         await self.join_relay([*self.viewer.groups(), notices.personal_group(self.viewer.employee_id)])
@@ -236,9 +242,18 @@ class InboxConsumer(LiveJsonConsumer):
             await self._access_changed()
             return
         events, reset = answer
-        fresh = [event for event in events if event["id"] not in self.recent]
-        self.recent.extend(event["id"] for event in fresh)
+        fresh = [event for event in events if not self._sent(event["id"])]
+        if fresh:
+            self._remember(event["id"] for event in fresh)
         await self.send_json({"type": "catchup", "events": fresh, "reset": reset})
+
+    def _sent(self, event_id: int) -> bool:
+        return self.recent is not None and event_id in self.recent
+
+    def _remember(self, event_ids: Iterable[int]) -> None:
+        if self.recent is None:
+            self.recent = deque(maxlen=RECENT_EVENTS)
+        self.recent.extend(event_ids)
 
     async def inbox_access_changed(self, message: dict[str, Any]) -> None:
         await self._access_changed()
@@ -264,9 +279,9 @@ class InboxConsumer(LiveJsonConsumer):
 
     async def inbox_event(self, message: dict[str, Any]) -> None:
         event = message["event"]
-        if self.stale or event["id"] in self.recent or not audience_sees(self.viewer, event):
+        if self.stale or self._sent(event["id"]) or not audience_sees(self.viewer, event):
             return
-        self.recent.append(event["id"])
+        self._remember((event["id"],))
         visible = self.viewer.sees(event["payload"]["conversation"])
         await self.send_shared(message, visible, lambda: {"type": "event", "event": {**event, "visible": visible}})
 
@@ -285,7 +300,9 @@ class InboxConsumer(LiveJsonConsumer):
             or not self.viewer.sees(message["snapshot"])
         ):
             return
-        if message["id"] in self.recent_notices:  # reached us through two of our groups
+        if self.recent_notices is None:
+            self.recent_notices = deque(maxlen=RECENT_NOTICES)
+        elif message["id"] in self.recent_notices:  # reached us through two of our groups
             return
         self.recent_notices.append(message["id"])
         await self.send_json(notice)

@@ -71,6 +71,73 @@ def socket_db(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     return run
 
 
+class LayerReader:
+    """One reader of the Redis channel layer for all the sockets of an event loop.
+
+    Every socket's channel (``new_channel``) is a name on one Redis list of the process
+    (``<client prefix>!``). channels_redis's own ``receive`` gives each waiting socket an
+    asyncio.Queue and two tasks of its own (about 7 KiB per idle socket, issue 11); here one
+    task reads that list (``receive_single``, what channels_redis's ``receive`` calls) and
+    hands each message to its socket's callback. Nothing else in the process may ``receive``
+    on a channel from ``new_channel`` meanwhile (both would read the one list):
+    smartchat/health.py's round trip uses a channel of its own, outside it.
+
+    A layer without ``receive_single`` (the in-memory layer of the embedded default) is read
+    per socket, as Channels does. As channels_redis, one event loop reads at a time.
+    """
+
+    def __init__(self, layer: Any, loop: asyncio.AbstractEventLoop, list_name: str) -> None:
+        self.layer, self.loop, self.list_name = layer, loop, list_name
+        self.sockets: dict[str, Callable[[dict[str, Any]], None]] = {}
+        self.task: asyncio.Task | None = None
+
+    @staticmethod
+    def of(layer: Any, channel_name: str) -> LayerReader | None:
+        """The running loop's reader for this layer, made if need be; None if the layer has none."""
+        if not hasattr(layer, "receive_single") or "!" not in channel_name:
+            return None
+        loop = asyncio.get_running_loop()
+        reader = _readers.get(layer)
+        if reader is None or not reader.sockets:
+            reader = _readers[layer] = LayerReader(layer, loop, layer.non_local_name(channel_name))
+        elif reader.loop is not loop:
+            raise RuntimeError("Two event loops are trying to receive() on one channel layer at once!")
+        return reader
+
+    def add(self, channel_name: str, deliver: Callable[[dict[str, Any]], None]) -> None:
+        self.sockets[channel_name] = deliver
+        if self.task is None:
+            self.task = self.loop.create_task(self._run())
+
+    def remove(self, channel_name: str) -> None:
+        self.sockets.pop(channel_name, None)
+        if not self.sockets and self.task is not None:
+            self.task.cancel()  # messages read meanwhile stay in channels_redis's backup list
+            self.task = None
+
+    async def _run(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                channels, message = await self.layer.receive_single(self.list_name)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("channel layer receive failed (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.5
+            for channel in channels if isinstance(channels, list) else (channels,):
+                deliver = self.sockets.get(channel)
+                if deliver is not None:  # else its socket has closed: as channels_redis, dropped
+                    deliver(message)
+
+
+# The reader of each channel layer (one per process in practice), while it has sockets.
+_readers: dict[Any, LayerReader] = {}
+
+
 def is_id(value: Any) -> bool:
     """Is ``value`` from a frame a database id (or 0): an int, not a bool, within bigint."""
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ID
@@ -127,19 +194,33 @@ class LiveJsonConsumer(AsyncJsonWebsocketConsumer):
         self.handling = asyncio.Lock()
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.base_send = send
-        sources = [receive]
-        if self.channel_layer is not None:
-            self.channel_name = await self.channel_layer.new_channel()
-            self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
-            sources.append(self._layer_receive)
+        reader = None
         try:
-            await await_many_dispatch(sources, self._dispatch_one)
+            if self.channel_layer is None:
+                await self._dispatch_from(receive)
+                return
+            self.channel_name = await self.channel_layer.new_channel()
+            reader = LayerReader.of(self.channel_layer, self.channel_name)
+            if reader is None:  # read per socket, as Channels does
+                self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+                await await_many_dispatch([receive, self._layer_receive], self._dispatch_one)
+            else:
+                # The loop's reader queues the layer's messages with the relay's (one task
+                # while there are some); the client's frames are read here, without a task.
+                reader.add(self.channel_name, self.queue_message)
+                await self._dispatch_from(receive)
         except StopConsumer:
             pass
         finally:
+            if reader is not None:
+                reader.remove(self.channel_name)
             await self.leave_relay()
             if self.relay_drain is not None:
                 self.relay_drain.cancel()
+
+    async def _dispatch_from(self, receive) -> None:
+        while True:
+            await self._dispatch_one(await receive())
 
     async def _dispatch_one(self, message: dict[str, Any]) -> None:
         async with self.handling:
@@ -190,6 +271,10 @@ class LiveJsonConsumer(AsyncJsonWebsocketConsumer):
         """From the relay (never blocks): dispatched in order, one at a time, by a task of ours."""
         if self.relay is None:
             return
+        self.queue_message(message)
+
+    def queue_message(self, message: dict[str, Any]) -> None:
+        """A message to dispatch (the relay's, the channel layer's): in order, by a task while any wait."""
         if self.relay_pending is None:
             self.relay_pending = deque()
         self.relay_pending.append(message)

@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from smartchat import webserver
+
 ROOT = Path(__file__).resolve().parents[2]
 WIDGET_ORIGIN = "https://shop.faults.test"
 LAYER_PREFIX = "faults"
@@ -227,6 +229,7 @@ class Web(Process):
             "--lifespan",
             "off",
             "--no-proxy-headers",
+            *webserver.ws_args(env),
         ]
         super().__init__(name, argv, env, log_dir)
 
