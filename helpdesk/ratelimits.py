@@ -17,10 +17,16 @@ import functools
 import ipaddress
 import logging
 import math
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
+# Imported whole with this module, before any request: limits imports its Redis client lazily,
+# at the storage's first use, and checks the client's __version__ without the import lock, so
+# the first hits of several threads at once (a cold server's first visitors) could read a
+# half-imported module, find no version and raise ConfigurationError: a 500.
+import redis  # noqa: F401
 from django.conf import settings
 from django.http import JsonResponse
 from django.utils.functional import Promise
@@ -132,8 +138,22 @@ def _items(rate: str) -> tuple[RateLimitItem, ...]:
     return () if rate == "off" else tuple(parse_many(rate))
 
 
-@functools.cache
+_limiter_lock = threading.Lock()
+_limiters: dict[tuple[str, str], MovingWindowRateLimiter] = {}
+
+
 def _limiter(url: str, prefix: str) -> MovingWindowRateLimiter:
+    """One storage (one Redis connection pool) per process, whichever thread comes first."""
+    limiter = _limiters.get((url, prefix))
+    if limiter is None:
+        with _limiter_lock:
+            limiter = _limiters.get((url, prefix))
+            if limiter is None:
+                limiter = _limiters[url, prefix] = _make_limiter(url, prefix)
+    return limiter
+
+
+def _make_limiter(url: str, prefix: str) -> MovingWindowRateLimiter:
     options: dict[str, Any] = {"wrap_exceptions": True}
     if not url.startswith("memory"):
         options.update(key_prefix=prefix, socket_timeout=2, socket_connect_timeout=2)
