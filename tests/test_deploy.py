@@ -120,7 +120,8 @@ def test_no_uvicorn_we_start_believes_forwarded_headers_itself():
         assert "uvicorn" in argv[:3], where
         assert "--no-proxy-headers" in argv, where
         assert not any(arg.startswith("--forwarded-allow-ips") for arg in argv), where
-    assert '"--no-proxy-headers"' in (ROOT / "bench" / "live_chat.py").read_text()
+    for path in ("_live_common.py", "_live_raw.py"):  # the live chat bench's servers and its raw loop
+        assert '"--no-proxy-headers"' in (ROOT / "bench" / path).read_text(), path
     assert "proxy_headers=False" in (ROOT / "tests" / "live.py").read_text()
 
 
@@ -136,8 +137,10 @@ def test_every_uvicorn_we_start_serves_websockets_uncompressed_unless_told():
     for path in ("tests/live.py", "tests/faults/harness.py", "tests/test_relay.py"):
         assert "webserver.ws_args(env)" in (ROOT / path).read_text(), path
     assert "**webserver.ws_config()" in (ROOT / "tests" / "live.py").read_text()
-    bench = (ROOT / "bench" / "live_chat.py").read_text()
-    assert bench.count("*ws_args(") == 2 and "raw_limits(args.agents, max(args.idle_sockets, 1), flags)" in bench
+    for path in ("_live_common.py", "_live_raw.py"):  # the live chat bench's servers and its raw loop
+        assert (ROOT / "bench" / path).read_text().count("*ws_args(") == 1, path
+    driver = (ROOT / "bench" / "_live_bench.py").read_text()
+    assert "raw_limits(args.agents, max(args.idle_sockets, 1), flags)" in driver
     assert "*ws_flags]" in (ROOT / "bench" / "_fanout.py").read_text()  # the bare socket: the same flags
 
 
