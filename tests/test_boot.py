@@ -97,7 +97,7 @@ def tree(tmp_path_factory) -> Path:
 def user_environment() -> dict[str, str]:
     """This process's environment without what the test run set for itself: no settings, no virtualenv."""
     read_by_settings = set()
-    for module in (ROOT / "smartchat").glob("*.py"):
+    for module in (ROOT / "smartchat").rglob("*.py"):  # the settings package too
         read_by_settings |= set(re.findall(r"env\.\w+\(\s*\"([A-Z][A-Z0-9_]*)\"", module.read_text()))
     dropped = read_by_settings | {"DJANGO_SETTINGS_MODULE", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"}
     env = {k: v for k, v in os.environ.items() if k not in dropped and not k.startswith(("SMARTCHAT_", "PYTEST_"))}
