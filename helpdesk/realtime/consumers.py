@@ -211,7 +211,7 @@ class InboxConsumer(LiveJsonConsumer):
     async def _heartbeat(self) -> None:
         try:
             await heartbeats().beat(self.viewer.employee_id)
-            await self.join_layer()  # a restarted Redis forgot the groups: typing is heard again
+            await self.join_layer()  # again if Redis lost the groups: typing is heard again
             async with self.handling:  # the pong in turn with everything else this socket sends
                 if self.relay is not None:
                     await self.send_json({"type": "pong"})

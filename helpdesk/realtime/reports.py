@@ -73,7 +73,7 @@ class ReportsConsumer(LiveJsonConsumer):
 
     async def receive_json(self, content: Any, **kwargs) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":
-            await self.join_layer()  # a restarted Redis forgot the groups
+            await self.join_layer()  # again if Redis lost the groups
             await self.send_json({"type": "pong"})
         else:
             await self._error("unknown_type", _("Unknown message type."))

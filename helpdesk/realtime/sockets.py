@@ -10,6 +10,8 @@ import functools
 import logging
 import threading
 import time
+import uuid
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -71,6 +73,77 @@ def socket_db(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     return run
 
 
+# A socket joins its channel-layer groups when it opens, and again at a ping only when the layer
+# may have lost them: Redis lost its data (restarted with nothing kept, flushed), or the last
+# join is LAYER_REJOIN_SECONDS old (channels_redis forgets a membership after its group_expiry,
+# a day; an inbox tab stays open for days). Joining again at every ping cost each socket six
+# Redis round trips per ping: 1,800 at once when the 300 tabs of a company, reconnected together
+# after a restart, ping together (bench/README.md, "One event to 300 sockets: the tail").
+LAYER_REJOIN_SECONDS = 3600.0
+# How often a process asks Redis whether it still holds what its sockets joined (at most; only
+# when a socket pings), unless the loop's layer reader has just met an error.
+LAYER_CHECK_SECONDS = 10.0
+
+
+class LayerMemory:
+    """Per event loop and channel layer: has the layer kept the groups this process's sockets joined?
+
+    The process keeps a marker key in Redis (set with a day's expiry, refreshed at each check).
+    Missing at a check means Redis lost its data, and the epoch moves on: every socket joins
+    its groups again at its next ping. It is checked at most every LAYER_CHECK_SECONDS, and at
+    the next ping after the loop's layer reader met an error (the restart itself). A layer that
+    is not Redis (the in-memory layer of the embedded default) never loses its data: epoch 0.
+    """
+
+    MARKER_TTL = 86400
+
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        self.marker = f"{getattr(layer, 'prefix', 'smartchat')}:process:{uuid.uuid4().hex}"
+        self.epoch = 0
+        self.checked_at = float("-inf")
+        self.suspect = True
+        self.checking: asyncio.Future | None = None
+
+    @staticmethod
+    def of(layer: Any) -> LayerMemory | None:
+        if not hasattr(layer, "connection") or not hasattr(layer, "receive_single"):
+            return None
+        memories = _memories.setdefault(asyncio.get_running_loop(), {})
+        memory = memories.get(layer)
+        if memory is None:
+            memory = memories[layer] = LayerMemory(layer)
+        return memory
+
+    async def current(self) -> int | None:
+        """The epoch of the layer's data now; None when Redis could not be asked (join again)."""
+        if not self.suspect and time.monotonic() - self.checked_at < LAYER_CHECK_SECONDS:
+            return self.epoch
+        if self.checking is None:
+            self.checking = asyncio.ensure_future(self._check())
+        try:
+            return await asyncio.shield(self.checking)
+        except Exception:
+            return None
+
+    async def _check(self) -> int:
+        try:
+            connection = self.layer.connection(0)
+            kept = await connection.exists(self.marker)
+            await connection.set(self.marker, 1, ex=self.MARKER_TTL)  # kept for another day
+            if not kept:
+                self.epoch += 1
+            self.suspect = False
+            self.checked_at = time.monotonic()
+            return self.epoch
+        finally:
+            self.checking = None
+
+
+# Each event loop's memory of each layer (a test process runs several loops, one after another).
+_memories: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, LayerMemory]] = weakref.WeakKeyDictionary()
+
+
 class LayerReader:
     """One reader of the Redis channel layer for all the sockets of an event loop.
 
@@ -123,6 +196,9 @@ class LayerReader:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                memory = LayerMemory.of(self.layer)
+                if memory is not None:
+                    memory.suspect = True  # Redis may come back empty: ask at the next ping
                 log.warning("channel layer receive failed (%s); retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -180,7 +256,7 @@ class LiveJsonConsumer(AsyncJsonWebsocketConsumer):
     # Events come from this process's relay (relay.py), which reads the event log: no Redis on
     # that path. The channel layer still carries what is not stored (typing, presence,
     # notices); Redis away must not close the socket, so its errors are logged and retried,
-    # and the groups are joined again on each ping (a restarted Redis forgot them).
+    # and the groups are joined again at a ping once Redis may have forgotten them (LayerMemory).
 
     async def __call__(self, scope, receive, send) -> None:
         # As AsyncConsumer.__call__, but a channel layer that fails to receive is retried
@@ -188,6 +264,8 @@ class LiveJsonConsumer(AsyncJsonWebsocketConsumer):
         self.scope = scope
         self.relay: relay.Relay | None = None
         self.layer_groups: tuple[str, ...] = ()
+        self.layer_epoch: int | None = None  # the layer's epoch when the groups were last joined
+        self.layer_joined_at = 0.0
         self.relay_pending: deque[dict[str, Any]] | None = None
         self.relay_drain: asyncio.Task | None = None
         # One message handled at a time, whichever way it came (as Channels does for its two).
@@ -239,17 +317,30 @@ class LiveJsonConsumer(AsyncJsonWebsocketConsumer):
                 delay = min(delay * 2, 5.0)
 
     async def join_layer(self, groups: Iterable[str] | None = None) -> bool:
-        """Join the channel-layer groups (again, with no argument); False if the layer is away."""
+        """Join the channel-layer groups; with no argument (a ping), again only if the layer may
+        have lost them (``LayerMemory``, ``LAYER_REJOIN_SECONDS``). False if the layer is away."""
+        memory = LayerMemory.of(self.channel_layer)
+        epoch = await memory.current() if memory is not None else 0
         if groups is not None:
             self.layer_groups = tuple(groups)
+        elif (
+            epoch is not None
+            and epoch == self.layer_epoch
+            and time.monotonic() - self.layer_joined_at < LAYER_REJOIN_SECONDS
+        ):
+            return True
         for attempt in (1, 2):  # the first may meet a connection a restarted Redis closed
             try:
                 for group in self.layer_groups:
                     await self.channel_layer.group_add(group, self.channel_name)
+                # The epoch read before the joins: a loss meanwhile moves it on, and the next
+                # ping joins again.
+                self.layer_epoch, self.layer_joined_at = epoch, time.monotonic()
                 return True
             except Exception as exc:
                 if attempt == 2:
                     log.warning("could not join channel-layer groups (%s): typing and presence wait for it", exc)
+        self.layer_epoch = None
         return False
 
     async def leave_layer(self) -> None:

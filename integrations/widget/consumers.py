@@ -185,7 +185,7 @@ class VisitorConsumer(LiveJsonConsumer):
         elif kind == "rate":
             await self._receive_rating(content)
         elif kind == "ping":
-            await self.join_layer()  # a restarted Redis forgot the group
+            await self.join_layer()  # again if Redis lost the group
             online = await socket_db(team_online)(self.channel.company_id, self.channel.team_id)
             await self.send_json({"type": "pong", "online": online})
         else:
