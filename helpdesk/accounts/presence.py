@@ -30,20 +30,15 @@ def shown_presence(employee: Employee) -> str:
 
 def heartbeat(employee_id: int) -> bool:
     """An inbox tab is open: refresh last_seen_at. True when the employee is online already."""
-    now = timezone.now()
-    # The common case (online) is one UPDATE; anyone else is refreshed too, and the caller
-    # decides whether the open tab brings them back (see actions.presence_from_inbox).
-    if Employee.objects.filter(pk=employee_id, presence=Presence.ONLINE).update(last_seen_at=now):
-        return True
-    Employee.objects.filter(pk=employee_id).update(last_seen_at=now)
-    return False
+    return employee_id in heartbeats({employee_id})
 
 
 def heartbeats(employee_ids: Collection[int]) -> set[int]:
-    """Many inbox tabs' heartbeats at once (as ``heartbeat``): the ids of those online already.
+    """Inbox tabs are open: refresh their employees' last_seen_at; the ids of those online already.
 
     The common case (all online) is one UPDATE. The rows it wrote are the ones now carrying
-    its timestamp; the others are refreshed too, and the caller decides about them.
+    its timestamp; anyone else is refreshed too, and the caller decides whether the open tab
+    brings them back (see actions.presence_from_inbox).
     """
     ids = set(employee_ids)
     now = timezone.now()

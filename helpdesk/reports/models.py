@@ -436,3 +436,26 @@ class MonthHourBin(_Dims):
 
     def __str__(self) -> str:
         return f"month {self.month:%Y-%m} hour {self.local_hour} of {self.company_id}, metric {self.metric}"
+
+
+# Every table the rollups keep from the event log, per company: what a recount empties and
+# rebuilds (rollups.recount) and what the tests compare with a recount. A new rollup table
+# goes here, or a recount would add to its old rows (tests/test_reports_rollups.py checks
+# that every company-keyed table of this app but the two below is listed).
+ROLLUP_MODELS = (
+    HourlyBucket,
+    DailyBucket,
+    DurationBin,
+    DailyBin,
+    Touch,
+    ContactDay,
+    ContactLast,
+    ContactLastTeam,
+    ContactLastAgent,
+    CompanyHour,
+    CompanyDayBin,
+    CompanyHourBin,
+    MonthHourBucket,
+    MonthBin,
+    MonthHourBin,
+)

@@ -26,23 +26,9 @@ from helpdesk.events.models import Event
 
 from .facts import Fact, State, fold, is_customer_message, is_human_reply
 from .models import (
-    CompanyDayBin,
-    CompanyHour,
-    CompanyHourBin,
-    ContactDay,
-    ContactLast,
-    ContactLastAgent,
-    ContactLastTeam,
+    ROLLUP_MODELS,
     ConversationStats,
-    DailyBin,
-    DailyBucket,
-    DurationBin,
-    HourlyBucket,
-    MonthBin,
-    MonthHourBin,
-    MonthHourBucket,
     RollupZone,
-    Touch,
 )
 from .rollup_writes import Accumulator, apply
 
@@ -223,24 +209,7 @@ def recount(company_id: int, *, progress: Callable[[str], None] | None = None, b
     done = 0
     started = timezone.now()
     with transaction.atomic():
-        for model in (
-            HourlyBucket,
-            DailyBucket,
-            DurationBin,
-            DailyBin,
-            Touch,
-            ContactDay,
-            ContactLast,
-            ContactLastTeam,
-            ContactLastAgent,
-            CompanyHour,
-            CompanyDayBin,
-            CompanyHourBin,
-            MonthHourBucket,
-            MonthBin,
-            MonthHourBin,
-            ConversationStats,
-        ):
+        for model in (*ROLLUP_MODELS, ConversationStats):
             model.objects.filter(company_id=company_id).delete()
         conversations = (
             Conversation.objects.filter(company_id=company_id).order_by("pk").values_list("pk", "deleted_at")
