@@ -32,11 +32,13 @@ from .models import Event
 
 CHANNEL = "smartchat_events"
 # Constants, no input: the table is events_event (the migration names it too).
-_READ = (
-    "SELECT id, company_id, type, conversation_id, actor_id, payload, created_at FROM events_event"
-    " WHERE txid >= pg_snapshot_xmin(%s::pg_snapshot)"
-    " AND NOT pg_visible_in_snapshot(txid, %s::pg_snapshot) ORDER BY id"
+_SELECT = (
+    "SELECT id, company_id, type, conversation_id, actor_id, payload, created_at, txid::text AS txid FROM events_event"
 )
+_READ = (
+    _SELECT + " WHERE txid >= pg_snapshot_xmin(%s::pg_snapshot) AND NOT pg_visible_in_snapshot(txid, %s::pg_snapshot)"
+)
+_NOT_READ_YET = " AND NOT (txid = %s::xid8 AND id <= %s)"
 
 
 class Tail:
@@ -70,21 +72,53 @@ class Tail:
             return []
         connection = connections[self.using]
         connection.close_if_unusable_or_obsolete()
-        if not self.postgres:
-            rows = list(Event.objects.using(self.using).filter(id__gt=self.position).order_by("id"))
-            if rows:
-                self.position = rows[-1].id
-            return [serialise(row) for row in rows]
-        with transaction.atomic(using=self.using), connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            cursor.execute("SELECT pg_current_snapshot()::text")
-            now = cursor.fetchone()[0]
-            rows = list(Event.objects.using(self.using).raw(_READ, [self.position, self.position]))
-        self.position = now
+        with transaction.atomic(using=self.using):
+            if self.postgres:
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            rows, self.position = read_since(self.position, using=self.using)
         return [serialise(row) for row in rows]
 
     def close(self) -> None:
         connections[self.using].close()
+
+
+def read_since(position: Any, *, using: str = "default") -> tuple[list[Event], Any]:
+    """The events committed since ``position`` (None: since the log began), by id, and the
+    position after them. On PostgreSQL the caller runs this in a REPEATABLE READ transaction, so
+    the snapshot returned is the one the rows were read with (Tail.read; the statistics'
+    applier, which keeps its position in a row written in the same transaction).
+
+    A reader may run inside a transaction that wrote events itself (a test's): those rows are
+    read, but their transaction is still in flight in every snapshot it takes. The position
+    then also says which of them were read ("<snapshot>/<txid>:<last id>"), so they are read
+    once; once that transaction has committed, the next snapshot sees them and the mark goes.
+    """
+    events = Event.objects.using(using)
+    if connections[using].vendor != "postgresql":
+        rows = list(events.filter(id__gt=int(position or 0)).order_by("id"))
+        return rows, (rows[-1].id if rows else int(position or 0))
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT pg_current_snapshot()::text, pg_current_xact_id_if_assigned()::text")
+        now, mine = cursor.fetchone()
+    if position is None:
+        rows = list(events.raw(_SELECT + " ORDER BY id"))
+        marked = None
+    else:
+        snapshot, _, marked = str(position).partition("/")
+        sql, params = _READ, [snapshot, snapshot]
+        if marked:
+            txid, last = marked.split(":")
+            sql, params = sql + _NOT_READ_YET, [*params, txid, int(last)]
+        rows = list(events.raw(sql + " ORDER BY id", params))
+    if mine is None:
+        return rows, now
+    last = max(
+        [row.id for row in rows if row.txid == mine]
+        + ([int(marked.split(":")[1])] if marked and marked.split(":")[0] == mine else [])
+        or [0]
+    )
+    return rows, (f"{now}/{mine}:{last}" if last else now)
 
 
 def listen_params(using: str = "default") -> dict[str, Any] | None:
