@@ -19,7 +19,7 @@ from helpdesk.conversations.models import Conversation, Status
 from helpdesk.conversations.quick_answers import create_quick_answer
 from helpdesk.events import log as events
 from helpdesk.events.models import Event
-from helpdesk.reports import rollups
+from helpdesk.reports import applier, rollups
 
 
 class Clock:
@@ -94,8 +94,14 @@ def build_history(*, seed: int, tz: str, start: datetime, steps: int = 260) -> S
         contacts = [f"v{i}" for i in range(14)]
         archived = False
         n = 0
+        # The worker applies the log in batches of whatever committed since the last one: here at
+        # random steps (its own dice, so the history stays the seed's), deletions and restores
+        # falling inside batches as well as between them.
+        batches = random.Random(seed + 1000)
         for step in range(steps):
             clock.now += timedelta(minutes=rng.choice([1, 3, 7, 15, 25, 40, 55, 70]))
+            if batches.random() < 0.15:
+                applier.apply_pending()
             if not archived and step > steps // 2:
                 # Vera moves to the agent role and "Veteran" is archived: her past work keeps it.
                 Employee.objects.filter(pk=vera.pk).update(role=Role.objects.get(company=company, builtin="agent"))
@@ -165,6 +171,7 @@ def build_history(*, seed: int, tz: str, start: datetime, steps: int = 260) -> S
             clock.now += timedelta(minutes=5)
             with __import__("django.db").db.transaction.atomic():
                 events.record(conv, "conversation.rated", rating=rating, comment="")
+        applier.apply_pending()
         end = clock.now
     assert timezone.now() != end  # the clock is restored
 

@@ -3,8 +3,8 @@
 A visitor message is counted as the widget socket does it, frame to ack: ``inbound.receive``
 is the socket's one unit of database work (rate limits are Redis, not SQL), called with the
 ``SenderHint`` the socket holds (``sender_hint`` at auth, then the conversation of its last
-message). Counts include the event rows and the statistics rollups (``reports.rollups``: data-
-modifying CTEs of the event's own INSERT, ``events.log.record``), and the transaction's begin
+message). Counts include the event rows (the statistics' rollups are kept from them after commit,
+by ``reports.applier``: nothing of theirs is on this path), and the transaction's begin
 and end: in a test the durable transaction is a SAVEPOINT ... RELEASE inside the test's own,
 one query each, as BEGIN and COMMIT are on a server. PostgreSQL only: the short road (``actions/arrival.py``) is
 PostgreSQL's; SQLite takes the long one.
@@ -48,7 +48,7 @@ def test_a_message_into_an_assigned_conversation_costs_4_queries(cast, django_as
     assert hint == SenderHint(conversation_id=cast.conversation.pk)
     mark = last_event_id()
     # begin; update the conversation + insert the message (one statement, which also reads
-    # back the contact, channel and assignee); insert the event with its rollup; commit.
+    # back the contact, channel and assignee); insert the event; commit.
     # Quick answers: none, from the process's cache. Routing: none, it has an assignee.
     with django_assert_num_queries(4):
         message = _send(cast, "visitor-1", hint=hint)
@@ -65,7 +65,7 @@ def test_a_message_that_waits_in_the_queue_costs_6_queries(cast, django_assert_n
     _online(cast.bob, cast.erin, cast.alice, capacity=0)
     hint = inbound.sender_hint(cast.widget, "visitor-1")
     mark = last_event_id()
-    # begin; update + insert; the event with its rollup; the queue gate (shared); one look at
+    # begin; update + insert; the event; the queue gate (shared); one look at
     # the agents' loads (no room: no routing lock, no roster); commit.
     with django_assert_num_queries(6):
         _send(cast, "visitor-1", hint=hint)
@@ -78,8 +78,8 @@ def test_a_new_visitors_first_message_costs_7_queries(cast, django_assert_num_qu
     hint = inbound.sender_hint(cast.widget, "visitor-2")
     assert hint == SenderHint(new_sender=True)
     mark = last_event_id()
-    # begin; contact + identity + conversation + message (one statement); conversation.created
-    # with its rollup; message.created with its rollup; the queue gate; the look for room; commit.
+    # begin; contact + identity + conversation + message (one statement); conversation.created;
+    # message.created; the queue gate; the look for room; commit.
     with django_assert_num_queries(7):
         message = _send(cast, "visitor-2", body="Hello there", hint=hint)
     conversation = message.conversation
@@ -154,19 +154,18 @@ def test_a_blocked_visitors_message_is_kept_aside_whatever_the_hint(cast):
     assert event_types(after=mark) == []
 
 
-def test_an_agents_reply_through_the_api_costs_6_queries_after_sign_in(cast, client, django_assert_num_queries):
+def test_an_agents_reply_through_the_api_costs_5_queries_after_sign_in(cast, client, django_assert_num_queries):
     Conversation.objects.filter(pk=cast.conversation.pk).update(assignee=cast.bob)
     client.force_login(cast.bob.user)
     url = f"/api/v1/conversations/{cast.conversation.pk}/reply"
     client.post(url, {"body": "Warming up"}, content_type="application/json")
     # Sign-in, 3: the session; its user; the user's employee with company and role (one join,
-    # for the time zone middleware and the access gate). Then what the view issues, 6: the
+    # for the time zone middleware and the access gate). Then what the view issues, 5: the
     # conversation through the access gate (the agent's teams a subquery of it); begin; update
     # the conversation + insert the reply + move the agent's read marker (one statement); the
-    # conversation's running statistics state (a human reply's response time needs it); the
-    # event with its rollup; commit. (A widget conversation has
+    # event; commit. (A widget conversation has
     # no delivery row; Telegram's, VK's, e-mail's add its insert.)
-    with django_assert_num_queries(3 + 6) as captured:
+    with django_assert_num_queries(3 + 5) as captured:
         response = client.post(url, {"body": "It ships today."}, content_type="application/json")
     assert response.status_code == 201
     assert "django_session" in captured.captured_queries[0]["sql"]

@@ -164,11 +164,11 @@ def test_a_replay_still_needs_sight_of_the_conversation(cast, client):
 
 @postgresql_only
 def test_a_keyed_reply_costs_what_an_unkeyed_one_does(cast, client, django_assert_num_queries):
-    # The pinned 3 + 6 of tests/test_message_queries.py: the key rides in the same statement.
+    # The pinned 3 + 5 of tests/test_message_queries.py: the key rides in the same statement.
     Conversation.objects.filter(pk=cast.conversation.pk).update(assignee=cast.bob)
     login(client, cast.bob)
     send(client, cast.conversation, "Warming up", key="warming-up-0001")
-    with django_assert_num_queries(3 + 6):
+    with django_assert_num_queries(3 + 5):
         assert send(client, cast.conversation).status_code == 201
 
 

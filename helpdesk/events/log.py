@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from helpdesk.accounts.models import Employee
 
 from .models import Event
 
 log = logging.getLogger(__name__)
-
-# SQL to run with an event's INSERT: (statement, parameters).
-Statement = tuple[str, list[Any]]
-
-# Called with (event, conversation) inside the transaction of each recorded event, just before
-# the event's row is written (``event.pk`` is still None; every other field is set): statistics
-# keep their rollups this way (registered by helpdesk.reports; events imports no higher layer).
-# A hook either does its work itself and returns None, or returns statements to run with the
-# event's INSERT: on PostgreSQL they join it as data-modifying CTEs (one statement, one round
-# trip for the event and everything kept from it), elsewhere they run just before it.
-_hooks: list[Callable[[Event, Any], list[Statement] | None]] = []
-
-
-def add_hook(hook: Callable[[Event, Any], list[Statement] | None]) -> None:
-    if hook not in _hooks:
-        _hooks.append(hook)
 
 
 def record(
@@ -53,41 +36,9 @@ def record(
     event = Event(
         company_id=conversation.company_id, type=type, conversation=conversation, actor=actor, payload=payload
     )
-    statements: list[Statement] = []
-    for hook in _hooks:
-        statements += hook(event, conversation) or []
-    _insert(event, statements)
+    event.save(force_insert=True)
     transaction.on_commit(partial(_publish_safely, serialise(event)))
     return event
-
-
-def _insert(event: Event, statements: list[Statement]) -> None:
-    """INSERT the event, with the hooks' statements: on PostgreSQL as data-modifying CTEs of the
-    same statement (they all run to completion whether or not the INSERT reads them)."""
-    if not statements:
-        event.save(force_insert=True)
-        return
-    if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
-            for sql, params in statements:
-                cursor.execute(sql, params)
-        event.save(force_insert=True)
-        return
-    meta = Event._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    values = [f.get_db_prep_save(f.pre_save(event, add=True), connection) for f in fields]
-    ctes = ", ".join(f"w{i} AS ({sql})" for i, (sql, _) in enumerate(statements))
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    # Our own table and column names; every value is a parameter.
-    sql = (
-        f"WITH {ctes} INSERT INTO {meta.db_table} ({columns}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {meta.pk.column}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [v for _, params in statements for v in params] + values)
-        event.pk = cursor.fetchone()[0]
-    event._state.adding = False
-    event._state.db = connection.alias
 
 
 def serialise(event: Event) -> dict[str, Any]:

@@ -6,13 +6,11 @@ class ReportsConfig(AppConfig):
     label = "reports"
 
     def ready(self) -> None:
-        # The event log tells the rollups of every event, in the event's own transaction.
-        from helpdesk.events import log
-
-        from . import rollups
-
-        log.add_hook(rollups.on_event)
+        # The rollups are kept from the event log after it commits (applier.py, on the worker's
+        # schedule and before every read of the figures): nothing on the write path.
         # A company's new time zone moves every local hour: recount (rollups.on_timezone_change).
         from helpdesk.accounts.actions import company
+
+        from . import rollups
 
         company.add_timezone_hook(rollups.on_timezone_change)

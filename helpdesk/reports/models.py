@@ -287,6 +287,19 @@ class RollupZone(models.Model):
         return f"rollups of {self.company_id} in {self.timezone}"
 
 
+class RollupPosition(models.Model):
+    """How far into the event log the rollups are kept (applier.py): one row, written in the
+    same transaction as the rollups it moves past. On PostgreSQL a snapshot (events.tail), on
+    SQLite the last event id. No row: nothing applied yet, the log is read from its start."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    position = models.TextField()
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"rollups kept up to {self.position}"
+
+
 # --- Company-wide: the same sums without dimensions, for the unfiltered "all" view ---------------
 # An admin's dashboard without filters sums every row of a period; at a year of 1M conversations
 # that is ~1M hourly histogram rows. These hold what those reads need per company only (the

@@ -297,8 +297,10 @@ class Source(Protocol):
 
 
 def _source(reader: Employee, filters: Filters):
+    from .applier import catch_up
     from .rollup_source import RollupSource
 
+    catch_up()  # everything committed before this read is in the figures (applier.py)
     return RollupSource(ReaderScope.of(reader), filters)
 
 
@@ -443,6 +445,7 @@ def heatmap_cell(
     reader: Employee, period: Period, filters: Filters | None, metric: str, weekday: int, hour: int
 ) -> QuerySet[Conversation]:
     """The conversations behind one heatmap cell, through the inbox's gate."""
+    from .applier import catch_up
     from .rollup_source import cell_conversation_ids
 
     access.require(reader, Perm.VIEW_REPORTS)
@@ -450,6 +453,7 @@ def heatmap_cell(
         raise ActionError(_("Unknown heatmap metric."), code="bad_metric", field="metric")
     if not (0 <= int(weekday) <= 6 and 0 <= int(hour) <= 23):
         raise ActionError(_("No such heatmap cell."), code="bad_cell")
+    catch_up()
     ids = cell_conversation_ids(ReaderScope.of(reader), filters or Filters(), period, metric, int(weekday), int(hour))
     return access.visible_conversations(reader).filter(pk__in=ids).order_by("-last_activity_at")
 

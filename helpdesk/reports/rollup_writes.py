@@ -1,7 +1,8 @@
 """Writing the rollups: facts summed by rollup key (``Accumulator``), and the upserts that add
-them to every rollup table (models.py) in one statement per table, or as data-modifying CTEs of
-the event's own INSERT on PostgreSQL (events.log.record). rollups.py decides what to write and
-when (the hook, deletions, the recount); this module only writes.
+them to every rollup table (models.py): on PostgreSQL one statement of data-modifying CTEs
+when the batch is small, else one statement per table and chunk. applier.py and rollups.py
+decide what to write and when (a batch of the log, deletions, the recount); this module only
+writes.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from .models import (
     ContactLast,
     ContactLastAgent,
     ContactLastTeam,
-    ConversationStats,
     DailyBin,
     DailyBucket,
     DurationBin,
@@ -241,21 +241,19 @@ class Accumulator:
             ],
         }
 
-    def statements(self, *, stats: tuple | None = None, mode: str = "keep") -> list[tuple[str, list]]:
-        """Everything accumulated (and the conversation's state, given ``stats``) as upserts:
-        one per table and chunk of rows."""
-        rows = self.rows()
-        pieces = [] if stats is None else [(_stats_sql(mode, connection.vendor), list(stats))]
-        for table, part in rows.items():
+    def statements(self) -> list[tuple[str, list]]:
+        """Everything accumulated as upserts: one per table and chunk of rows."""
+        pieces = []
+        for table, part in self.rows().items():
             for i in range(0, len(part), 500):
                 chunk = part[i : i + 500]
                 pieces.append((_insert_sql(table, len(chunk)), [value for row in chunk for value in row]))
         return pieces
 
-    def write(self, *, stats: tuple | None = None, mode: str = "keep") -> None:
+    def write(self) -> None:
         """Write the statements: on PostgreSQL in one statement when it is small; otherwise one
         statement per table and chunk."""
-        pieces = self.statements(stats=stats, mode=mode)
+        pieces = self.statements()
         if not pieces:
             return
         small = sum(len(params) for _, params in pieces) <= 64 * 30
@@ -356,38 +354,3 @@ def _insert_sql(name: str, n: int) -> str:
         return head + " ON CONFLICT DO NOTHING"
     updates = ", ".join(f"{col} = {table}.{col} + EXCLUDED.{col}" for col in summed)
     return head + f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
-
-
-_STATS = ConversationStats._meta.db_table
-_FILLED = ("first_customer_at", "waiting_since")
-
-
-@lru_cache(maxsize=8)
-def _stats_sql(mode: str, vendor: str) -> str:
-    """Upsert one conversation's running state: ``keep`` it (create it if missing), ``set`` it
-    (read and folded by the hook), or ``fill`` its customer clocks where they are not set yet."""
-    pg = vendor == "postgresql"
-    cast = "::jsonb" if pg else ""
-    head = (
-        f"INSERT INTO {_STATS} (conversation_id, company_id, state, deleted) "  # noqa: S608
-        f"VALUES (%s, %s, %s{cast}, %s) ON CONFLICT (conversation_id) "
-    )
-    if mode == "keep":
-        return head + "DO NOTHING"
-    if mode == "set":
-        return head + "DO UPDATE SET state = EXCLUDED.state"
-    if pg:
-        state = f"{_STATS}.state"
-        for key in _FILLED:
-            old = f"NULLIF({_STATS}.state -> '{key}', 'null'::jsonb)"
-            state = f"jsonb_set({state}, '{{{key}}}', COALESCE({old}, EXCLUDED.state -> '{key}'))"
-        unset = " OR ".join(f"({_STATS}.state ->> '{key}') IS NULL" for key in _FILLED)
-    else:
-        sets = ", ".join(
-            f"'$.{key}', COALESCE(json_extract({_STATS}.state, '$.{key}'), json_extract(EXCLUDED.state, '$.{key}'))"
-            for key in _FILLED
-        )
-        state = f"json_set({_STATS}.state, {sets})"
-        unset = " OR ".join(f"json_extract({_STATS}.state, '$.{key}') IS NULL" for key in _FILLED)
-    # Nothing to write (the usual case: the customer is already waiting) writes nothing.
-    return head + f"DO UPDATE SET state = {state} WHERE {unset}"

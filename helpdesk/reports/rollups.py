@@ -1,18 +1,14 @@
-"""Keeping the rollups (models.py) from the event log, in the same transaction as each event.
-
-``on_event`` is the hook ``helpdesk.events.log.record`` calls for every event it writes. It
-folds the event into the conversation's facts (facts.py) and adds them to the hourly buckets,
-the daily buckets (the same sums per local day), the duration bins (hourly and daily), the
-touch rows, the contact days, the company-wide sums (hours, hourly and daily bins without
-dimensions) and the month grain (buckets by month and hour of day, bins by month, and by month
-and hour) with a few upserts (written by rollup_writes.py). Deleting a conversation replays
-its events and subtracts everything it contributed; restoring adds it back. ``recount``
-rebuilds a company's rollups from the raw log.
+"""The rollups' rules (models.py): which events count, deletions and restores, time zones and the
+recount. applier.py reads the event log after it commits and folds each event into its
+conversation's facts (facts.py), added to the hourly buckets, the daily buckets (the same sums
+per local day), the duration bins (hourly and daily), the touch rows, the contact days, the
+company-wide sums and the month grain with a few upserts per batch (rollup_writes.py).
+Deleting a conversation replays its events and subtracts everything it contributed; restoring
+adds it back. ``recount`` rebuilds a company's rollups from the raw log.
 """
 
 from __future__ import annotations
 
-import json
 import time
 import zoneinfo
 from collections.abc import Callable
@@ -24,7 +20,7 @@ from django.utils import timezone
 from helpdesk.accounts.models import Company, Employee
 from helpdesk.events.models import Event
 
-from .facts import Fact, State, fold, is_customer_message, is_human_reply
+from .facts import Fact, State, fold
 from .models import (
     ROLLUP_MODELS,
     ConversationStats,
@@ -67,97 +63,43 @@ def forget_tz(company_id: int | None = None) -> None:
         _TZ_CACHE.pop(company_id, None)
 
 
-# --- The hook ------------------------------------------------------------------------------
+# --- Deletions and restores (applier.py applies every event, these two included) -----------
 
-# Events whose facts depend on the conversation's running state (a reply's waits, a resolution's
-# time): the hook reads the state first. Every other counted event is written blind, in one
-# statement (its state change, if any, is a merge the database does: see _stats_sql).
-_NEEDS_STATE = "state"
-
-
-def on_event(event: Event, conversation) -> list[tuple[str, list]] | None:
-    """Fold one event about to be written into the rollups (inside the caller's transaction):
-    the upserts to run with the event's INSERT (events.log.record).
-
-    On PostgreSQL they join the event's INSERT as data-modifying CTEs: no statement of its own;
-    a reply or a resolution first reads the running state it needs (one query). On SQLite the
-    same upserts run as separate in-process statements (no round trips there). A deletion or a
-    restore replays the conversation's events and writes at once.
-    """
-    type_ = event.type
-    if type_ == "conversation.deleted":
-        _withdraw(event.conversation_id, event.company_id)
-        return None
-    if type_ == "conversation.restored":
-        _reinstate(event.conversation_id, event.company_id)
-        return None
-    if type_ not in COUNTED or event.conversation_id is None:
-        return None
-    payload = event.payload
-    mode = "keep"  # the state: unchanged (the row is created if missing)
-    if type_ == "message.created":
-        message = payload.get("message") or {}
-        if is_customer_message(message):
-            mode = "fill"  # first_customer_at / waiting_since, if not set yet
-        elif is_human_reply(message):
-            mode = _NEEDS_STATE
-        else:
-            return None  # notes, system lines and quick answers count for nothing
-    elif type_ == "conversation.resolved":
-        mode = _NEEDS_STATE
-    deleted = conversation.deleted_at is not None
-    if mode == _NEEDS_STATE:
-        row = ConversationStats.objects.filter(pk=event.conversation_id).values_list("state", "deleted").first()
-        state = State.from_json(row[0] if row else None)
-        if row is not None:
-            deleted = row[1]
-        mode = "set"
-    else:
-        state = State()
-    facts = fold(state, type=type_, payload=payload, at=event.created_at, actor_id=event.actor_id)
-    acc = Accumulator(event.company_id, company_tz(event.company_id))
-    if not deleted:
-        acc.add(facts)
-    stats = (event.conversation_id, event.company_id, json.dumps(state.to_json()), deleted)
-    return acc.statements(stats=stats, mode=mode)
+# Every event the applier reads from the log: the counted ones, and the two that take a
+# conversation's whole contribution out of the rollups and put it back.
+APPLIED = COUNTED | {"conversation.deleted", "conversation.restored"}
 
 
-def _replay(conversation_id: int) -> tuple[State, list[Fact]]:
+def _replay(conversation_id: int, upto: int | None) -> tuple[State, list[Fact]]:
     state, out = State(), []
-    roles = _RoleCache()
-    events = Event.objects.filter(conversation_id=conversation_id, type__in=COUNTED).order_by("pk")
-    for event in events.only("type", "payload", "created_at", "actor_id"):
+    roles = RoleCache()
+    events = Event.objects.filter(conversation_id=conversation_id, type__in=COUNTED)
+    if upto is not None:
+        events = events.filter(pk__lt=upto)  # what the log held when the deletion was written
+    for event in events.order_by("pk").only("type", "payload", "created_at", "actor_id"):
         out += fold(
             state, type=event.type, payload=event.payload, at=event.created_at, actor_id=event.actor_id, role_of=roles
         )
     return state, out
 
 
-def _withdraw(conversation_id: int, company_id: int) -> None:
+def withdraw(conversation_id: int, company_id: int, *, upto: int | None = None, withdraw: bool = True) -> State | None:
+    """Take everything a deleted conversation contributed out of the rollups (``withdraw``), or
+    put a restored one's back: its events before ``upto`` replayed. None when it already was
+    (a repeated deletion or restore); otherwise its running state, stored."""
     row = ConversationStats.objects.select_for_update().filter(pk=conversation_id).first()
-    if row is not None and row.deleted:
-        return
-    state, facts = _replay(conversation_id)
+    if row is not None and row.deleted == withdraw:
+        return None
+    state, facts = _replay(conversation_id, upto)
     ConversationStats.objects.update_or_create(
         conversation_id=conversation_id,
-        defaults={"company_id": company_id, "state": state.to_json(), "deleted": True},
+        defaults={"company_id": company_id, "state": state.to_json(), "deleted": withdraw},
     )
-    apply(company_id, facts, company_tz(company_id), sign=-1)
+    apply(company_id, facts, company_tz(company_id), sign=-1 if withdraw else 1)
+    return state
 
 
-def _reinstate(conversation_id: int, company_id: int) -> None:
-    row = ConversationStats.objects.select_for_update().filter(pk=conversation_id).first()
-    if row is not None and not row.deleted:
-        return
-    state, facts = _replay(conversation_id)
-    ConversationStats.objects.update_or_create(
-        conversation_id=conversation_id,
-        defaults={"company_id": company_id, "state": state.to_json(), "deleted": False},
-    )
-    apply(company_id, facts, company_tz(company_id))
-
-
-class _RoleCache(dict):
+class RoleCache(dict):
     """Current roles, for events recorded before roles were written into them."""
 
     def __call__(self, employee_id: int) -> int | None:
@@ -200,12 +142,24 @@ def recounting(company_id: int) -> datetime | None:
 
 
 def recount(company_id: int, *, progress: Callable[[str], None] | None = None, batch: int = 2000) -> int:
-    """Rebuild a company's rollups from its event log; returns the number of conversations."""
+    """Rebuild a company's rollups from its event log; returns the number of conversations.
+
+    It runs inside the applier (applier.apply_pending), holding its lock: what committed
+    before is applied first, the company is rebuilt from the same snapshot of the log, and the
+    applier's position moves past it in the same transaction, so nothing is counted twice."""
+    from . import applier
+
+    done: list[int] = []
+    applier.apply_pending(wait=None, then=lambda: done.append(_rebuild(company_id, progress, batch)))
+    return done[0]
+
+
+def _rebuild(company_id: int, progress: Callable[[str], None] | None, batch: int) -> int:
     from helpdesk.conversations.models import Conversation
 
     forget_tz(company_id)
     tz = company_tz(company_id)
-    roles = _RoleCache()
+    roles = RoleCache()
     done = 0
     started = timezone.now()
     with transaction.atomic():
