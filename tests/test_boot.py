@@ -8,7 +8,8 @@ default (SQLite, the in-memory layer and the filesystem broker, in a temporary d
 the web answers, a demo agent signs in through the real form and opens the inbox socket, a visitor
 writes through the widget and the agent's socket receives it, and a conversation snoozed for three
 seconds wakes on the agent's socket, which only beat (it sends the wake task every 30 s) and the
-worker (it runs it, through the broker) can cause. Then Ctrl-C's signal stops every process.
+worker (it runs it, through the broker) can cause; the worker also applies the chat's events to the
+statistics (beat's apply-statistics, its log says how many). Then Ctrl-C's signal stops every process.
 
 A dependency the runtime needs but only the test requirements install (``packaging``, issue 8) shows
 here as the worker dying at start. The first run installs the virtualenv (about a minute with pip's
@@ -177,10 +178,11 @@ class Start:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def wait_for(self, pattern: str, seconds: float, what: str) -> re.Match:
+    def wait_for(self, pattern: str, seconds: float, what: str, *, since: int = 0) -> re.Match:
+        """The first match in the output (from character ``since`` on) within ``seconds``."""
         deadline = time.monotonic() + seconds
         while True:
-            found = re.search(pattern, self.output())
+            found = re.search(pattern, self.output()[since:])
             if found:
                 return found
             if self.process.poll() is not None:
@@ -357,7 +359,16 @@ def test_scripts_start_boots_what_users_run(tree, tmp_path, services):
             key = start.wait_for(r"/demo/([^/\s]+)/", 5, "the demo company's widget key").group(1)
             start.wait_for(r"worker\.1 +\| .*\bready\.", 60, "the worker being ready")
             start.wait_for(r"beat\.1 +\| .*beat: Starting", 60, "the scheduler starting")
+            before_chat = len(start.output())
             asyncio.run(chat_then_snooze_until_the_worker_wakes_it(url, key))
+            # The statistics: beat's apply-statistics, run by the worker, read the chat's events
+            # from the log (its return value: how many); nothing read the dashboard.
+            start.wait_for(
+                r"apply_statistics\[[^\]]+\] succeeded in [\d.]+s: [1-9]",
+                30,
+                "the worker applying the chat's events to the statistics",
+                since=before_chat,
+            )
             code, survivors = start.stop()
             stopped = True
             assert (code, survivors) == (HONCHO_INTERRUPTED, []), "not every process stopped with Ctrl-C"

@@ -86,7 +86,7 @@ def _nested() -> bool:
 
 def _lock(wait: float | None) -> bool:
     if connection.vendor != "postgresql":
-        return True  # SQLite: one writer at a time holds the whole database
+        return True  # SQLite: transactions begin IMMEDIATE (settings): one applier holds the database
     deadline = None if wait is None else time.monotonic() + wait
     with connection.cursor() as cursor:
         if wait is None:
