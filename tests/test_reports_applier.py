@@ -9,6 +9,8 @@
 - An applier inside a transaction that wrote events (a test's, or a caller's) applies them once,
   also after that transaction commits and another applier reads on.
 - A recount while events wait to be applied counts them once.
+- A batch that fails rolls back whole: a reader gets the figures as kept (logged, no error),
+  beat's run raises, and the next batch applies what the failed one held.
 - Beat runs the applier every few seconds, on the worker.
 """
 
@@ -216,3 +218,24 @@ def test_beat_applies_the_log_every_few_seconds():
     entry = next(e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == tasks.apply_statistics.name)
     assert entry["schedule"] <= 5
     assert entry["options"]["expires"] >= entry["schedule"]
+
+
+def test_a_failing_batch_leaves_the_reader_the_figures_as_kept(tcast, client, monkeypatch, caplog):
+    applier.apply_pending()
+    shown = dashboard_messages(tcast.alice)
+    write(tcast, "unlucky")
+
+    def broken(events):
+        raise RuntimeError("a fold that fails")
+
+    monkeypatch.setattr(applier, "apply_events", broken)
+    client.force_login(tcast.alice.user)
+    response = client.get("/api/v1/reports/dashboard", {"period": "today"})
+    assert response.status_code == 200
+    tiles = {tile["key"]: tile["current"] for tile in response.json()["tiles"]}
+    assert tiles["customer_messages"] == shown  # as kept: the batch rolled back whole
+    assert "could not apply the event log" in caplog.text
+    with pytest.raises(RuntimeError):
+        tasks.apply_statistics()  # beat's run raises, so the worker's log shows the failure
+    monkeypatch.undo()
+    assert dashboard_messages(tcast.alice) == shown + 1  # nothing was lost: the next batch has it

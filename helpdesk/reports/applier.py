@@ -44,8 +44,14 @@ DELETED, RESTORED = "conversation.deleted", "conversation.restored"
 
 def catch_up(wait: float = CATCH_UP_WAIT) -> int | None:
     """Apply what has committed since the last batch, before figures are read: the number of
-    events read, or None when another applier kept the lock past ``wait`` seconds."""
-    return apply_pending(wait=wait)
+    events read, or None when another applier kept the lock past ``wait`` seconds or applying
+    failed. A failure is logged and the reader gets the figures as last kept, never an error:
+    the batch rolled back whole, and beat's next run (which raises) tries it again."""
+    try:
+        return apply_pending(wait=wait)
+    except Exception:
+        log.exception("statistics: could not apply the event log; the figures are as last kept")
+        return None
 
 
 def apply_pending(*, wait: float | None = 0.0, then: Callable[[], Any] | None = None) -> int | None:
