@@ -35,10 +35,7 @@ CHANNEL = "smartchat_events"
 _SELECT = (
     "SELECT id, company_id, type, conversation_id, actor_id, payload, created_at, txid::text AS txid FROM events_event"
 )
-_READ = (
-    _SELECT + " WHERE txid >= pg_snapshot_xmin(%s::pg_snapshot) AND NOT pg_visible_in_snapshot(txid, %s::pg_snapshot)"
-)
-_NOT_READ_YET = " AND NOT (txid = %s::xid8 AND id <= %s)"
+_SINCE = "txid >= pg_snapshot_xmin(%s::pg_snapshot) AND NOT pg_visible_in_snapshot(txid, %s::pg_snapshot)"
 
 
 class Tail:
@@ -89,10 +86,13 @@ def read_since(position: Any, *, using: str = "default") -> tuple[list[Event], A
     the snapshot returned is the one the rows were read with (Tail.read; the statistics'
     applier, which keeps its position in a row written in the same transaction).
 
-    A reader may run inside a transaction that wrote events itself (a test's): those rows are
-    read, but their transaction is still in flight in every snapshot it takes. The position
-    then also says which of them were read ("<snapshot>/<txid>:<last id>"), so they are read
-    once; once that transaction has committed, the next snapshot sees them and the mark goes.
+    A reader may run inside a transaction that wrote events itself (a test's, or a caller's):
+    it sees those rows, but whether a snapshot counts its own transaction as visible depends on
+    whether later ids were handed out elsewhere (``pg_current_snapshot`` leaves its own id out
+    of the in-progress list). So its own rows are never judged by a snapshot: the position then
+    also names its transaction and the last of its rows read ("<snapshot>/<txid>:<last id>"),
+    and that transaction's rows are read by id, past that mark, until a reader no longer in it
+    (it has committed: the position row it wrote is visible) has read the rest.
     """
     events = Event.objects.using(using)
     if connections[using].vendor != "postgresql":
@@ -101,24 +101,25 @@ def read_since(position: Any, *, using: str = "default") -> tuple[list[Event], A
     with connections[using].cursor() as cursor:
         cursor.execute("SELECT pg_current_snapshot()::text, pg_current_xact_id_if_assigned()::text")
         now, mine = cursor.fetchone()
+    marks: dict[str, int] = {}  # transaction id -> the last of its rows already read
     if position is None:
-        rows = list(events.raw(_SELECT + " ORDER BY id"))
-        marked = None
+        where, params = "TRUE", []
     else:
-        snapshot, _, marked = str(position).partition("/")
-        sql, params = _READ, [snapshot, snapshot]
-        if marked:
-            txid, last = marked.split(":")
-            sql, params = sql + _NOT_READ_YET, [*params, txid, int(last)]
-        rows = list(events.raw(sql + " ORDER BY id", params))
+        snapshot, _, mark = str(position).partition("/")
+        where, params = _SINCE, [snapshot, snapshot]
+        if mark:
+            txid, last = mark.split(":")
+            marks[txid] = int(last)
+    if mine is not None:
+        marks.setdefault(mine, 0)
+    for txid, last in marks.items():  # at most two: the one that wrote the mark, and this one
+        where = f"(({where}) AND txid <> %s::xid8) OR (txid = %s::xid8 AND id > %s)"
+        params = [*params, txid, txid, last]
+    rows = list(events.raw(f"{_SELECT} WHERE {where} ORDER BY id", params))
     if mine is None:
         return rows, now
-    last = max(
-        [row.id for row in rows if row.txid == mine]
-        + ([int(marked.split(":")[1])] if marked and marked.split(":")[0] == mine else [])
-        or [0]
-    )
-    return rows, (f"{now}/{mine}:{last}" if last else now)
+    last = max([marks[mine]] + [row.id for row in rows if row.txid == mine])
+    return rows, f"{now}/{mine}:{last}"
 
 
 def listen_params(using: str = "default") -> dict[str, Any] | None:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import DatabaseError, connection, transaction
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 
 # pg_advisory_lock's key for "applying the event log to the rollups" ("smartchat rollups").
 LOCK_KEY = 0x5C_0001
+# Held by a recount for its whole run (minutes at 1M conversations): a reader doesn't wait then.
+RECOUNT_KEY = 0x5C_0002
 # How long a reader waits for a running applier before reading what is kept.
 CATCH_UP_WAIT = 2.0
 # Events folded before the sums are written (bounds the memory of one long backlog).
@@ -102,9 +105,36 @@ def _lock(wait: float | None) -> bool:
             cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
             if cursor.fetchone()[0]:
                 return True
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or _recount_running(cursor):
                 return False
             time.sleep(0.05)
+
+
+def _recount_running(cursor) -> bool:
+    cursor.execute("SELECT pg_try_advisory_lock_shared(%s)", [RECOUNT_KEY])
+    if not cursor.fetchone()[0]:
+        return True
+    cursor.execute("SELECT pg_advisory_unlock_shared(%s)", [RECOUNT_KEY])
+    return False
+
+
+@contextmanager
+def recounting() -> Iterator[None]:
+    """Mark a recount as running (RECOUNT_KEY) for the block: readers then read what is kept
+    at once instead of waiting for the applier's lock, which the recount holds for its run."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [RECOUNT_KEY])
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [RECOUNT_KEY])
+        except DatabaseError:  # a lost connection has let go of its session's locks already
+            log.warning("statistics: could not release the recount's mark; the connection is gone")
 
 
 def _unlock() -> None:

@@ -150,7 +150,8 @@ def recount(company_id: int, *, progress: Callable[[str], None] | None = None, b
     from . import applier
 
     done: list[int] = []
-    applier.apply_pending(wait=None, then=lambda: done.append(_rebuild(company_id, progress, batch)))
+    with applier.recounting():
+        applier.apply_pending(wait=None, then=lambda: done.append(_rebuild(company_id, progress, batch)))
     return done[0]
 
 
