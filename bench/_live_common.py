@@ -248,6 +248,42 @@ def start_servers(count: int, env: dict[str, str], log_dir: Path) -> list[Server
     return servers
 
 
+def start_worker_and_beat(env: dict[str, str], log_dir: Path) -> list[subprocess.Popen]:
+    """The Procfile's worker and beat beside the servers, as production runs them: beat's
+    schedule (snooze wakes, presence, sweeps, the statistics' applier every 2 s) costs the
+    machine what it costs there."""
+    processes = []
+    for name, command in (
+        ("worker", ["worker", "--pool=solo", "--concurrency=1"]),
+        ("beat", ["beat", "--schedule", str(log_dir / "celerybeat-schedule")]),
+    ):
+        with (log_dir / f"{name}.log").open("w") as log:
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "celery", "-A", "smartchat", *command, "--loglevel=warning"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent,
+                )
+            )
+    return processes
+
+
+def stop_processes(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def wait_healthy(server: Server, timeout: float = 60.0) -> None:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     deadline = clock() + timeout

@@ -42,6 +42,8 @@ from _live_common import (
     seed,
     server_env,
     start_servers,
+    start_worker_and_beat,
+    stop_processes,
     stop_servers,
     wait_healthy,
 )
@@ -55,6 +57,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--servers", type=int, default=1, help="uvicorn processes to start (same PostgreSQL + Redis)")
+    parser.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="start no Celery worker and beat beside the servers (by default both run, as in production:\n"
+        "the statistics are applied from the event log by the worker every 2 s)",
+    )
     parser.add_argument("--target", metavar="URL", help="an already running server instead (http://host:port)")
     parser.add_argument("--visitors", type=int, default=200, help="widget visitor sockets")
     parser.add_argument("--agents", type=int, default=5, help="inbox agent sockets (each sees every message)")
@@ -166,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         "server_count": 1 if args.target else args.servers,
     }
     servers: list[Server] = []
+    background: list = []
     try:
         if args.target:
             say(f"seeding a fresh company into {urlsplit(args.database_url).path.lstrip('/')} for {args.target}")
@@ -184,9 +193,13 @@ def main(argv: list[str] | None = None) -> int:
             log_dir = RESULTS_DIR / "logs" / run_id
             log_dir.mkdir(parents=True, exist_ok=True)
             say(f"starting {args.servers} uvicorn server(s); logs in {log_dir.relative_to(ROOT)}")
-            servers = start_servers(args.servers, server_env(args, secrets.token_urlsafe(50)), log_dir)
+            env = server_env(args, secrets.token_urlsafe(50))
+            servers = start_servers(args.servers, env, log_dir)
+            if not args.no_worker:
+                background = start_worker_and_beat(env, log_dir)
             meta["servers_desc"] = (
                 f"{len(servers)} uvicorn process(es) {', '.join(s.url for s in servers)}; "
+                f"{'no worker' if args.no_worker else 'the Procfile worker and beat beside them'}; "
                 f"PostgreSQL {db_name} (recreated), Redis {args.redis_url} prefix {LAYER_PREFIX}"
             )
         meta["company"] = seeded.company
@@ -204,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         stop_servers(servers)
+        stop_processes(background)
     meta["server_logs"] = server_log_summary(servers)
     print_report(meta, results)
     if args.json is not None:
