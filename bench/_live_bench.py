@@ -84,6 +84,28 @@ class Bench:
         task.add_done_callback(self.tasks.discard)
         return task
 
+    @staticmethod
+    async def open_socket(url: str, timeout: float, origin: str | None = None, **extra: Any) -> Any:
+        """A client websocket as the browser opens it: no proxy, no protocol pings (the app
+        pings, like inbox.js and the widget)."""
+        return await connect(
+            url,
+            origin=Origin(origin) if origin else None,
+            proxy=None,
+            ping_interval=None,
+            open_timeout=timeout,
+            close_timeout=2,
+            **extra,
+        )
+
+    @staticmethod
+    async def hello(ws: Any, timeout: float, what: str) -> dict[str, Any]:
+        """The socket's first frame, which must be its hello."""
+        hello = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+        if hello.get("type") != "hello":
+            raise RuntimeError(f"{what} said {hello!r} instead of hello")
+        return hello
+
     def server_rss(self) -> int | None:
         values = [server.rss() for server in self.servers]
         return None if any(v is None for v in values) else sum(v for v in values if v is not None)
@@ -121,18 +143,10 @@ class Bench:
             "Origin": origin,
             "Referer": f"{origin}/inbox/",
         }
-        agent.ws = await connect(
-            f"{agent.server.ws_url}/ws/inbox/",
-            origin=Origin(origin),
-            additional_headers={"Cookie": cookie},
-            proxy=None,
-            ping_interval=None,  # browsers send no protocol pings; the app pings below, like inbox.js
-            open_timeout=30,
-            close_timeout=2,
+        agent.ws = await self.open_socket(
+            f"{agent.server.ws_url}/ws/inbox/", 30, origin, additional_headers={"Cookie": cookie}
         )
-        hello = json.loads(await asyncio.wait_for(agent.ws.recv(), 30))
-        if hello.get("type") != "hello":
-            raise RuntimeError(f"inbox socket said {hello!r} instead of hello")
+        hello = await self.hello(agent.ws, 30, "inbox socket")
         agent.ping_seconds = float(hello.get("ping_seconds") or 25)
         agent.hello_at = clock()
         await agent.ws.send(json.dumps({"type": "resume", "after": 0}))
@@ -234,19 +248,10 @@ class Bench:
                 detail = response.body[:200].decode(errors="replace") if response.body.startswith(b"{") else ""
                 raise RuntimeError(f"widget session: HTTP {response.status} {detail}".strip())
             token = response.json()["token"]
-            visitor.ws = await connect(
-                f"{visitor.server.ws_url}/ws/widget/{key}/",
-                origin=Origin(WIDGET_ORIGIN),
-                proxy=None,
-                ping_interval=None,
-                open_timeout=60,
-                close_timeout=2,
-            )
+            visitor.ws = await self.open_socket(f"{visitor.server.ws_url}/ws/widget/{key}/", 60, WIDGET_ORIGIN)
             # As the widget does: the token in the first frame, never in the URL.
             await visitor.ws.send(json.dumps({"type": "auth", "token": token}))
-            hello = json.loads(await asyncio.wait_for(visitor.ws.recv(), 60))
-            if hello.get("type") != "hello":
-                raise RuntimeError(f"widget socket said {hello!r} instead of hello")
+            await self.hello(visitor.ws, 60, "widget socket")
             # As the widget does on open: ask for anything written while away.
             await visitor.ws.send(json.dumps({"type": "resume", "after": 0}))
             self.spawn(self.visitor_reader(visitor))

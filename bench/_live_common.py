@@ -220,28 +220,37 @@ def ws_args(env: dict[str, str]) -> list[str]:
     return webserver.ws_args(env)
 
 
+def _spawn(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """A child process of the bench, its output in ``log_path``: in its own session (Ctrl-C
+    reaches only the bench, which closes sockets first), and dying with the bench."""
+    with log_path.open("w") as log:
+        return subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+
+
 def start_servers(count: int, env: dict[str, str], log_dir: Path) -> list[Server]:
     servers = []
     for number in range(1, count + 1):
         port = free_port()
         log_path = log_dir / f"server-{number}-port-{port}.log"
-        with log_path.open("w") as log:
-            process = subprocess.Popen(
-                # The Procfile's command, quieter: access logs would cost CPU on the measured path.
-                [
-                    *(sys.executable, "-m", "uvicorn", "smartchat.asgi:application"),
-                    *("--host", "127.0.0.1", "--port", str(port)),
-                    *("--log-level", "warning", "--no-access-log", "--lifespan", "off", "--no-proxy-headers"),
-                    *ws_args(env),
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                # Its own session: Ctrl-C reaches only the bench, which closes sockets first.
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
+        process = _spawn(
+            # The Procfile's command, quieter: access logs would cost CPU on the measured path.
+            [
+                *(sys.executable, "-m", "uvicorn", "smartchat.asgi:application"),
+                *("--host", "127.0.0.1", "--port", str(port)),
+                *("--log-level", "warning", "--no-access-log", "--lifespan", "off", "--no-proxy-headers"),
+                *ws_args(env),
+            ],
+            env,
+            log_path,
+        )
         servers.append(Server(f"http://127.0.0.1:{port}", process, log_path, process.pid))
     for server in servers:
         wait_healthy(server)
@@ -252,24 +261,13 @@ def start_worker_and_beat(env: dict[str, str], log_dir: Path) -> list[subprocess
     """The Procfile's worker and beat beside the servers, as production runs them: beat's
     schedule (snooze wakes, presence, sweeps, the statistics' applier every 2 s) costs the
     machine what it costs there."""
-    processes = []
-    for name, command in (
-        ("worker", ["worker", "--pool=solo", "--concurrency=1"]),
-        ("beat", ["beat", "--schedule", str(log_dir / "celerybeat-schedule")]),
-    ):
-        with (log_dir / f"{name}.log").open("w") as log:
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "celery", "-A", "smartchat", *command, "--loglevel=warning"],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    preexec_fn=_die_with_parent,
-                )
-            )
-    return processes
+    return [
+        _spawn([sys.executable, "-m", "celery", "-A", "smartchat", *command, "--loglevel=warning"], env, log_dir / name)
+        for name, command in (
+            ("worker.log", ["worker", "--pool=solo", "--concurrency=1"]),
+            ("beat.log", ["beat", "--schedule", str(log_dir / "celerybeat-schedule")]),
+        )
+    ]
 
 
 def stop_processes(processes: list[subprocess.Popen]) -> None:
@@ -304,16 +302,7 @@ def wait_healthy(server: Server, timeout: float = 60.0) -> None:
 
 
 def stop_servers(servers: list[Server]) -> None:
-    for server in servers:
-        if server.process and server.process.poll() is None:
-            server.process.terminate()
-    for server in servers:
-        if server.process:
-            try:
-                server.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.process.kill()
-                server.process.wait()
+    stop_processes([server.process for server in servers if server.process])
 
 
 def find_target_pid(url: str) -> int | None:

@@ -30,8 +30,6 @@ from _live_common import (
     ws_args,
 )
 from _live_measure import Agent, Visitor
-from websockets.asyncio.client import connect
-from websockets.typing import Origin
 
 
 class RawLoopBench(Bench):
@@ -43,29 +41,16 @@ class RawLoopBench(Bench):
         super().__init__(raw_args, [server], Seed("raw", names, "", "raw loop"))
 
     async def connect_agent(self, agent: Agent) -> None:
-        agent.ws = await connect(
-            f"{agent.server.ws_url}/ws/inbox/", proxy=None, ping_interval=None, open_timeout=30, close_timeout=2
-        )
-        hello = json.loads(await asyncio.wait_for(agent.ws.recv(), 30))
-        if hello.get("type") != "hello":
-            raise RuntimeError(f"raw inbox socket said {hello!r} instead of hello")
+        agent.ws = await self.open_socket(f"{agent.server.ws_url}/ws/inbox/", 30)
+        hello = await self.hello(agent.ws, 30, "raw inbox socket")
         agent.ping_seconds = float(hello.get("ping_seconds") or 25)
         self.spawn(self.agent_reader(agent))
 
     async def connect_visitor(self, visitor: Visitor, gate: asyncio.Semaphore) -> None:
         async with gate:
-            visitor.ws = await connect(
-                f"{visitor.server.ws_url}/ws/widget/raw/",
-                origin=Origin(WIDGET_ORIGIN),
-                proxy=None,
-                ping_interval=None,
-                open_timeout=60,
-                close_timeout=2,
-            )
+            visitor.ws = await self.open_socket(f"{visitor.server.ws_url}/ws/widget/raw/", 60, WIDGET_ORIGIN)
             await visitor.ws.send(json.dumps({"type": "auth", "token": "raw"}))
-            hello = json.loads(await asyncio.wait_for(visitor.ws.recv(), 60))
-            if hello.get("type") != "hello":
-                raise RuntimeError(f"raw widget socket said {hello!r} instead of hello")
+            await self.hello(visitor.ws, 60, "raw widget socket")
             await visitor.ws.send(json.dumps({"type": "resume", "after": 0}))
             self.spawn(self.visitor_reader(visitor))
 

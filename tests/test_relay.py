@@ -38,7 +38,7 @@ from helpdesk.conversations import actions
 from helpdesk.events.log import record
 from helpdesk.events.tail import Tail
 from smartchat import webserver
-from tests.helpers import last_event_id
+from tests.helpers import HeldTransaction, last_event_id
 from tests.live import ServerProcess, Session, free_port
 from tests.test_live_server import next_of, open_inbox
 from tests.test_sockets import connected_inbox, events_received
@@ -53,42 +53,21 @@ def needs_postgres() -> None:
         pytest.skip("concurrent writers and a second process need a database server")
 
 
-class HeldWriter(threading.Thread):
+class HeldWriter(HeldTransaction):
     """Writes one event in a transaction of its own connection, and commits only when told."""
 
     def __init__(self, conversation, label: str) -> None:
-        super().__init__(name=f"writer-{label}", daemon=True)
-        self.conversation, self.label = conversation, label
-        self.written, self.commit, self.done = threading.Event(), threading.Event(), threading.Event()
-        self.event_id: int | None = None
-        self.error: BaseException | None = None
+        super().__init__(lambda: record(conversation, "relay.test", label=label), label)
 
-    def run(self) -> None:
-        try:
-            with transaction.atomic():
-                self.event_id = record(self.conversation, "relay.test", label=self.label).pk
-                self.written.set()
-                assert self.commit.wait(20), "never told to commit"
-        except BaseException as exc:
-            self.error = exc
-            self.written.set()
-        finally:
-            connection.close()
-            self.done.set()
-
-    def finish(self) -> None:
-        self.commit.set()
-        assert self.done.wait(20)
-        assert self.error is None, self.error
+    @property
+    def event_id(self) -> int:
+        return self.result.pk
 
 
 def out_of_order(conversation) -> tuple[HeldWriter, HeldWriter]:
     """Two writers in flight: the first holds the smaller id. Neither has committed yet."""
-    first, second = HeldWriter(conversation, "first"), HeldWriter(conversation, "second")
-    first.start()
-    assert first.written.wait(20) and first.error is None, first.error
-    second.start()
-    assert second.written.wait(20) and second.error is None, second.error
+    first = HeldWriter(conversation, "first").hold()
+    second = HeldWriter(conversation, "second").hold()
     assert first.event_id < second.event_id
     return first, second
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 
 import pytest
 from django.conf import settings
@@ -30,6 +32,7 @@ from helpdesk.conversations import actions
 from helpdesk.events.log import record
 from helpdesk.reports import applier, queries, rollups, tasks
 from helpdesk.reports.models import HourlyBucket, RollupPosition
+from tests.helpers import HeldTransaction
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,32 +64,28 @@ def rate(conversation) -> None:
     record(conversation, "conversation.rated", rating=5, comment="")
 
 
-class HeldRating(threading.Thread):
-    """A rating's event in a transaction of its own connection, committed only when told."""
+@contextmanager
+def applier_lock_held(*, by_a_recount: bool = False) -> Iterator[None]:
+    """The applier's lock held by another connection (as a recount holds it, with its mark, if
+    ``by_a_recount``) for the block."""
+    held, release = threading.Event(), threading.Event()
 
-    def __init__(self, cast, label: str) -> None:
-        super().__init__(name=f"writer-{label}", daemon=True)
-        self.cast, self.label = cast, label
-        self.written, self.commit, self.done = threading.Event(), threading.Event(), threading.Event()
-        self.error: BaseException | None = None
+    def hold() -> None:
+        with applier.recounting() if by_a_recount else nullcontext(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [applier.LOCK_KEY])
+            held.set()
+            release.wait(20)
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [applier.LOCK_KEY])
+        connection.close()
 
-    def run(self) -> None:
-        try:
-            with transaction.atomic():
-                rate(self.cast.conversation)
-                self.written.set()
-                assert self.commit.wait(20), "never told to commit"
-        except BaseException as exc:
-            self.error = exc
-            self.written.set()
-        finally:
-            connection.close()
-            self.done.set()
-
-    def finish(self) -> None:
-        self.commit.set()
-        assert self.done.wait(20)
-        assert self.error is None, self.error
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(10)
+        yield
+    finally:
+        release.set()
+        holder.join(20)
 
 
 def later_transaction() -> None:
@@ -118,11 +117,8 @@ def test_events_committing_out_of_order_are_each_applied_once(tcast):
     needs_postgres()
     applier.apply_pending()
     base = kept_ratings(tcast.acme)
-    first, second = HeldRating(tcast, "first"), HeldRating(tcast, "second")
-    first.start()
-    assert first.written.wait(20) and first.error is None, first.error
-    second.start()
-    assert second.written.wait(20) and second.error is None, second.error
+    first = HeldTransaction(lambda: rate(tcast.conversation), "first").hold()
+    second = HeldTransaction(lambda: rate(tcast.conversation), "second").hold()
     applier.apply_pending()
     assert kept_ratings(tcast.acme) == base  # neither has committed
     second.finish()  # the later id commits first
@@ -172,50 +168,18 @@ def test_a_reader_sees_what_committed_before_the_read(tcast):
 
 def test_a_reader_does_not_wait_long_for_a_running_applier(tcast):
     needs_postgres()
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [applier.LOCK_KEY])
-            held.set()
-            release.wait(20)
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [applier.LOCK_KEY])
-        connection.close()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert held.wait(10)
+    with applier_lock_held():
         assert applier.catch_up(wait=0.2) is None  # read what is kept rather than wait on
         assert tasks.apply_statistics() is None  # beat's run has nothing to do: one is running
-    finally:
-        release.set()
-        holder.join(20)
     assert applier.catch_up(wait=0.2) is not None
 
 
 def test_a_reader_does_not_wait_behind_a_recount(tcast):
     needs_postgres()
-    held, release = threading.Event(), threading.Event()
-
-    def recount_running() -> None:  # a recount's locks, held as long as the test needs
-        with applier.recounting(), connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [applier.LOCK_KEY])
-            held.set()
-            release.wait(20)
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [applier.LOCK_KEY])
-        connection.close()
-
-    holder = threading.Thread(target=recount_running)
-    holder.start()
-    try:
-        assert held.wait(10)
+    with applier_lock_held(by_a_recount=True):
         began = time.monotonic()
         assert applier.catch_up(wait=10) is None
         assert time.monotonic() - began < 5  # it read what is kept at once, not after its 10 s
-    finally:
-        release.set()
-        holder.join(20)
     assert applier.catch_up(wait=0.2) is not None
 
 

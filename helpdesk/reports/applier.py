@@ -167,10 +167,10 @@ def apply_events(events: list) -> int:
         cid = event.conversation_id
         if event.type in (DELETED, RESTORED):
             batch.flush()
-            withdraw = event.type == DELETED
-            state = rollups.withdraw(cid, event.company_id, upto=event.pk, withdraw=withdraw)
+            withdrawn = event.type == DELETED
+            state = rollups.set_withdrawn(cid, event.company_id, withdrawn=withdrawn, upto=event.pk)
             if state is not None:
-                states[cid] = (state, withdraw)
+                states[cid] = (state, withdrawn)
             continue
         state, deleted = states.setdefault(cid, (State(), False))
         facts = fold(

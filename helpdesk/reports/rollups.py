@@ -83,19 +83,19 @@ def _replay(conversation_id: int, upto: int | None) -> tuple[State, list[Fact]]:
     return state, out
 
 
-def withdraw(conversation_id: int, company_id: int, *, upto: int | None = None, withdraw: bool = True) -> State | None:
-    """Take everything a deleted conversation contributed out of the rollups (``withdraw``), or
+def set_withdrawn(conversation_id: int, company_id: int, *, withdrawn: bool, upto: int | None = None) -> State | None:
+    """Take everything a deleted conversation contributed out of the rollups (``withdrawn``), or
     put a restored one's back: its events before ``upto`` replayed. None when it already was
     (a repeated deletion or restore); otherwise its running state, stored."""
     row = ConversationStats.objects.select_for_update().filter(pk=conversation_id).first()
-    if row is not None and row.deleted == withdraw:
+    if row is not None and row.deleted == withdrawn:
         return None
     state, facts = _replay(conversation_id, upto)
     ConversationStats.objects.update_or_create(
         conversation_id=conversation_id,
-        defaults={"company_id": company_id, "state": state.to_json(), "deleted": withdraw},
+        defaults={"company_id": company_id, "state": state.to_json(), "deleted": withdrawn},
     )
-    apply(company_id, facts, company_tz(company_id), sign=-1 if withdraw else 1)
+    apply(company_id, facts, company_tz(company_id), sign=-1 if withdrawn else 1)
     return state
 
 
